@@ -1,0 +1,21 @@
+/**
+ * Masks credentials in text bound for logs, plans and error messages. Keys, SAS signatures and
+ * connection strings must never leave the process in clear, whatever library produced the text.
+ */
+const patterns: Array<[RegExp, string]> = [
+  [/(SharedAccessKey|AccountKey|SharedAccessSignature|AuthKey|Password)=([^;"'\s&]+)/gi, "$1=****"],
+  [/([?&](sig|se|sv|sp|sr|spr|st|srt|ss|skoid|sktid|skt|ske|sks|skv|sip|rscc)=)[^&"'\s]*/gi, "$1****"],
+  [/(SharedAccessSignature\s+)[^"'\s,]+/g, "$1****"],
+  [/("(primaryKey|secondaryKey|key|accountKey|connectionString|primaryConnectionString|secondaryConnectionString|primaryMasterKey|secondaryMasterKey)"\s*:\s*")[^"*][^"]*"/gi, '$1****"'],
+];
+
+export function redact(text: string): string {
+  let out = text;
+  for (const [re, replacement] of patterns) out = out.replace(re, replacement);
+  return out;
+}
+
+/** True when the string looks like it still carries a secret: used by tests that scan output. */
+export function containsSecret(text: string): boolean {
+  return redact(text) !== text;
+}

@@ -1,0 +1,33 @@
+import { UserError } from "../components/errors";
+import { redact } from "../components/secrets";
+
+/** Options every command accepts (declared once on the root program). */
+export interface GlobalOptions {
+  json?: boolean;
+  local?: boolean;
+}
+
+/**
+ * Runs a command body: a UserError becomes one redacted line on stderr and exit code 1, with
+ * no stack trace; anything else is a bug and is reported with its stack (still redacted).
+ */
+export async function runCommand(body: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await body();
+    process.exitCode = typeof code === "number" ? code : 0;
+  } catch (err) {
+    process.exitCode = 1;
+    if (err instanceof UserError) {
+      process.stderr.write(`error: ${redact(err.message)}\n`);
+    } else {
+      const e = err as Error;
+      process.stderr.write(`error: ${redact(e?.stack ?? String(err))}\n`);
+    }
+  }
+}
+
+/** Prints a result: JSON on stdout for machines, or the human text. */
+export function emit(opts: GlobalOptions, result: unknown, human: () => string): void {
+  if (opts.json) process.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
+  else process.stdout.write(redact(human()) + "\n");
+}
