@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { iotHubClient } from "../../components/operations/arm";
 import { describeSnapshot, maskKeys, takeSnapshot, whatExportMisses } from "../../components/operations/snapshot";
+import { snapshotSchema } from "../../components/source/snapshot";
 import { FakeCredential, RecordedTransport, loadInteractions } from "./recorded";
 
 const sub = "11111111-2222-3333-4444-555555555555";
@@ -17,6 +18,8 @@ describe("snapshot through the real @azure/arm-iothub client (recorded responses
   it("reads the hub, every consumer group page, certificates and policy rights", async () => {
     const { snap, credential } = await snapshotFromRecording();
     expect(snap.snapshotVersion).toBe(1);
+    // the clone program's reader accepts it
+    expect(snapshotSchema.safeParse(snap).success).toBe(true);
     expect(snap.capturedAt).toBe("2026-01-02T03:04:05.000Z");
     expect(snap.hub.name).toBe("contoso-hub");
     expect(snap.hub.properties.hostName).toBe("contoso-hub.azure-devices.net");
