@@ -1,0 +1,453 @@
+/**
+ * ARM/Bicep template → the hub resource's evaluated body plus the consumer groups and
+ * certificates declared as child resources.
+ *
+ * Only what the hub needs is evaluated: other resources (DPS, Stream Analytics, VMs…) may use
+ * `reference()` or parameters nobody supplied, and must not stop the read. Variables and
+ * parameter defaults are evaluated lazily for the same reason.
+ */
+import { UserError } from "../errors";
+import { redact } from "../secrets";
+import {
+  ExpressionError,
+  MissingParameterError,
+  MissingSecretValue,
+  Scope,
+  SecretValue,
+  evaluateString,
+  isMarker,
+} from "./arm-expressions";
+import type { ConsumerGroup, DeploymentContext, HubCertificate, ParameterValues } from "./model";
+
+type Obj = Record<string, unknown>;
+
+const HUB = "microsoft.devices/iothubs";
+const CONSUMER_GROUP = "microsoft.devices/iothubs/eventhubendpoints/consumergroups";
+const CERTIFICATE = "microsoft.devices/iothubs/certificates";
+const DEPLOYMENT = "microsoft.resources/deployments";
+
+export interface TemplateHub {
+  /** Evaluated hub resource body (name, location, sku, tags, identity, properties). */
+  body: Obj;
+  /** JSON path of the hub resource in the file. */
+  path: string;
+  consumerGroups: ConsumerGroup[];
+  certificates: HubCertificate[];
+  notes: string[];
+  /** The template has `IotHubs_<name>_name` parameters: a portal export. */
+  portalExport: boolean;
+}
+
+export interface TemplateReadOptions {
+  parameters?: ParameterValues;
+  context?: DeploymentContext;
+  hubName?: string;
+  origin: string;
+  /** JSON path of the template inside the file (`arm` for a hub-state file). */
+  basePath?: string;
+}
+
+function isObj(v: unknown): v is Obj {
+  return !!v && typeof v === "object" && !Array.isArray(v) && !isMarker(v);
+}
+function getCI(o: Obj, name: string): unknown {
+  if (name in o) return o[name];
+  const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
+  return k === undefined ? undefined : o[k];
+}
+function join(path: string, key: string | number): string {
+  if (typeof key === "number") return `${path}[${key}]`;
+  if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) return `${path}['${key}']`;
+  return path ? `${path}.${key}` : key;
+}
+
+/** Turns an evaluator failure into the one-line error the user sees. */
+function toUserError(e: unknown, path: string, origin: string): unknown {
+  if (e instanceof ExpressionError) {
+    const msg = `${e.message}${e.fix ? `: ${e.fix}` : ""} (in ${origin})`;
+    return new UserError(redact(msg), path);
+  }
+  return e;
+}
+
+type Supplied = Map<string, () => { value: unknown; secret: boolean }>;
+
+/** Parameters and variables of one template scope, evaluated on first use. */
+class TemplateScope implements Scope {
+  private readonly paramCache = new Map<string, unknown>();
+  private readonly varCache = new Map<string, unknown>();
+  private readonly evaluating = new Set<string>();
+  readonly declared: Obj;
+  readonly variables: Obj;
+
+  constructor(
+    readonly template: Obj,
+    readonly supplied: Supplied,
+    readonly context: DeploymentContext | undefined,
+    readonly origin: string,
+    readonly path: string,
+  ) {
+    this.declared = isObj(getCI(template, "parameters")) ? (getCI(template, "parameters") as Obj) : {};
+    this.variables = isObj(getCI(template, "variables")) ? (getCI(template, "variables") as Obj) : {};
+  }
+
+  private declaration(name: string): [string, Obj] | undefined {
+    const k = Object.keys(this.declared).find((x) => x.toLowerCase() === name.toLowerCase());
+    return k === undefined ? undefined : [k, (this.declared[k] ?? {}) as Obj];
+  }
+
+  isSecure(name: string): boolean {
+    const d = this.declaration(name);
+    return !!d && /^secure(string|object)$/i.test(String(getCI(d[1], "type") ?? ""));
+  }
+
+  parameter(name: string): unknown {
+    const key = name.toLowerCase();
+    if (this.paramCache.has(key)) return this.paramCache.get(key);
+    const d = this.declaration(name);
+    if (!d) throw new ExpressionError(`the template uses parameters('${name}') but does not declare it`);
+    const [declaredName, decl] = d;
+    if (this.evaluating.has(`p:${key}`)) throw new ExpressionError(`parameter '${declaredName}' refers to itself`);
+    this.evaluating.add(`p:${key}`);
+    try {
+      const secure = this.isSecure(declaredName);
+      const type = String(getCI(decl, "type") ?? "").toLowerCase();
+      const supplied = this.supplied.get(key);
+      let value: unknown;
+      if (supplied) {
+        const s = supplied();
+        value = coerce(s.value, type);
+        if (secure || s.secret) value = value instanceof SecretValue ? value : new SecretValue(value, declaredName);
+      } else if ("defaultValue" in decl) {
+        const scope: Scope = { ...this.asScope(), evaluatingParameter: declaredName };
+        value = evalDeep(decl.defaultValue, scope, join(join(join(this.path, "parameters"), declaredName), "defaultValue"), this.origin, true);
+        if (secure && !isMarker(value)) value = new SecretValue(value, declaredName);
+      } else if (getCI(decl, "nullable") === true) {
+        value = null;
+      } else if (secure) {
+        value = new MissingSecretValue(declaredName);
+      } else {
+        throw new MissingParameterError(declaredName);
+      }
+      this.paramCache.set(key, value);
+      return value;
+    } finally {
+      this.evaluating.delete(`p:${key}`);
+    }
+  }
+
+  variable(name: string): unknown {
+    const key = name.toLowerCase();
+    if (this.varCache.has(key)) return this.varCache.get(key);
+    if (this.evaluating.has(`v:${key}`)) throw new ExpressionError(`variable '${name}' refers to itself`);
+    this.evaluating.add(`v:${key}`);
+    try {
+      let value: unknown;
+      const copies = getCI(this.variables, "copy");
+      const loop = Array.isArray(copies) ? (copies as Obj[]).find((c) => String(getCI(c, "name")).toLowerCase() === key) : undefined;
+      if (loop) {
+        value = expandCopy(loop, this.asScope(), join(join(this.path, "variables"), "copy"), this.origin);
+      } else {
+        const k = Object.keys(this.variables).find((x) => x.toLowerCase() === key && x.toLowerCase() !== "copy");
+        if (k === undefined) throw new ExpressionError(`the template uses variables('${name}') but does not declare it`);
+        value = evalDeep(this.variables[k], this.asScope(), join(join(this.path, "variables"), k), this.origin, true);
+      }
+      this.varCache.set(key, value);
+      return value;
+    } finally {
+      this.evaluating.delete(`v:${key}`);
+    }
+  }
+
+  asScope(extra?: Partial<Scope>): Scope {
+    return {
+      parameter: (n) => this.parameter(n),
+      variable: (n) => this.variable(n),
+      context: this.context,
+      ...extra,
+    };
+  }
+}
+
+function coerce(value: unknown, type: string): unknown {
+  if (value instanceof SecretValue) return new SecretValue(coerce(value.value, type), value.parameter);
+  if (type === "int" && typeof value === "string" && /^-?\d+$/.test(value.trim())) return Number(value);
+  if (type === "bool" && typeof value === "string" && /^(true|false)$/i.test(value)) return value.toLowerCase() === "true";
+  if ((type === "object" || type === "array" || type === "secureobject") && typeof value === "string") {
+    try {
+      return JSON.parse(value);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
+/** `copy: [{name, count, input}]` (variables and properties) → array of evaluated inputs. */
+function expandCopy(loop: Obj, scope: Scope, path: string, origin: string): unknown[] {
+  const name = String(getCI(loop, "name") ?? "").toLowerCase();
+  const count = evalDeep(getCI(loop, "count"), scope, join(path, "count"), origin, true);
+  if (typeof count !== "number") throw new UserError(`copy count must be a number (in ${origin})`, join(path, "count"));
+  const out: unknown[] = [];
+  for (let i = 0; i < count; i++) {
+    const indexes = new Map(scope.copyIndexes ?? []);
+    indexes.set(name, i);
+    if (!indexes.has("")) indexes.set("", i);
+    out.push(evalDeep(getCI(loop, "input"), { ...scope, copyIndexes: indexes }, join(path, "input"), origin, true));
+  }
+  return out;
+}
+
+/**
+ * Evaluates every expression in a JSON value. `rethrowRaw` keeps ExpressionErrors as they are so
+ * the outermost caller (the field the user sees) names the path.
+ */
+export function evalDeep(v: unknown, scope: Scope, path: string, origin: string, rethrowRaw = false): unknown {
+  try {
+    if (typeof v === "string") return evaluateString(v, scope);
+  } catch (e) {
+    if (rethrowRaw && e instanceof ExpressionError) throw e;
+    throw toUserError(e, path, origin);
+  }
+  if (Array.isArray(v)) return v.map((x, i) => evalDeep(x, scope, join(path, i), origin, rethrowRaw));
+  if (isObj(v)) {
+    const out: Obj = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (k.toLowerCase() === "copy" && Array.isArray(x) && x.every((c) => isObj(c) && "input" in c)) {
+        for (const loop of x as Obj[]) out[String(getCI(loop, "name"))] = expandCopy(loop, scope, join(path, "copy"), origin);
+        continue;
+      }
+      let key = k;
+      try {
+        const ek = evaluateString(k, scope);
+        key = typeof ek === "string" ? ek : String(ek);
+      } catch (e) {
+        if (rethrowRaw && e instanceof ExpressionError) throw e;
+        throw toUserError(e, join(path, k), origin);
+      }
+      out[key] = evalDeep(x, scope, join(path, k), origin, rethrowRaw);
+    }
+    return out;
+  }
+  return v;
+}
+
+/** Evaluates one field for the user: errors name this field's path. */
+function field(v: unknown, scope: Scope, path: string, origin: string): unknown {
+  try {
+    return evalDeep(v, scope, path, origin, true);
+  } catch (e) {
+    throw toUserError(e, path, origin);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Found {
+  kind: "hub" | "consumerGroup" | "certificate";
+  resource: Obj;
+  path: string;
+  scope: Scope;
+  /** For children declared inside the hub's `resources`: the hub's name (lazily). */
+  parentName?: () => string;
+}
+
+function resourceEntries(resources: unknown, path: string): Array<[Obj, string]> {
+  if (Array.isArray(resources)) return resources.filter(isObj).map((r, i) => [r as Obj, join(path, i)]);
+  if (isObj(resources)) return Object.entries(resources).filter(([, r]) => isObj(r)).map(([k, r]) => [r as Obj, join(path, k)]);
+  return [];
+}
+
+/** Static check (no evaluation): does this template (or a nested one) declare hub resources? */
+function mentionsHub(template: unknown, depth = 0): boolean {
+  if (!isObj(template) || depth > 20) return false;
+  return resourceEntries(getCI(template, "resources"), "").some(([r]) => {
+    const type = String(getCI(r, "type") ?? "").toLowerCase();
+    if (type.startsWith(HUB)) return true;
+    if (type === DEPLOYMENT) return mentionsHub(getCI((getCI(r, "properties") ?? {}) as Obj, "template"), depth + 1);
+    return false;
+  });
+}
+
+interface Walk {
+  found: Found[];
+  notes: string[];
+  linked: string[];
+}
+
+function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: string, origin: string, w: Walk, parent?: { type: string; name: () => string }): void {
+  for (const [r, rpath] of resourceEntries(resources, path)) {
+    if (getCI(r, "existing") === true) continue;
+    const rawType = field(getCI(r, "type") ?? "", scope, join(rpath, "type"), origin);
+    if (typeof rawType !== "string") continue;
+    let type = rawType.toLowerCase();
+    // Children nested in the hub's `resources` may use the short type (`eventHubEndpoints/ConsumerGroups`).
+    if (parent && !type.startsWith("microsoft.")) type = `${parent.type}/${type}`;
+    const kind: Found["kind"] | "deployment" | undefined =
+      type === HUB ? "hub" : type === CONSUMER_GROUP ? "consumerGroup" : type === CERTIFICATE ? "certificate" : type === DEPLOYMENT ? "deployment" : undefined;
+    if (!kind) continue;
+    if (kind === "deployment" && !mentionsHub(getCI((getCI(r, "properties") ?? {}) as Obj, "template"))) {
+      const link = getCI((getCI(r, "properties") ?? {}) as Obj, "templateLink");
+      if (link) w.linked.push(rpath);
+      continue;
+    }
+
+    for (const iterScope of copies(r, scope, rpath, origin)) {
+      const cond = getCI(r, "condition");
+      if (cond !== undefined && !field(cond, iterScope, join(rpath, "condition"), origin)) continue;
+      if (kind === "deployment") {
+        walkDeployment(r, iterScope, tscope, rpath, origin, w);
+        continue;
+      }
+      const found: Found = { kind, resource: r, path: rpath, scope: iterScope, ...(parent ? { parentName: parent.name } : {}) };
+      w.found.push(found);
+      if (kind === "hub" && getCI(r, "resources") !== undefined) {
+        let cached: string | undefined;
+        const hubName = () => (cached ??= String(field(getCI(r, "name"), iterScope, join(rpath, "name"), origin)));
+        walk(getCI(r, "resources"), iterScope, tscope, join(rpath, "resources"), origin, w, { type: HUB, name: hubName });
+      }
+    }
+  }
+}
+
+function copies(r: Obj, scope: Scope, path: string, origin: string): Scope[] {
+  const copy = getCI(r, "copy");
+  if (!isObj(copy)) return [scope];
+  const count = field(getCI(copy, "count"), scope, join(join(path, "copy"), "count"), origin);
+  if (typeof count !== "number") throw new UserError(`copy count must be a number (in ${origin})`, join(join(path, "copy"), "count"));
+  const name = String(getCI(copy, "name") ?? "").toLowerCase();
+  return Array.from({ length: count }, (_, i) => {
+    const indexes = new Map(scope.copyIndexes ?? []);
+    indexes.set("", i);
+    if (name) indexes.set(name, i);
+    return { ...scope, copyIndexes: indexes };
+  });
+}
+
+function walkDeployment(r: Obj, scope: Scope, tscope: TemplateScope, path: string, origin: string, w: Walk): void {
+  const props = (getCI(r, "properties") ?? {}) as Obj;
+  const template = getCI(props, "template") as Obj;
+  const tpath = join(join(path, "properties"), "template");
+  const evalOptions = getCI(props, "expressionEvaluationOptions");
+  const inner = isObj(evalOptions) && String(getCI(evalOptions, "scope") ?? "").toLowerCase() === "inner";
+  let context = scope.context;
+  const rg = getCI(r, "resourceGroup");
+  const sub = getCI(r, "subscriptionId");
+  if (rg !== undefined || sub !== undefined) {
+    const rgName = rg === undefined ? context?.resourceGroup : String(field(rg, scope, join(path, "resourceGroup"), origin));
+    const subId = sub === undefined ? context?.subscriptionId : String(field(sub, scope, join(path, "subscriptionId"), origin));
+    context = rgName && subId ? { ...(context ?? {}), resourceGroup: rgName, subscriptionId: subId, location: rg === undefined ? context?.location : undefined } : undefined;
+  }
+  if (!inner) {
+    // Outer scope (the default): the nested template's expressions see the parent's parameters and variables.
+    walk(getCI(template, "resources"), { ...scope, context }, tscope, join(tpath, "resources"), origin, w);
+    return;
+  }
+  const supplied: Supplied = new Map();
+  const params = getCI(props, "parameters");
+  if (isObj(params)) {
+    for (const [name, spec] of Object.entries(params)) {
+      const ppath = join(join(join(path, "properties"), "parameters"), name);
+      supplied.set(name.toLowerCase(), () => {
+        if (isObj(spec) && "reference" in spec)
+          throw new ExpressionError(
+            `nested deployment parameter '${name}' is a Key Vault reference`,
+            `pass the value with --param ${name}=VALUE`,
+          );
+        const value = field(isObj(spec) ? getCI(spec, "value") : spec, scope, join(ppath, "value"), origin);
+        return { value, secret: value instanceof SecretValue };
+      });
+    }
+  }
+  const innerScope = new TemplateScope(template, supplied, context, origin, tpath);
+  walk(getCI(template, "resources"), innerScope.asScope(), innerScope, join(tpath, "resources"), origin, w);
+}
+
+/** True when the template looks like a portal export (`IotHubs_<name>_name` parameter). */
+export function isPortalExport(template: Obj): boolean {
+  const params = getCI(template, "parameters");
+  return isObj(params) && Object.keys(params).some((k) => /^iothubs_.+_name$/i.test(k));
+}
+
+export function readTemplateHub(template: Obj, options: TemplateReadOptions): TemplateHub {
+  const origin = options.origin;
+  const base = options.basePath ?? "";
+  const supplied: Supplied = new Map();
+  const values = options.parameters?.values ?? {};
+  for (const [name, value] of Object.entries(values)) {
+    const secret = options.parameters?.secret.has(name) ?? false;
+    supplied.set(name.toLowerCase(), () => ({ value, secret }));
+  }
+  const scope = new TemplateScope(template, supplied, options.context, origin, base);
+  const notes: string[] = [];
+  for (const name of Object.keys(values))
+    if (!Object.keys(scope.declared).some((d) => d.toLowerCase() === name.toLowerCase()))
+      notes.push(`parameter '${name}' was supplied but the template does not declare it; ignored`);
+
+  const w: Walk = { found: [], notes, linked: [] };
+  walk(getCI(template, "resources"), scope.asScope(), scope, join(base, "resources"), origin, w);
+
+  const hubs = w.found.filter((f) => f.kind === "hub");
+  if (hubs.length === 0) {
+    const linked = w.linked.length ? `; the hub may be in the linked template of ${w.linked.join(", ")}: read that file instead` : "";
+    throw new UserError(`no Microsoft.Devices/IotHubs resource found in ${origin}${linked}`, join(base, "resources"));
+  }
+  const named = hubs.map((h) => ({ hub: h, name: String(field(getCI(h.resource, "name"), h.scope, join(h.path, "name"), origin)) }));
+  let chosen = named[0];
+  if (options.hubName) {
+    const match = named.find((n) => n.name.toLowerCase() === options.hubName!.toLowerCase());
+    if (!match)
+      throw new UserError(
+        `no IoT hub named '${options.hubName}' in ${origin}; it declares: ${named.map((n) => n.name).join(", ")}`,
+        "hubName",
+      );
+    chosen = match;
+  } else if (named.length > 1) {
+    throw new UserError(
+      `${origin} declares ${named.length} IoT hubs (${named.map((n) => n.name).join(", ")}): choose one with hubName (source.hubName in stack config, --hub-name on the command line)`,
+      join(base, "resources"),
+    );
+  }
+
+  const hub = chosen.hub;
+  const body: Obj = { name: chosen.name };
+  for (const key of ["location", "sku", "tags", "identity", "properties"]) {
+    const k = Object.keys(hub.resource).find((x) => x.toLowerCase() === key);
+    if (k === undefined) continue;
+    body[key] = field(hub.resource[k], hub.scope, join(hub.path, k), origin);
+  }
+
+  const consumerGroups: ConsumerGroup[] = [];
+  const certificates: HubCertificate[] = [];
+  for (const f of w.found) {
+    if (f.kind === "hub") continue;
+    const name = String(field(getCI(f.resource, "name"), f.scope, join(f.path, "name"), origin));
+    let segments = name.split("/");
+    const expected = f.kind === "consumerGroup" ? 3 : 2;
+    if (f.parentName && segments.length === expected - 1) segments = [f.parentName(), ...segments];
+    if (segments.length !== expected) {
+      notes.push(`${join(f.path, "name")}: '${name}' is not a ${f.kind === "consumerGroup" ? "<hub>/<endpoint>/<group>" : "<hub>/<certificate>"} name; ignored`);
+      continue;
+    }
+    if (segments[0].toLowerCase() !== chosen.name.toLowerCase()) continue;
+    if (f.kind === "consumerGroup") {
+      const [, endpoint, group] = segments;
+      if (!consumerGroups.some((c) => c.eventHubEndpoint === endpoint && c.name.toLowerCase() === group.toLowerCase()))
+        consumerGroups.push({ eventHubEndpoint: endpoint, name: group, origin: "template" });
+    } else {
+      const props = getCI(f.resource, "properties");
+      const ev = isObj(props) ? (field(props, f.scope, join(f.path, "properties"), origin) as Obj) : {};
+      const cert = getCI(ev, "certificate");
+      const verified = getCI(ev, "isVerified");
+      const plainCert = cert instanceof SecretValue ? cert.value : cert;
+      if (cert instanceof MissingSecretValue) notes.push(`${join(f.path, "properties.certificate")}: parameter '${cert.parameter}' not supplied; the certificate body must be supplied before deploying`);
+      certificates.push({
+        name: segments[1],
+        ...(typeof plainCert === "string" && plainCert ? { certificate: plainCert } : {}),
+        ...(typeof verified === "boolean" ? { isVerified: verified } : {}),
+      });
+    }
+  }
+
+  return { body, path: hub.path, consumerGroups, certificates, notes, portalExport: isPortalExport(template) };
+}
