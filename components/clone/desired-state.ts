@@ -1,0 +1,18 @@
+/**
+ * The one entry point from "original + config" to "validated desired state": transform, then
+ * validate. Pure; the HubClone component and the tests both call it.
+ */
+import type { CloneConfig } from "../config";
+import type { HubModel } from "../source/model";
+import { transformHub } from "./transform";
+import type { ClonePlan } from "./types";
+import { validateClonePlan } from "./validation";
+
+export function buildClonePlan(model: HubModel, config: CloneConfig): ClonePlan {
+  const plan = transformHub(model, config);
+  const seen = new Set(plan.errors.map((f) => `${f.field}|${f.message}`));
+  for (const f of validateClonePlan(plan)) {
+    if (!seen.has(`${f.field}|${f.message}`)) plan.errors.push(f);
+  }
+  return plan;
+}
