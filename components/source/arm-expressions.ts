@@ -22,16 +22,26 @@ export class ListKeysValue {
     readonly resourceId: string,
     /** Accessors applied to the result, e.g. `.keys[0].value`, `.primaryKey`. */
     readonly accessPath: string,
-    /** True once the key was concatenated into a larger string (a connection string). */
-    readonly composed = false,
+    /** The `listKeys(...)` call as written in the template. */
+    readonly callText: string,
+    /** Once the key was built into a larger string (a connection string): that string with `{key}` for the key. */
+    readonly template?: string,
     /** Second argument of listKeys when it is not an api-version (`listkeys(hubId, 'iothubowner')`). */
     readonly policyName?: string,
   ) {}
+  /** The key lookup as written: `listKeys(...)` plus the accessors. */
+  get expression(): string {
+    return this.callText + this.accessPath;
+  }
+  with(changes: { accessPath?: string; template?: string }): ListKeysValue {
+    return new ListKeysValue(this.resourceId, changes.accessPath ?? this.accessPath, this.callText, changes.template ?? this.template, this.policyName);
+  }
   /** Which key the accessors pick, in the target service's words. */
   get keyName(): string | undefined {
     const p = this.accessPath.toLowerCase();
     const m = /^\.keys\[(\d+)\]\.value/.exec(p);
     if (m) return `key${Number(m[1]) + 1}`;
+    if (p === ".value" && this.policyName) return this.policyName;
     const n = /^\.([a-z0-9]+)/i.exec(this.accessPath);
     if (n) return n[1];
     return this.policyName;
@@ -50,6 +60,9 @@ export class SecretValue {
 export class MissingSecretValue {
   constructor(readonly parameter: string) {}
 }
+
+/** Stands for the looked-up key inside `ListKeysValue.template`. */
+export const KEY_PLACEHOLDER = "{key}";
 
 export type Marker = ListKeysValue | SecretValue | MissingSecretValue;
 
@@ -295,7 +308,7 @@ export function evaluate(node: Node, scope: Scope): unknown {
 function access(target: unknown, key: unknown, dotted: boolean): unknown {
   if (target instanceof ListKeysValue) {
     const part = typeof key === "number" ? `[${key}]` : dotted ? `.${String(key)}` : `['${String(key)}']`;
-    return new ListKeysValue(target.resourceId, target.accessPath + part, target.composed, target.policyName);
+    return target.with({ accessPath: target.accessPath + part });
   }
   if (target instanceof MissingSecretValue) return target;
   if (target instanceof SecretValue) {
@@ -348,7 +361,19 @@ function unwrapSecrets(v: unknown): unknown {
 function propagate(args: unknown[], compute: (plain: unknown[]) => unknown): unknown {
   const m = markerOf(args);
   if (!m) return compute(args);
-  if (m instanceof ListKeysValue) return new ListKeysValue(m.resourceId, m.accessPath, true, m.policyName);
+  if (m instanceof ListKeysValue) {
+    // Same computation with the key as a placeholder: the transform substitutes the real key at deploy time.
+    const placeholder = (v: unknown): unknown =>
+      v instanceof ListKeysValue ? (v.template ?? KEY_PLACEHOLDER) : isMarker(v) ? "" : Array.isArray(v) ? v.map(placeholder) : v;
+    let template: string | undefined;
+    try {
+      const t = compute(args.map(placeholder).map(unwrapSecrets));
+      template = typeof t === "string" ? t : undefined;
+    } catch {
+      template = undefined;
+    }
+    return m.with({ template });
+  }
   if (m instanceof MissingSecretValue) return m;
   return new SecretValue(compute(args.map(unwrapSecrets)), m.parameter);
 }
@@ -950,7 +975,7 @@ function listKeys(node: Extract<Node, { kind: "call" }>, scope: Scope): ListKeys
       if (!(e instanceof ExpressionError)) throw e;
     }
   }
-  return new ListKeysValue(id, "", false, policyName);
+  return new ListKeysValue(id, "", node.text, undefined, policyName);
 }
 
 /** Names of the functions the evaluator understands (for docs and tests). */

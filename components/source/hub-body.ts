@@ -129,10 +129,16 @@ class Reader {
   }
 
   /** A credential field → where its value comes from. */
-  key(v: unknown, path: string, expression?: string): KeyRef | undefined {
+  key(v: unknown, path: string): KeyRef | undefined {
     if (v === undefined || v === null || v === "") return undefined;
     if (v instanceof ListKeysValue)
-      return { kind: "listKeys", resourceId: v.resourceId, expression: expression ?? `listKeys('${v.resourceId}')${v.accessPath}`, ...(v.keyName ? { keyName: v.keyName } : {}) };
+      return {
+        kind: "listKeys",
+        resourceId: v.resourceId,
+        expression: v.expression,
+        ...(v.keyName ? { keyName: v.keyName } : {}),
+        ...(v.template !== undefined ? { template: v.template } : {}),
+      };
     if (v instanceof MissingSecretValue) return { kind: "parameter", parameter: v.parameter };
     if (v instanceof SecretValue) {
       const inner = v.value;

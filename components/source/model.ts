@@ -28,7 +28,14 @@ export type KeyRef =
   /** Masked by the portal/ARM (`AccountKey=****`): the non-secret remainder is kept for coordinates. */
   | { kind: "masked"; masked: string }
   /** `listKeys(resourceId, apiVersion)` in a template: look the key up at deploy time. */
-  | { kind: "listKeys"; resourceId: string; expression: string; keyName?: string }
+  | {
+      kind: "listKeys";
+      resourceId: string;
+      expression: string;
+      keyName?: string;
+      /** When the key was built into a larger string (a connection string): that string with the key replaced by `{key}`. */
+      template?: string;
+    }
   /** A SecureString template parameter nobody supplied: the user must supply it (or we look it up). */
   | { kind: "parameter"; parameter: string }
   /** Identity-based endpoint: no key needed. */
