@@ -10,12 +10,11 @@
  * Microsoft Entra ID on the recorded host name / account URL.
  */
 import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 import type * as pulumi from "@pulumi/pulumi";
 import { UserError, type Finding } from "../errors";
 import { redact } from "../secrets";
 import type { DeviceMigrationOutputs } from "./device-migration";
+import { loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "./provider-local";
 import type { CopyOptions, CopyResult, HubConnection, LocalEndpoints, Progress, StagingOptions } from "./types";
 
 /** Pulumi's marker for a value not known during preview. */
@@ -279,14 +278,9 @@ function progressPrinter(print: (line: string) => void): (p: Progress) => void {
   };
 }
 
-/** Reads the local endpoints file (emulator + Azurite) through the local hub's own reader. */
-function loadLocalEndpoints(file: string | undefined): LocalEndpoints | undefined {
-  if (!file) return undefined;
-  const abs = path.resolve(process.cwd(), file);
-  if (!fs.existsSync(abs)) throw new UserError(`${file} does not exist; start the local hub first (npm run local -- up)`, "localEndpointsFile");
-  const localHub = require("./local-hub") as { readLocalEndpoints?: (f?: string) => LocalEndpoints };
-  if (localHub.readLocalEndpoints) return localHub.readLocalEndpoints(abs);
-  return JSON.parse(fs.readFileSync(abs, "utf8")) as LocalEndpoints;
+/** The local endpoints (emulator + Azurite) when the inputs ask for the local hub. */
+function localEndpointsFor(file: string | undefined): LocalEndpoints | undefined {
+  return file ? loadLocalEndpoints(file, "localEndpointsFile") : undefined;
 }
 
 function hubConnection(connectionString: string | undefined, hostName: string): HubConnection {
@@ -315,7 +309,7 @@ function engineOptions(i: DeviceMigrationInputs, runId: string, print: (l: strin
     includeConfigurations: i.includeConfigurations,
     deleteMissing: i.deleteMissing,
     deadlineMs,
-    local: loadLocalEndpoints(i.localEndpointsFile),
+    local: localEndpointsFor(i.localEndpointsFile),
     onProgress: progressPrinter(print),
     log: (line) => print(redact(line.startsWith("devices:") ? line : `devices: ${line}`)),
     verify: true,
@@ -474,14 +468,13 @@ export function deleteCredentials(
   s: Partial<DeviceMigrationState>,
   env: NodeJS.ProcessEnv = process.env,
 ): { clone: HubConnection; staging: StagingOptions; local?: LocalEndpoints } {
-  const local = loadLocalEndpoints(s.localEndpointsFile);
+  const local = localEndpointsFor(s.localEndpointsFile);
   const cloneHost = String(s.cloneHubHostName);
   let cloneCs: string | undefined;
   let stagingCs: string | undefined;
   if (local) {
-    const localHub = require("./local-hub") as { hubConnectionString?: (e: unknown, name: string) => string | undefined };
-    cloneCs = localHub.hubConnectionString?.(local, cloneHost) ?? findLocalHubConnectionString(local, cloneHost);
-    stagingCs = findLocalStorageConnectionString(local);
+    cloneCs = localHubConnectionString(local, cloneHost, "cloneHubHostName");
+    stagingCs = localStagingConnectionString(local);
   }
   const envClone = env.HUBCLONE_CLONE_CONNECTION_STRING;
   if (!cloneCs && envClone && parseConnectionString(envClone).hostname?.toLowerCase() === cloneHost.toLowerCase()) cloneCs = envClone;
@@ -498,35 +491,6 @@ export function deleteCredentials(
     staging: { connectionString: stagingCs, accountUrl: s.stagingAccountUrl, containerName: String(s.stagingContainerName ?? DEFAULTS.stagingContainerName), authentication: auth, userAssignedIdentity: s.userAssignedIdentity },
     local,
   };
-}
-
-/** Finds a hub's connection string in the endpoints JSON by host name or hub name (shape owned by local-hub.ts). */
-function findLocalHubConnectionString(local: LocalEndpoints, hostOrName: string): string | undefined {
-  const wanted = hostOrName.toLowerCase();
-  let found: string | undefined;
-  const visit = (v: unknown) => {
-    if (found || !v || typeof v !== "object") return;
-    for (const x of Object.values(v as Record<string, unknown>)) {
-      if (typeof x === "string" && /SharedAccessKey=/i.test(x)) {
-        const host = parseConnectionString(x).hostname?.toLowerCase();
-        if (host && (host === wanted || host.split(".")[0] === wanted)) { found = x; return; }
-      } else visit(x);
-    }
-  };
-  visit(local);
-  return found;
-}
-function findLocalStorageConnectionString(local: LocalEndpoints): string | undefined {
-  let found: string | undefined;
-  const visit = (v: unknown) => {
-    if (found || !v || typeof v !== "object") return;
-    for (const x of Object.values(v as Record<string, unknown>)) {
-      if (typeof x === "string" && /AccountKey=/i.test(x)) { found = x; return; }
-      visit(x);
-    }
-  };
-  visit(local);
-  return found;
 }
 
 export async function deleteResource(_id: string, props: Record<string, unknown>): Promise<void> {

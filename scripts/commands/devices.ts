@@ -1,0 +1,328 @@
+/**
+ * `hubclone devices copy|sync|verify|generate`: the device-migration engine outside Pulumi
+ * (thin over components/devices). Progress bars on stderr for people, one JSON document on
+ * stdout with `--json`. Connection strings come from flags or, better (no shell history),
+ * from HUBCLONE_SOURCE_CONNECTION_STRING / HUBCLONE_CLONE_CONNECTION_STRING /
+ * HUBCLONE_STAGING_CONNECTION_STRING / HUBCLONE_CONNECTION_STRING. With `--local` they default to
+ * the local hub's (`.local/endpoints.json`), and hubs may be named: `--source-hub A --clone-hub B`.
+ */
+import type { Command } from "commander";
+import { createHash } from "crypto";
+import { UserError } from "../../components/errors";
+import type { CopyOptions, CopyResult, DeviceFilter, HubConnection, LocalEndpoints, Progress, StagingOptions, VerifyReport } from "../../components/devices/types";
+import { emit, runCommand, type GlobalOptions } from "../cli";
+
+interface ConnectionFlags {
+  sourceConnectionString?: string;
+  cloneConnectionString?: string;
+  sourceHub?: string;
+  cloneHub?: string;
+  stagingConnectionString?: string;
+  container: string;
+  filterIds?: string;
+  filterQuery?: string;
+}
+
+interface CopyFlags extends ConnectionFlags {
+  runId?: string;
+  importMode: string;
+  configurations: boolean;
+  deleteMissing?: boolean;
+  timeoutMinutes: string;
+  verify: boolean;
+}
+
+/** Loaded lazily so `hubclone --help` does not pay for the Azure SDKs. */
+function engine(): typeof import("../../components/devices/index") {
+  return require("../../components/devices/index");
+}
+function local(): typeof import("../../components/devices/provider-local") {
+  return require("../../components/devices/provider-local");
+}
+
+function hostOf(cs: string): string {
+  return /(?:^|;)\s*HostName=([^;]+)/i.exec(cs)?.[1] ?? "";
+}
+
+/** A hub from a flag, the environment, or (local mode) a hub name in the endpoints file. */
+function hubFrom(
+  flag: string,
+  cs: string | undefined,
+  envName: string,
+  hubName: string | undefined,
+  hubFlag: string,
+  endpoints: LocalEndpoints | undefined,
+): HubConnection & { hostName: string } {
+  if (hubName) {
+    if (!endpoints) throw new UserError(`names a local hub; add --local (or pass ${flag})`, hubFlag);
+    const c = local().localHubConnectionString(endpoints, hubName, hubFlag);
+    return { connectionString: c, hostName: hostOf(c) };
+  }
+  const value = cs ?? process.env[envName];
+  if (!value) {
+    throw new UserError(`is required (or set ${envName}${endpoints ? `, or name a local hub with ${hubFlag} NAME` : ""})`, flag);
+  }
+  if (!/HostName=/i.test(value) || !/SharedAccessKey=/i.test(value)) {
+    throw new UserError("is not an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…)", flag);
+  }
+  return { connectionString: value, hostName: hostOf(value) };
+}
+
+function stagingFrom(o: ConnectionFlags, endpoints: LocalEndpoints | undefined): StagingOptions {
+  const cs = o.stagingConnectionString ?? process.env.HUBCLONE_STAGING_CONNECTION_STRING ?? (endpoints ? local().localStagingConnectionString(endpoints) : undefined);
+  if (!cs) throw new UserError("is required: the staging storage account's connection string (or set HUBCLONE_STAGING_CONNECTION_STRING)", "--staging-connection-string");
+  if (!/AccountKey=/i.test(cs)) throw new UserError("has no AccountKey, so no job SAS can be minted; use the account's key connection string", "--staging-connection-string");
+  if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(o.container)) {
+    throw new UserError("must be 3-63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", "--container");
+  }
+  return { connectionString: cs, containerName: o.container, authentication: "keyBased" };
+}
+
+function filterFrom(o: ConnectionFlags): DeviceFilter | undefined {
+  const ids = o.filterIds?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (o.filterIds !== undefined && (!ids || ids.length === 0)) throw new UserError("must list device ids, e.g. --filter-ids dev1,dev2", "--filter-ids");
+  if (o.filterQuery !== undefined && o.filterQuery.trim() === "") throw new UserError("must be a condition, e.g. \"tags.env = 'prod'\"", "--filter-query");
+  if (!ids && o.filterQuery === undefined) return undefined;
+  return { ...(ids ? { deviceIds: ids } : {}), ...(o.filterQuery !== undefined ? { query: o.filterQuery } : {}) };
+}
+
+function positiveInt(value: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UserError(`must be a whole number between 1 and ${max}`, flag);
+  return n;
+}
+
+/**
+ * Progress for people: one cli-progress bar per phase on an interactive stderr, throttled lines
+ * otherwise; nothing with --json (stdout carries only the result).
+ */
+export class ProgressView {
+  private bar: import("cli-progress").SingleBar | undefined;
+  private phase = "";
+  private lastLineAt = 0;
+  constructor(private readonly quiet: boolean, private readonly tty = Boolean(process.stderr.isTTY)) {}
+  update = (p: Progress): void => {
+    if (this.quiet) return;
+    if (!this.tty) {
+      const now = Date.now();
+      if (p.phase !== this.phase || now - this.lastLineAt > 5_000 || p.phase === "done") {
+        this.phase = p.phase;
+        this.lastLineAt = now;
+        process.stderr.write(p.message + "\n");
+      }
+      return;
+    }
+    const cliProgress = require("cli-progress") as typeof import("cli-progress");
+    const total = p.unit === "percent" ? 100 : p.total ?? 0;
+    const value = p.unit === "percent" ? p.percent ?? p.done : p.done;
+    if (p.phase !== this.phase || !this.bar) {
+      this.bar?.stop();
+      this.phase = p.phase;
+      this.bar = new cliProgress.SingleBar(
+        { format: `{phase} [{bar}] {percentage}% {value}/{total} ${p.unit}`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(total || Math.max(value, 1), value, { phase: p.phase.padEnd(14) });
+    } else {
+      if (total && total !== this.bar.getTotal()) this.bar.setTotal(total);
+      this.bar.update(value, { phase: p.phase.padEnd(14) });
+    }
+  };
+  log = (line: string): void => {
+    if (this.quiet) return;
+    if (this.bar) this.bar.stop(), (this.bar = undefined), (this.phase = "");
+    process.stderr.write(line + "\n");
+  };
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
+
+function connectionOptions(c: Command): Command {
+  return c
+    .option("--source-connection-string <cs>", "original hub connection string (secret; default $HUBCLONE_SOURCE_CONNECTION_STRING); read-only use")
+    .option("--clone-connection-string <cs>", "clone hub connection string (secret; default $HUBCLONE_CLONE_CONNECTION_STRING)")
+    .option("--source-hub <name>", "with --local: the original hub by name")
+    .option("--clone-hub <name>", "with --local: the clone hub by name")
+    .option("--staging-connection-string <cs>", "staging storage account connection string (secret; default $HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
+    .option("--container <name>", "private staging container", "device-migration")
+    .option("--filter-ids <ids>", "copy only these device ids (comma-separated)")
+    .option("--filter-query <query>", "copy only devices matching, e.g. \"tags.env = 'prod' AND status = 'enabled'\"");
+}
+
+function copyOptions(c: Command): Command {
+  return connectionOptions(c)
+    .option("--run-id <id>", "checkpoint key (letters, digits, - and _); default derived from the two hubs and the container, so sync continues copy")
+    .option("--import-mode <mode>", "createOrUpdate or create", "createOrUpdate")
+    .option("--no-configurations", "do not copy ADM configurations and edge deployments")
+    .option("--no-verify", "skip the device-by-device verification")
+    .option("--timeout-minutes <n>", "deadline for the whole run", "360");
+}
+
+function resolveCommon(o: ConnectionFlags, g: GlobalOptions) {
+  const endpoints = g.local ? local().loadLocalEndpoints() : undefined;
+  const source = hubFrom("--source-connection-string", o.sourceConnectionString, "HUBCLONE_SOURCE_CONNECTION_STRING", o.sourceHub, "--source-hub", endpoints);
+  const clone = hubFrom("--clone-connection-string", o.cloneConnectionString, "HUBCLONE_CLONE_CONNECTION_STRING", o.cloneHub, "--clone-hub", endpoints);
+  if (source.hostName.toLowerCase() === clone.hostName.toLowerCase()) {
+    throw new UserError("names the same hub as the source; the original is read-only to the copy", o.cloneHub ? "--clone-hub" : "--clone-connection-string");
+  }
+  const staging = stagingFrom(o, endpoints);
+  const filter = filterFrom(o);
+  return { endpoints, source, clone, staging, filter };
+}
+
+function copyOpts(o: CopyFlags, g: GlobalOptions, view: ProgressView): CopyOptions {
+  const { endpoints, source, clone, staging, filter } = resolveCommon(o, g);
+  if (o.importMode !== "createOrUpdate" && o.importMode !== "create") throw new UserError("must be createOrUpdate or create", "--import-mode");
+  const minutes = positiveInt(o.timeoutMinutes, "--timeout-minutes", 7 * 24 * 60);
+  const runId = o.runId ?? `cli-${createHash("sha256").update([source.hostName, clone.hostName, staging.containerName, JSON.stringify(filter ?? {})].join("|").toLowerCase()).digest("hex").slice(0, 16)}`;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) throw new UserError("must be 1-64 letters, digits, - or _", "--run-id");
+  return {
+    source: { connectionString: source.connectionString },
+    clone: { connectionString: clone.connectionString },
+    staging,
+    runId,
+    importMode: o.importMode,
+    filter,
+    includeConfigurations: o.configurations,
+    deleteMissing: Boolean(o.deleteMissing),
+    deadlineMs: minutes * 60_000,
+    local: endpoints,
+    verify: o.verify,
+    onProgress: view.update,
+    log: view.log,
+  };
+}
+
+function describeCopy(verb: string, r: CopyResult): string {
+  const lines = [
+    `${verb} ${r.alreadyComplete ? "(already complete, nothing to do)" : "done"} — run ${r.runId}, generation ${r.sync.generation}`,
+    `  exported   ${r.exported} devices, ${r.exportedModules} modules`,
+    `  imported   ${r.imported} lines (changed ${r.sync.changed}, unchanged ${r.sync.unchanged})`,
+    `  reparented ${r.reparented}   deleted ${r.deleted}   configurations ${r.configurations.imported}/${r.configurations.exported}`,
+    `  failed     ${r.failed}`,
+    `  verified   ${r.verified}   mismatches ${r.mismatchCount}`,
+  ];
+  for (const f of r.failures.slice(0, 10)) lines.push(`  ✗ ${f.deviceId}${f.moduleId ? "/" + f.moduleId : ""}: ${f.errorCode} ${f.errorStatus}`);
+  for (const m of r.mismatches.slice(0, 10)) lines.push(`  ≠ ${m.id}${m.moduleId ? "/" + m.moduleId : ""}: ${m.fields.join(", ")}`);
+  return lines.join("\n");
+}
+
+function describeVerify(r: VerifyReport): string {
+  const lines = [
+    `verify ${r.ok ? "OK" : "FAILED"}: source ${r.source} devices (${r.sourceModules} modules), clone ${r.clone} devices (${r.cloneModules} modules)`,
+    `  matched ${r.matched}   missing ${r.missingCount}   extra ${r.extraCount}   different ${r.differentCount}`,
+  ];
+  for (const id of r.missing.slice(0, 10)) lines.push(`  missing ${id}`);
+  for (const id of r.extra.slice(0, 10)) lines.push(`  extra   ${id}`);
+  for (const d of r.different.slice(0, 10)) lines.push(`  ≠ ${d.id}${d.moduleId ? "/" + d.moduleId : ""}: ${d.fields.join(", ")}`);
+  return lines.join("\n");
+}
+
+export function register(program: Command): void {
+  const devices = program.command("devices").description("copy, sync and verify devices with the hubs' import/export jobs; generate test devices");
+
+  copyOptions(devices.command("copy").description("full copy of the original's devices (keys, twins, modules, edge hierarchy, configurations) into the clone")).action(
+    async (_o, cmd: Command) => {
+      await runCommand(async () => {
+        const o = cmd.optsWithGlobals() as CopyFlags & GlobalOptions;
+        const view = new ProgressView(Boolean(o.json));
+        try {
+          const r = await engine().copyDevices(copyOpts(o, o, view));
+          view.stop();
+          emit(o, r, () => describeCopy("copy", r));
+          return r.failed === 0 && r.mismatchCount === 0 ? 0 : 2;
+        } finally {
+          view.stop();
+        }
+      });
+    },
+  );
+
+  copyOptions(devices.command("sync").description("delta sync: copy only devices new or changed since the last copy/sync"))
+    .option("--delete-missing", "also delete from the clone the devices deleted at the original")
+    .action(async (_o, cmd: Command) => {
+      await runCommand(async () => {
+        const o = cmd.optsWithGlobals() as CopyFlags & GlobalOptions;
+        const view = new ProgressView(Boolean(o.json));
+        try {
+          const r = await engine().syncDevices(copyOpts(o, o, view));
+          view.stop();
+          emit(o, r, () => describeCopy("sync", r));
+          return r.failed === 0 && r.mismatchCount === 0 ? 0 : 2;
+        } finally {
+          view.stop();
+        }
+      });
+    });
+
+  connectionOptions(devices.command("verify").description("compare original and clone device by device (read-only on both)"))
+    .option("--no-configurations", "do not compare configurations")
+    .action(async (_o, cmd: Command) => {
+      await runCommand(async () => {
+        const o = cmd.optsWithGlobals() as ConnectionFlags & GlobalOptions & { configurations: boolean };
+        const view = new ProgressView(Boolean(o.json));
+        try {
+          const { endpoints, source, clone, staging, filter } = resolveCommon(o, o);
+          const r = await engine().verifyDevices({
+            source: { connectionString: source.connectionString },
+            clone: { connectionString: clone.connectionString },
+            staging,
+            filter,
+            local: endpoints,
+            includeConfigurations: o.configurations,
+            onProgress: view.update,
+            log: view.log,
+          });
+          view.stop();
+          emit(o, r, () => describeVerify(r));
+          return r.ok ? 0 : 2;
+        } finally {
+          view.stop();
+        }
+      });
+    });
+
+  devices
+    .command("generate")
+    .description("add generated test devices (SAS, X.509 self-signed and CA, disabled, edge with modules, nested edge children, desired properties) through import jobs")
+    .option("--connection-string <cs>", "hub to fill (secret; default $HUBCLONE_CONNECTION_STRING)")
+    .option("--hub <name>", "with --local: the hub by name")
+    .requiredOption("--count <n>", "number of devices (modules come on top)")
+    .option("--prefix <prefix>", "device id prefix", "gen")
+    .option("--seed <seed>", "same seed, same keys", "hubclone")
+    .option("--staging-connection-string <cs>", "storage account for the import blobs (secret; default $HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
+    .action(async (_o, cmd: Command) => {
+      await runCommand(async () => {
+        const o = cmd.optsWithGlobals() as GlobalOptions & { connectionString?: string; hub?: string; count: string; prefix: string; seed: string; stagingConnectionString?: string };
+        const count = positiveInt(o.count, "--count", 1_000_000);
+        if (!/^[A-Za-z0-9-]{1,32}$/.test(o.prefix)) throw new UserError("must be 1-32 letters, digits or hyphens", "--prefix");
+        const endpoints = o.local ? local().loadLocalEndpoints() : undefined;
+        const hub = hubFrom("--connection-string", o.connectionString, "HUBCLONE_CONNECTION_STRING", o.hub, "--hub", endpoints);
+        const staging = stagingFrom({ stagingConnectionString: o.stagingConnectionString, container: "device-migration" }, endpoints);
+        const gen = require("../../components/devices/generate") as typeof import("../../components/devices/generate");
+        const view = new ProgressView(Boolean(o.json));
+        try {
+          const r = await gen.loadDevices({ connectionString: hub.connectionString }, staging, gen.generateDeviceLines({ count, prefix: o.prefix, seed: o.seed }), {
+            local: endpoints,
+            onProgress: view.update,
+            log: view.log,
+          });
+          view.stop();
+          const expected = gen.expectedCounts(count);
+          const result = { hub: hub.hostName, requested: count, byKind: expected.byKind, ...r };
+          emit(o, result, () =>
+            [
+              `generated into ${hub.hostName}: ${r.devices} devices, ${r.modules} modules (${Object.entries(expected.byKind).map(([k, v]) => `${k} ${v}`).join(", ")})`,
+              `  edge children re-parented ${r.reparented}, failed ${r.failed}, jobs ${r.jobIds.join(", ")}, ${r.durationMs} ms`,
+              ...r.failures.slice(0, 10).map((f) => `  ✗ ${f.deviceId}${f.moduleId ? "/" + f.moduleId : ""}: ${f.errorCode} ${f.errorStatus}`),
+            ].join("\n"),
+          );
+          return r.failed === 0 ? 0 : 2;
+        } finally {
+          view.stop();
+        }
+      });
+    });
+}
