@@ -91,11 +91,16 @@ export interface DeviceDifference {
   fields: string[];
 }
 
-/** Hooks for tests and the provider: throwing from `afterPhase` simulates a crash at that point. */
+/**
+ * Hooks for tests: throwing from a hook simulates the process being killed at that point (the
+ * run stops without any cleanup, exactly as after a kill; a rerun with the same runId resumes).
+ */
 export interface EngineHooks {
   /** Called after each checkpoint write, with the phase just recorded. */
   afterCheckpoint?: (phase: Phase, state: { jobId?: string }) => void | Promise<void>;
-  /** Called every N transformed lines (N = `everyLines`, default 1000). */
+  /** Called right after a job was created, before its id is recorded (a crash here leaves an unrecorded job). */
+  afterJobCreated?: (step: string, jobId: string) => void | Promise<void>;
+  /** Called every 10,000 transformed lines. */
   onTransformLines?: (linesDone: number) => void | Promise<void>;
 }
 

@@ -1,0 +1,707 @@
+/**
+ * The copy/sync run: a small state machine whose every step is recorded in a checkpoint blob
+ * (`runs/<runId>/checkpoint.json` in the staging container) before and after it acts, so a run
+ * killed at any point resumes where it stopped: a job already started is attached to (found by
+ * its id, or by its blob name when the id was never recorded), a stream step is redone from its
+ * input blob (its output is overwritten whole), and nothing is imported twice under a different
+ * mode. The original hub only ever sees export jobs and reads.
+ *
+ * Steps (generation g = 1 for the first copy, +1 per delta sync), blobs under runs/<runId>/g<g>/:
+ *   export-source  export job on the original (keys + configurations) → source/devices.txt
+ *   transform      stream it → import/devices.txt, reparent.jsonl, manifest.tsv, import/configurations.txt
+ *   import         import job on the clone → importErrors.log → failures
+ *   export-clone   (edge children only) export the clone to learn its edge scopes
+ *   reparent       children re-parented onto the clone's scopes (second import job, mode update)
+ *   verify         export the clone again, compare device by device (verify.ts)
+ *   cleanup        delete every blob of the generation except the manifest (they hold every key)
+ */
+import { randomUUID } from "crypto";
+import { UserError } from "../errors";
+import { redact } from "../secrets";
+import { HubClient, JobProperties } from "./hub-client";
+import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
+import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
+import { BlobLineWriter, blobExists, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
+import { compileFilter, CompiledFilter, parseLine, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
+import { compareConfigurationStreams, compareExportBlobs } from "./verify";
+
+const ORDER: Phase[] = ["export-source", "transform", "import", "export-clone", "reparent", "verify", "cleanup", "done"];
+const MAX_JOB_ATTEMPTS = 3;
+
+export interface Checkpoint {
+  version: 1;
+  runId: string;
+  generation: number;
+  /** Caller's generation for this run (CopyOptions.generation), to answer repeated calls. */
+  requestedGeneration?: number;
+  kind: "copy" | "sync";
+  phase: Phase;
+  startedAt: string;
+  updatedAt: string;
+  /** Option fingerprint: a rerun with different options is refused while a run is unfinished. */
+  fingerprint: string;
+  jobs: Record<string, string>;
+  failedJobs: string[];
+  attempts: Record<string, number>;
+  counts: {
+    exported: number;
+    exportedModules: number;
+    imported: number;
+    malformed: number;
+    changed: number;
+    unchanged: number;
+    deletedAtSource: number;
+    deleteLines: number;
+    reparentPending: number;
+    reparented: number;
+    configurationsExported: number;
+    configurationsImported: number;
+    configurationsFailed: number;
+    importFailed: number;
+    alreadyPresent: number;
+    deleteFailed: number;
+  };
+  failures: ImportFailure[];
+  mismatches: DeviceDifference[];
+  mismatchCount: number;
+  verified: number;
+  durationsMs: Record<string, number>;
+  /** Manifest blob of the last completed generation (absent before the first completes). */
+  manifest?: string;
+  /** Keys the last completed generation failed to copy (or verify): this generation sends them again. */
+  unsyncedIn?: string;
+  /** This generation's failed/mismatched keys (promoted to unsyncedIn when it completes). */
+  unsyncedOut?: string;
+  /** The last generation's unsynced list overflowed: this one ignores the manifest (full copy). */
+  fullSync?: boolean;
+  fullSyncOut?: boolean;
+  /** An import job of this generation was started once: under importMode create, "already exists" is then ours. */
+  importStarted?: boolean;
+  result?: CopyResult;
+}
+
+/** Thrown by a test hook: behaves like a kill (no cleanup, checkpoint left as it is). */
+class SimulatedCrash extends Error {
+  constructor(readonly original: unknown) {
+    super("simulated crash");
+  }
+}
+
+async function hook<A extends unknown[]>(fn: ((...a: A) => void | Promise<void>) | undefined, ...args: A): Promise<void> {
+  if (!fn) return;
+  try {
+    await fn(...args);
+  } catch (err) {
+    throw new SimulatedCrash(err);
+  }
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+function emptyCounts(): Checkpoint["counts"] {
+  return { exported: 0, exportedModules: 0, imported: 0, malformed: 0, changed: 0, unchanged: 0, deletedAtSource: 0, deleteLines: 0, reparentPending: 0, reparented: 0, configurationsExported: 0, configurationsImported: 0, configurationsFailed: 0, importFailed: 0, alreadyPresent: 0, deleteFailed: 0 };
+}
+
+export function validateCopyOptions(o: CopyOptions): void {
+  if (!o || typeof o !== "object") throw new UserError("options are required", "options");
+  if (typeof o.runId !== "string" || !/^[A-Za-z0-9_-]{1,80}$/.test(o.runId)) throw new UserError("must be 1-80 letters, digits, '-' or '_' and stay the same across reruns", "runId");
+  if (!o.source || (!o.source.connectionString && !o.source.hostName)) throw new UserError("give the original hub's connectionString (secret) or hostName (Entra ID)", "source");
+  if (!o.clone || (!o.clone.connectionString && !o.clone.hostName)) throw new UserError("give the clone hub's connectionString (secret) or hostName (Entra ID)", "clone");
+  if (!o.staging) throw new UserError("give the staging container (containerName plus connectionString or accountUrl)", "staging");
+  if (o.importMode !== undefined && o.importMode !== "createOrUpdate" && o.importMode !== "create") throw new UserError(`'${String(o.importMode)}' is not supported; use createOrUpdate or create`, "importMode");
+  for (const k of ["deadlineMs", "jobDeadlineMs"] as const) {
+    const v = o[k];
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0)) throw new UserError("must be a positive number of milliseconds", k);
+  }
+  if (o.maxFailuresReported !== undefined && (!Number.isInteger(o.maxFailuresReported) || o.maxFailuresReported < 0)) throw new UserError("must be a whole number ≥ 0", "maxFailuresReported");
+  if (o.filter?.deviceIds && (!Array.isArray(o.filter.deviceIds) || o.filter.deviceIds.some((d) => typeof d !== "string" || !d))) throw new UserError("must be a list of non-empty device ids", "filter.deviceIds");
+  compileFilter(o.filter);
+}
+
+function fingerprint(o: CopyOptions): string {
+  return JSON.stringify({ m: o.importMode ?? "createOrUpdate", f: o.filter ?? null, c: o.includeConfigurations !== false, d: o.deleteMissing === true });
+}
+
+class Run {
+  readonly log: (l: string) => void;
+  readonly cap: number;
+  readonly prefix: string;
+  readonly checkpointBlob: string;
+  readonly filter: CompiledFilter | undefined;
+  readonly deadline: number;
+  readonly poll: { min: number; max: number };
+  ck!: Checkpoint;
+  staging!: Staging;
+  source!: HubClient;
+  clone!: HubClient;
+
+  constructor(readonly o: CopyOptions, readonly kind: "copy" | "sync") {
+    const sink = o.log;
+    this.log = (l) => sink?.(redact(l));
+    this.cap = o.maxFailuresReported ?? 100;
+    this.prefix = `runs/${o.runId}/`;
+    this.checkpointBlob = `${this.prefix}checkpoint.json`;
+    this.filter = compileFilter(o.filter);
+    this.deadline = Date.now() + (o.deadlineMs ?? 6 * 3600_000);
+    this.poll = o.pollIntervalMs ?? { min: 1000, max: 15_000 };
+  }
+
+  get gen(): string {
+    return `${this.prefix}g${this.ck.generation}/`;
+  }
+  blob(name: string): string {
+    return this.gen + name;
+  }
+
+  progress(p: Omit<Progress, "message"> & { label: string }): void {
+    const { label, ...rest } = p;
+    const pct = rest.percent !== undefined ? ` ${Math.round(rest.percent)}%` : "";
+    const counts = rest.total !== undefined ? ` (${fmt(rest.done)}/${fmt(rest.total)})` : rest.unit !== "percent" ? ` (${fmt(rest.done)} ${rest.unit})` : "";
+    const message = redact(`devices: ${label}${pct}${counts}`);
+    this.o.onProgress?.({ ...rest, message });
+    this.log(message);
+  }
+
+  async save(phase?: Phase, jobId?: string): Promise<void> {
+    if (phase) this.ck.phase = phase;
+    this.ck.updatedAt = new Date().toISOString();
+    await writeJsonBlob(this.staging, this.checkpointBlob, this.ck);
+    await hook(this.o.hooks?.afterCheckpoint, this.ck.phase, { jobId });
+  }
+
+  checkAbort(): void {
+    if (this.o.signal?.aborted) throw this.o.signal.reason instanceof Error ? this.o.signal.reason : new Error("aborted");
+  }
+
+  jobCtx(label: string, total?: number): JobContext {
+    const jobDeadline = Math.min(this.deadline, Date.now() + (this.o.jobDeadlineMs ?? 4 * 3600_000));
+    return {
+      deadline: jobDeadline,
+      poll: this.poll,
+      signal: this.o.signal,
+      log: this.log,
+      knownFailed: new Set(this.ck.failedJobs),
+      progress: (percent) => this.progress({ phase: this.ck.phase, label, percent, done: total !== undefined ? Math.round((total * percent) / 100) : percent, total, unit: total !== undefined ? "devices" : "percent" }),
+    };
+  }
+
+  /**
+   * Runs one job to completion, resuming the recorded one. A failed job is retried (a job killed
+   * half-way is simply run again: its lines are idempotent) up to MAX_JOB_ATTEMPTS.
+   */
+  async job(step: string, hub: HubClient, spec: JobSpec, label: string, total?: number, beforeCreate?: () => Promise<void>): Promise<JobProperties> {
+    for (;;) {
+      this.checkAbort();
+      const ctx = this.jobCtx(label, total);
+      let id = this.ck.jobs[step];
+      if (!id || this.ck.failedJobs.includes(id)) {
+        this.ck.attempts[step] = (this.ck.attempts[step] ?? 0) + 1;
+        const started = await startJob(hub, this.staging, spec, ctx, beforeCreate);
+        id = started.jobId;
+        if (spec.type === "import") this.ck.importStarted = true;
+        await hook(this.o.hooks?.afterJobCreated, step, id);
+        this.ck.jobs[step] = id;
+        this.log(`devices: ${hub.field} hub: ${spec.type} job ${id} started (${step})`);
+        await this.save(undefined, id);
+      } else {
+        this.log(`devices: ${hub.field} hub: resuming ${step} job ${id}`);
+      }
+      const t0 = Date.now();
+      const done = await waitJob(hub, id, ctx, `${spec.type} job`);
+      this.ck.durationsMs[step] = (this.ck.durationsMs[step] ?? 0) + (Date.now() - t0);
+      if (done.status === "completed") return done;
+      const message = redact(failureMessage(done, spec.type, hub.field));
+      this.ck.failedJobs.push(id);
+      await this.save();
+      const reason = String(done.failureReason ?? "");
+      if (/403002|IotHubQuotaExceeded/i.test(reason)) throw new UserError(`the ${hub.field} hub is at its device quota (403002 IotHubQuotaExceeded); add units or a tier, or copy fewer devices with filter`, hub.field);
+      if (/400008|BlobContainerValidation|AuthenticationFailed|AuthorizationFailure|expired/i.test(reason)) {
+        throw new UserError(`the ${hub.field} hub's ${spec.type} job could not use the staging container (${reason.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}); check that the staging account is reachable from the hub, the SAS/identity has access, and jobDeadlineMs is long enough`, this.staging.mode === "keyBased" ? "staging.connectionString" : "staging.authentication");
+      }
+      if (done.status === "cancelled") throw new Error(`${message}; someone cancelled it. Rerun with the same runId to start it again`);
+      if ((this.ck.attempts[step] ?? 0) >= MAX_JOB_ATTEMPTS) throw new Error(`${message}; gave up after ${MAX_JOB_ATTEMPTS} attempts. Rerun with the same runId to try again`);
+      this.log(`devices: ${message}; starting it again (attempt ${(this.ck.attempts[step] ?? 0) + 1}/${MAX_JOB_ATTEMPTS})`);
+    }
+  }
+
+  async open(): Promise<"fresh" | "resume" | "complete"> {
+    validateCopyOptions(this.o);
+    this.staging = await openStaging(this.o.staging, this.log);
+    this.source = HubClient.open(this.o.source, "source", this.o.local, this.log, this.o.signal);
+    this.clone = HubClient.open(this.o.clone, "clone", this.o.local, this.log, this.o.signal);
+    if (this.source.hostName.toLowerCase() === this.clone.hostName.toLowerCase()) throw new UserError(`is the same hub as source (${this.source.hostName}); the clone must be another hub`, "clone");
+    // Fail fast on a wrong key or host before any job starts (reads only).
+    const stats = await this.source.statistics();
+    this.sourceTotal = stats.totalDeviceCount;
+    await this.clone.statistics();
+    const prev = await readJsonBlob<Checkpoint>(this.staging, this.checkpointBlob);
+    const now = new Date().toISOString();
+    if (prev && prev.phase !== "done") {
+      if (prev.fingerprint !== fingerprint(this.o)) throw new UserError(`run ${this.o.runId} is unfinished with other options (importMode, filter, includeConfigurations, deleteMissing); rerun with the same options to finish it, or use a new runId`, "runId");
+      this.ck = prev;
+      this.log(`devices: resuming run ${this.o.runId} generation ${prev.generation} at ${prev.phase}`);
+      return "resume";
+    }
+    if (prev && prev.phase === "done") {
+      const asked = this.o.generation;
+      const same = this.kind === "copy" || (asked !== undefined && prev.requestedGeneration !== undefined && asked <= prev.requestedGeneration);
+      if (same && prev.result) {
+        this.ck = prev;
+        return "complete";
+      }
+    }
+    const generation = prev ? prev.generation + 1 : 1;
+    this.ck = {
+      version: 1,
+      runId: this.o.runId,
+      generation,
+      requestedGeneration: this.o.generation,
+      kind: prev ? "sync" : this.kind,
+      phase: "export-source",
+      startedAt: now,
+      updatedAt: now,
+      fingerprint: fingerprint(this.o),
+      jobs: {},
+      failedJobs: [],
+      attempts: {},
+      counts: emptyCounts(),
+      failures: [],
+      mismatches: [],
+      mismatchCount: 0,
+      verified: 0,
+      durationsMs: {},
+      manifest: prev?.manifest,
+      unsyncedIn: prev?.unsyncedIn,
+      fullSync: prev?.fullSync,
+    };
+    await this.save();
+    return "fresh";
+  }
+  sourceTotal?: number;
+
+  async execute(): Promise<CopyResult> {
+    const t0 = Date.now();
+    const state = await this.open();
+    if (state === "complete") return { ...this.ck.result!, alreadyComplete: true };
+    try {
+      while (this.ck.phase !== "done") {
+        this.checkAbort();
+        const phase = this.ck.phase;
+        const s0 = Date.now();
+        await this.step(phase);
+        if (phase === "transform" || phase === "verify" || phase === "cleanup") this.ck.durationsMs[phase] = (this.ck.durationsMs[phase] ?? 0) + (Date.now() - s0);
+        const next = ORDER[ORDER.indexOf(phase) + 1];
+        await this.save(next);
+      }
+    } catch (err) {
+      if (err instanceof SimulatedCrash) throw err.original;
+      await this.onFailure(err);
+      throw err;
+    }
+    this.ck.durationsMs.total = (this.ck.durationsMs.total ?? 0) + (Date.now() - t0);
+    const result = this.result();
+    this.ck.result = result;
+    await this.save("done");
+    return result;
+  }
+
+  /**
+   * A failure we can see (not a kill): when no job of ours can still be using them, delete this
+   * generation's staging blobs (they hold every key) and move the checkpoint back to the export,
+   * so a rerun redoes the generation. While a job may still run (deadline, abort, a status we could
+   * not read) everything stays so the rerun attaches to it.
+   */
+  async onFailure(err: unknown): Promise<void> {
+    if (!this.ck || !this.staging) return;
+    const phase = this.ck.phase;
+    if (this.o.signal?.aborted || (err instanceof UserError && err.field === "deadlineMs") || (await this.jobMayRun())) {
+      this.log(`devices: run ${this.o.runId} stopped at ${phase}; staging blobs kept so a rerun with the same runId attaches to the running job (or call cleanupRun)`);
+      return;
+    }
+    try {
+      const removed = await deletePrefix(this.staging, this.gen);
+      await removeErrorLogs(this.staging);
+      for (const k of Object.keys(this.ck.jobs)) if (!this.ck.failedJobs.includes(this.ck.jobs[k])) this.ck.failedJobs.push(this.ck.jobs[k]);
+      Object.assign(this.ck, { phase: "export-source", jobs: {}, attempts: {}, counts: emptyCounts(), failures: [], mismatches: [], mismatchCount: 0, verified: 0, unsyncedOut: undefined, fullSyncOut: undefined });
+      await writeJsonBlob(this.staging, this.checkpointBlob, { ...this.ck, updatedAt: new Date().toISOString() });
+      this.log(`devices: run ${this.o.runId} failed at ${phase}; deleted ${removed} staging blob(s) holding device keys; a rerun starts this generation again`);
+    } catch (cleanupErr) {
+      this.log(`devices: could not clean the staging container after a failure: ${(cleanupErr as Error).message}`);
+    }
+  }
+
+  /** Is a recorded job of this generation still active (or unknowable)? */
+  async jobMayRun(): Promise<boolean> {
+    const steps: Array<[string, HubClient | undefined]> = [["sourceExport", this.source], ["import", this.clone], ["cloneExport", this.clone], ["reparent", this.clone], ["verifyExport", this.clone]];
+    for (const [step, hub] of steps) {
+      const id = this.ck.jobs[step];
+      if (!id || !hub || this.ck.failedJobs.includes(id)) continue;
+      try {
+        const j = await hub.getJob(id);
+        if (!["completed", "failed", "cancelled"].includes(j.status)) return true;
+      } catch {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  async step(phase: Phase): Promise<void> {
+    switch (phase) {
+      case "export-source":
+        return this.exportSource();
+      case "transform":
+        return this.transform();
+      case "import":
+        return this.importMain();
+      case "export-clone":
+        return this.exportCloneForScopes();
+      case "reparent":
+        return this.reparent();
+      case "verify":
+        return this.verify();
+      case "cleanup":
+        return this.cleanup();
+      default:
+        return;
+    }
+  }
+
+  private get includeConfigurations(): boolean {
+    return this.o.includeConfigurations !== false;
+  }
+
+  async exportSource(): Promise<void> {
+    await this.job(
+      "sourceExport",
+      this.source,
+      { type: "export", blobName: this.blob("source/devices.txt"), excludeKeysInExport: false, includeConfigurations: this.includeConfigurations, configurationsBlobName: this.blob("source/configurations.txt") },
+      "export",
+      this.sourceTotal,
+    );
+  }
+
+  /**
+   * Streams the original's export into the clone's import blob, one line at a time. Also writes
+   * the new manifest, the re-parent list and (sync) the delete lines. Redone whole on resume.
+   */
+  async transform(): Promise<void> {
+    const c = this.ck.counts;
+    Object.assign(c, { exported: 0, exportedModules: 0, imported: 0, malformed: 0, changed: 0, unchanged: 0, deletedAtSource: 0, deleteLines: 0, reparentPending: 0, configurationsExported: 0 });
+    this.ck.failures = this.ck.failures.filter((f) => f.errorCode !== "malformed");
+    const mode = this.o.importMode ?? "createOrUpdate";
+    const delta = this.ck.generation > 1 && this.ck.manifest && !this.ck.fullSync;
+    const manifest = delta ? await ManifestIndex.load(readBlobLines(this.staging, this.ck.manifest!, "manifest")) : ManifestIndex.empty();
+    const unsynced = new Set<string>();
+    if (delta && this.ck.unsyncedIn) for await (const k of readBlobLines(this.staging, this.ck.unsyncedIn, "unsynced")) unsynced.add(k);
+    const out = new BlobLineWriter(this.staging, this.blob("import/devices.txt"));
+    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.jsonl"));
+    const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"));
+    const writers = [out, reparent, newManifest];
+    // Query filters decide on device lines; a module line seen before its device waits here.
+    const included = this.filter && !this.filter.idsOnly ? new Set<string>() : undefined;
+    const decided = new Set<string>();
+    const pendingModules: string[] = [];
+    const every = 10_000;
+    let lines = 0;
+    const emit = async (text: string): Promise<void> => {
+      const p = parseLine(text);
+      if (!p.ok) {
+        c.malformed++;
+        if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: p.id ?? "", errorCode: "malformed", errorStatus: `export line ${fmt(lines)}: ${p.reason}` });
+        return;
+      }
+      const l = p.line;
+      if (this.filter) {
+        if (!l.moduleId) {
+          const ok = this.filter.matches(l);
+          decided.add(l.id);
+          if (ok) included?.add(l.id);
+          if (!ok) return;
+        } else if (this.filter.idsOnly) {
+          if (!this.filter.ids!.has(l.id)) return;
+        } else if (!decided.has(l.id)) {
+          if (pendingModules.length < 100_000) pendingModules.push(text);
+          return;
+        } else if (!included!.has(l.id)) return;
+      }
+      const t = transformLine(l, mode);
+      if (!t) return;
+      if (t.isModule) c.exportedModules++;
+      else c.exported++;
+      await newManifest.write(manifestLine(l.id, l.moduleId, t.contentHash));
+      const kind = manifest.classify(t.key, t.contentHash);
+      if (kind === "unchanged" && !unsynced.has(t.key)) {
+        c.unchanged++;
+        return;
+      }
+      c.changed++;
+      await out.write(t.importLine);
+      c.imported++;
+      if (t.parentId) {
+        await reparent.write(JSON.stringify({ p: t.parentId, l: t.importLine }));
+        c.reparentPending++;
+      }
+    };
+    try {
+      for await (const text of readBlobLines(this.staging, this.blob("source/devices.txt"), "source export")) {
+        lines++;
+        await emit(text);
+        if (lines % every === 0) {
+          this.progress({ phase: "transform", label: "transform", done: lines, unit: "lines" });
+          await hook(this.o.hooks?.onTransformLines, lines);
+          this.checkAbort();
+        }
+      }
+      for (const m of pendingModules) await emit(m);
+      // Deletions: manifest entries the export no longer has (only when asked; counted always).
+      if (delta) {
+        for await (const ml of readBlobLines(this.staging, this.ck.manifest!, "manifest")) {
+          const m = parseManifestLine(ml);
+          if (!m || !manifest.wasDeleted(m.key)) continue;
+          if (!m.moduleId) c.deletedAtSource++;
+          if (!this.o.deleteMissing) {
+            // Still in the clone: keep it in the manifest so a later sync with deleteMissing removes it.
+            await newManifest.write(ml);
+            continue;
+          }
+          // A deleted device takes its modules with it; a module line is only needed when its device stays.
+          if (m.moduleId && manifest.wasDeleted(m.deviceId)) continue;
+          await out.write(JSON.stringify(m.moduleId ? { id: m.deviceId, moduleId: m.moduleId, importMode: "delete" } : { id: m.deviceId, importMode: "delete" }));
+          c.deleteLines++;
+        }
+      }
+      for (const w of writers) await w.close();
+    } catch (err) {
+      for (const w of writers) w.abort();
+      throw err;
+    }
+    this.progress({ phase: "transform", label: "transform done", done: lines, unit: "lines" });
+    if (this.includeConfigurations) await this.transformConfigurations();
+    this.log(`devices: transform: ${fmt(c.exported)} devices, ${fmt(c.exportedModules)} modules; ${fmt(c.changed)} lines to import, ${fmt(c.unchanged)} unchanged, ${fmt(c.deleteLines)} deletions, ${fmt(c.malformed)} malformed, ${fmt(c.reparentPending)} to re-parent`);
+  }
+
+  async transformConfigurations(): Promise<void> {
+    const src = this.blob("source/configurations.txt");
+    const c = this.ck.counts;
+    c.configurationsExported = 0;
+    const w = new BlobLineWriter(this.staging, this.blob("import/configurations.txt"));
+    try {
+      if (await blobExists(this.staging, src)) {
+        for await (const text of readBlobLines(this.staging, src, "source configurations")) {
+          const t = transformConfigurationLine(text);
+          if ("error" in t) {
+            c.configurationsFailed++;
+            if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: "", errorCode: "malformed", errorStatus: `configuration line: ${t.error}` });
+            continue;
+          }
+          c.configurationsExported++;
+          await w.write(t.line);
+        }
+      }
+      await w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+  }
+
+  async importMain(): Promise<void> {
+    const c = this.ck.counts;
+    const withConfigs = this.includeConfigurations && c.configurationsExported > 0;
+    if (c.imported + c.deleteLines === 0 && !withConfigs) {
+      this.log("devices: nothing to import (no new or changed devices)");
+      return;
+    }
+    const total = c.imported + c.deleteLines;
+    await this.job(
+      "import",
+      this.clone,
+      { type: "import", blobName: this.blob("import/devices.txt"), includeConfigurations: withConfigs, configurationsBlobName: this.blob("import/configurations.txt") },
+      "import",
+      total,
+      () => removeErrorLogs(this.staging),
+    );
+    await this.collectErrors("import", this.ck.importStarted === true && (this.ck.attempts.import ?? 1) > 1);
+    if (withConfigs) {
+      const cfgFailures: ImportFailure[] = [];
+      const n = await readImportErrors(this.staging, "importConfigErrors.log", (f) => {
+        if (cfgFailures.length < this.cap) cfgFailures.push(f);
+      });
+      c.configurationsFailed += n;
+      c.configurationsImported = Math.max(0, c.configurationsExported - n);
+      for (const f of cfgFailures) if (this.ck.failures.length < this.cap) this.ck.failures.push({ ...f, deviceId: `configuration:${f.deviceId}` });
+    }
+    await removeErrorLogs(this.staging);
+  }
+
+  /**
+   * importErrors.log → failures. On a job started again after a failed attempt, "already exists"
+   * errors under importMode create are our own first attempt's devices: counted, then verified.
+   */
+  async collectErrors(step: string, retried: boolean): Promise<void> {
+    const c = this.ck.counts;
+    const failedKeys: string[] = [];
+    let overflow = false;
+    const n = await readImportErrors(this.staging, "importErrors.log", (f) => {
+      if (retried && (f.errorCode === "409001" || f.errorCode === "409301")) {
+        c.alreadyPresent++;
+        return;
+      }
+      if (f.errorCode === "404001" && this.isDeleteLine(f)) return; // already gone from the clone
+      c.importFailed++;
+      if (failedKeys.length < 100_000) failedKeys.push(f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId);
+      else overflow = true;
+      if (this.ck.failures.length < this.cap) this.ck.failures.push(f);
+    });
+    if (failedKeys.length > 0 || overflow) await this.markUnsynced(failedKeys, overflow);
+    if (n > 0) this.log(`devices: ${step}: ${fmt(n)} line(s) in importErrors.log`);
+  }
+
+  /** 404001 on a delete line: the device was already gone. (Delete lines exist only with deleteMissing.) */
+  private isDeleteLine(f: ImportFailure): boolean {
+    void f;
+    return this.o.deleteMissing === true && this.ck.counts.deleteLines > 0;
+  }
+
+  /** Keys the next sync must send again whatever the manifest says. */
+  async markUnsynced(keys: string[], overflow: boolean): Promise<void> {
+    const name = this.blob(`unsynced-${randomUUID().slice(0, 8)}.txt`);
+    const w = new BlobLineWriter(this.staging, name);
+    const old = this.ck.unsyncedOut;
+    if (old) for await (const k of readBlobLines(this.staging, old, "unsynced")) await w.write(k);
+    for (const k of keys) await w.write(k);
+    await w.close();
+    this.ck.unsyncedOut = name;
+    if (overflow || w.lines > 100_000) this.ck.fullSyncOut = true;
+    await this.save();
+    if (old) await deleteBlob(this.staging, old);
+  }
+
+  async exportCloneForScopes(): Promise<void> {
+    if (this.ck.counts.reparentPending === 0) return;
+    await this.job("cloneExport", this.clone, { type: "export", blobName: this.blob("clone/devices.txt"), excludeKeysInExport: true }, "export clone scopes");
+  }
+
+  /**
+   * Second pass: children get the clone's scopes. Needs only the scopes of edge devices that are
+   * parents or edge children (usually few) in memory; the children themselves are streamed.
+   */
+  async reparent(): Promise<void> {
+    const c = this.ck.counts;
+    if (c.reparentPending === 0) return;
+    const need = new Set<string>();
+    for await (const text of readBlobLines(this.staging, this.blob("reparent.jsonl"), "reparent list")) {
+      const r = JSON.parse(text) as { p: string; l: string };
+      need.add(r.p);
+      if (/"iotEdge":true/.test(r.l)) need.add((JSON.parse(r.l) as { id: string }).id);
+    }
+    const scopes = new Map<string, string>();
+    for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
+      const p = parseLine(text);
+      if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
+    }
+    const failed = new Set(this.ck.failures.map((f) => f.deviceId));
+    const w = new BlobLineWriter(this.staging, this.blob("reparent/devices.txt"));
+    let n = 0;
+    try {
+      for await (const text of readBlobLines(this.staging, this.blob("reparent.jsonl"), "reparent list")) {
+        const r = JSON.parse(text) as { p: string; l: string };
+        const id = (JSON.parse(r.l) as { id: string }).id;
+        if (failed.has(id)) continue;
+        const parentScope = scopes.get(r.p);
+        if (!parentScope) {
+          c.importFailed++;
+          if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: id, errorCode: "parentMissing", errorStatus: `parent edge device ${r.p} is not an edge device in the clone (not copied, or filtered out)` });
+          continue;
+        }
+        await w.write(reparentLine(r.l, parentScope, scopes.get(id)));
+        n++;
+      }
+      await w.close();
+    } catch (err) {
+      w.abort();
+      throw err;
+    }
+    if (n === 0) return;
+    await this.job("reparent", this.clone, { type: "import", blobName: this.blob("reparent/devices.txt") }, "re-parent", n, () => removeErrorLogs(this.staging));
+    const before = c.importFailed;
+    await this.collectErrors("reparent", false);
+    c.reparented = n - (c.importFailed - before);
+    await removeErrorLogs(this.staging);
+  }
+
+  async verify(): Promise<void> {
+    if (this.o.verify === false) return;
+    await this.job(
+      "verifyExport",
+      this.clone,
+      { type: "export", blobName: this.blob("verify/devices.txt"), excludeKeysInExport: false, includeConfigurations: this.includeConfigurations, configurationsBlobName: this.blob("verify/configurations.txt") },
+      "export clone for verification",
+    );
+    this.progress({ phase: "verify", label: "verify", percent: 0, done: 0, unit: "percent" });
+    const size = await blobSize(this.staging, this.blob("source/devices.txt"));
+    const r = await compareExportBlobs(this.staging, this.blob("source/devices.txt"), this.blob("verify/devices.txt"), size, this.filter, this.cap);
+    // With a filter, devices in the clone outside it were not ours to copy: extras only count in a full copy.
+    const mismatches: DeviceDifference[] = [
+      ...r.missing.map((id) => ({ id, fields: ["missing"] })),
+      ...r.different,
+      ...r.extra.map((id) => ({ id, fields: ["extra"] })),
+    ].slice(0, this.cap);
+    this.ck.mismatches = mismatches;
+    this.ck.mismatchCount = r.missingCount + r.differentCount + r.extraCount;
+    this.ck.verified = r.matched;
+    if (this.includeConfigurations && (await blobExists(this.staging, this.blob("verify/configurations.txt")))) {
+      const cfg = await compareConfigurationStreams(readBlobLines(this.staging, this.blob("source/configurations.txt")), readBlobLines(this.staging, this.blob("verify/configurations.txt")));
+      for (const id of cfg.missing) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["missing"] });
+      for (const id of cfg.different) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["content"] });
+      this.ck.mismatchCount += cfg.missing.length + cfg.different.length;
+    }
+    if (r.badKeys.length > 0 || r.badKeysOverflow) await this.markUnsynced(r.badKeys, r.badKeysOverflow);
+    this.progress({ phase: "verify", label: `verify: ${fmt(r.matched)} identical, ${fmt(r.missingCount)} missing, ${fmt(r.differentCount)} different, ${fmt(r.extraCount)} extra`, percent: 100, done: 100, unit: "percent" });
+  }
+
+  /** Deletes the generation's blobs (every key) except its manifest and unsynced list; then the previous ones. */
+  async cleanup(): Promise<void> {
+    const manifest = this.blob("manifest.tsv");
+    const keep = (n: string) => n === manifest || n === this.ck.unsyncedOut;
+    const removed = await deletePrefix(this.staging, this.gen, keep);
+    await removeErrorLogs(this.staging);
+    const oldManifest = this.ck.manifest;
+    const oldUnsynced = this.ck.unsyncedIn;
+    Object.assign(this.ck, { manifest, unsyncedIn: this.ck.unsyncedOut, unsyncedOut: undefined, fullSync: this.ck.fullSyncOut === true, fullSyncOut: undefined });
+    await this.save();
+    if (oldManifest && oldManifest !== manifest) await deleteBlob(this.staging, oldManifest);
+    if (oldUnsynced && oldUnsynced !== this.ck.unsyncedIn) await deleteBlob(this.staging, oldUnsynced);
+    this.log(`devices: cleanup: deleted ${removed} staging blob(s) holding device keys`);
+  }
+
+  result(): CopyResult {
+    const c = this.ck.counts;
+    return {
+      runId: this.o.runId,
+      exported: c.exported,
+      exportedModules: c.exportedModules,
+      imported: c.imported,
+      failed: c.importFailed + c.malformed,
+      verified: this.ck.verified,
+      deleted: this.o.deleteMissing ? Math.max(0, c.deletedAtSource - c.deleteFailed) : 0,
+      reparented: c.reparented,
+      configurations: { exported: c.configurationsExported, imported: c.configurationsImported, failed: c.configurationsFailed },
+      failures: this.ck.failures.slice(0, this.cap),
+      mismatches: this.ck.mismatches,
+      mismatchCount: this.ck.mismatchCount,
+      jobIds: { ...this.ck.jobs },
+      durationsMs: { ...this.ck.durationsMs },
+      sync: { generation: this.ck.generation, sourceLines: c.exported + c.exportedModules, changed: c.changed, unchanged: c.unchanged, deletedAtSource: c.deletedAtSource },
+      alreadyComplete: false,
+    };
+  }
+}
+
+export async function runCopy(o: CopyOptions, kind: "copy" | "sync"): Promise<CopyResult> {
+  return new Run(o, kind).execute();
+}

@@ -1,0 +1,151 @@
+/**
+ * Import/export jobs: start one (waiting out JobQuotaExceeded, adopting our own job when it is
+ * already there), poll it with backoff under our own deadline, and read its error log. The SAS
+ * URLs are minted here per job, passed to the hub and dropped: never logged, never stored.
+ */
+import { UserError } from "../errors";
+import type { HubClient, JobProperties } from "./hub-client";
+import { isJobQuotaExceeded, sleep } from "./retry";
+import { deleteBlob, jobContainerUrl, readBlobLines, Staging } from "./staging";
+import type { ImportFailure, Phase } from "./types";
+
+export const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const ACTIVE = new Set(["enqueued", "running", "queued", "scheduled", "unknown"]);
+
+export interface JobSpec {
+  type: "import" | "export";
+  /** export: the devices blob the job writes; import: the blob it reads. */
+  blobName: string;
+  excludeKeysInExport?: boolean;
+  includeConfigurations?: boolean;
+  configurationsBlobName?: string;
+}
+
+export interface JobContext {
+  deadline: number;
+  /** SAS tokens expire this long after the job's deadline (default 15 min). */
+  sasGraceMs?: number;
+  poll: { min: number; max: number };
+  signal?: AbortSignal;
+  log: (line: string) => void;
+  progress?: (percent: number) => void;
+  /** Job ids that failed earlier in this run: never adopt them again. */
+  knownFailed?: Set<string>;
+}
+
+function sameJob(j: JobProperties, spec: JobSpec): boolean {
+  if (j.type?.toLowerCase() !== spec.type) return false;
+  const name = spec.type === "export" ? j.outputBlobName : j.inputBlobName;
+  return name === spec.blobName;
+}
+
+/** Our own job already on the hub (started by a run that died before recording its id). */
+export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>): Promise<JobProperties | undefined> {
+  const jobs = await hub.listJobs();
+  const mine = (Array.isArray(jobs) ? jobs : []).filter((j) => sameJob(j, spec) && !knownFailed?.has(j.jobId) && j.status !== "failed" && j.status !== "cancelled");
+  return mine.find((j) => ACTIVE.has(j.status)) ?? mine.find((j) => j.status === "completed");
+}
+
+export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Record<string, unknown> {
+  const body: Record<string, unknown> = { type: spec.type, storageAuthenticationType: staging.mode };
+  if (staging.mode === "identityBased" && staging.options.userAssignedIdentity) body.identity = { userAssignedIdentity: staging.options.userAssignedIdentity };
+  if (spec.type === "export") {
+    body.outputBlobContainerUri = jobContainerUrl(staging, "rwd", expiresOn);
+    body.outputBlobName = spec.blobName;
+    body.excludeKeysInExport = spec.excludeKeysInExport ?? false;
+  } else {
+    body.inputBlobContainerUri = jobContainerUrl(staging, "r", expiresOn);
+    body.outputBlobContainerUri = jobContainerUrl(staging, "rwd", expiresOn);
+    body.inputBlobName = spec.blobName;
+  }
+  if (spec.includeConfigurations) {
+    body.includeConfigurations = true;
+    body.configurationsBlobName = spec.configurationsBlobName;
+  }
+  return body;
+}
+
+/**
+ * Starts the job, or returns the one already running/completed for the same blob. On
+ * JobQuotaExceeded (another job holds the hub's single import/export slot) waits for that job
+ * instead of failing, then tries again, until the deadline.
+ */
+export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, ctx: JobContext, beforeCreate?: () => Promise<void>): Promise<JobProperties> {
+  const own = await findOwnJob(hub, spec, ctx.knownFailed);
+  if (own) {
+    ctx.log(`devices: ${hub.field} hub: attaching to ${spec.type} job ${own.jobId} (${own.status}) started by an earlier run`);
+    return own;
+  }
+  for (;;) {
+    if (Date.now() > ctx.deadline) throw deadlineError(spec.type, hub.field);
+    await beforeCreate?.();
+    try {
+      const expiresOn = new Date(ctx.deadline + (ctx.sasGraceMs ?? 15 * 60_000));
+      return await hub.createJob(jobBody(staging, spec, expiresOn));
+    } catch (err) {
+      if (!isJobQuotaExceeded(err)) throw err;
+      const jobs = await hub.listJobs();
+      const active = (Array.isArray(jobs) ? jobs : []).find((j) => ACTIVE.has(j.status));
+      if (active && sameJob(active, spec)) return active; // ours, created by a retried POST
+      ctx.log(`devices: ${hub.field} hub: another ${active?.type ?? "import/export"} job (${active?.jobId ?? "unknown"}) holds the hub's job slot; waiting for it`);
+      if (active) await waitJob(hub, active.jobId, { ...ctx, progress: undefined }, spec.type);
+      else await sleep(ctx.poll.min, ctx.signal);
+    }
+  }
+}
+
+function deadlineError(what: string, field: string): UserError {
+  return new UserError(`the ${what} on the ${field} hub did not finish before the deadline; rerun with the same runId to attach to the running job, or raise deadlineMs`, "deadlineMs");
+}
+
+/** Polls until the job is terminal (backoff between min and max), reporting progress. */
+export async function waitJob(hub: HubClient, jobId: string, ctx: JobContext, what: string): Promise<JobProperties> {
+  let interval = ctx.poll.min;
+  let lastPercent = -1;
+  for (;;) {
+    const job = await hub.getJob(jobId);
+    const percent = Math.max(0, Math.min(100, Number(job.progress ?? 0)));
+    if (percent !== lastPercent) {
+      lastPercent = percent;
+      ctx.progress?.(percent);
+    }
+    if (TERMINAL.has(job.status)) return job;
+    if (Date.now() + interval > ctx.deadline) throw deadlineError(what, hub.field);
+    await sleep(interval, ctx.signal);
+    interval = Math.min(ctx.poll.max, Math.round(interval * 1.5));
+  }
+}
+
+/** Streams `importErrors.log` (or `importConfigErrors.log`) to `onError`; an absent log means no errors. Returns the line count. */
+export async function readImportErrors(staging: Staging, blobName: string, onError: (f: ImportFailure) => void): Promise<number> {
+  let count = 0;
+  try {
+    for await (const line of readBlobLines(staging, blobName)) {
+      let e: Record<string, unknown>;
+      try {
+        e = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      count++;
+      const f: ImportFailure = { deviceId: String(e.deviceId ?? e.configurationId ?? e.id ?? ""), errorCode: String(e.errorCode ?? ""), errorStatus: String(e.errorStatus ?? "") };
+      if (e.moduleId) f.moduleId = String(e.moduleId);
+      onError(f);
+    }
+  } catch (err) {
+    if (!(err instanceof UserError) || !/is missing/.test(err.message)) throw err;
+  }
+  return count;
+}
+
+export async function removeErrorLogs(staging: Staging): Promise<void> {
+  await deleteBlob(staging, "importErrors.log");
+  await deleteBlob(staging, "importConfigErrors.log");
+}
+
+export function failureMessage(job: JobProperties, what: string, field: string): string {
+  const reason = job.failureReason ? String(job.failureReason).slice(0, 300) : "no reason given";
+  return `${field} hub: ${what} job ${job.jobId} ${job.status}: ${reason}`;
+}
+
+export type { Phase };

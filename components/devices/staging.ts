@@ -1,0 +1,188 @@
+/**
+ * The private staging container: job SAS URLs, streaming line reads and writes, the checkpoint
+ * blob and cleanup. Export and import blobs hold every device key, so they live only here, for the
+ * length of a run, and the SAS tokens that reach the hubs are minted per job and never stored.
+ */
+import { PassThrough } from "stream";
+import * as readline from "readline";
+import {
+  BlobServiceClient,
+  ContainerClient,
+  ContainerSASPermissions,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+} from "@azure/storage-blob";
+import { UserError } from "../errors";
+import { redact } from "../secrets";
+import { errorStatus, withRetry } from "./retry";
+import type { StagingOptions } from "./types";
+
+export interface Staging {
+  container: ContainerClient;
+  options: StagingOptions;
+  mode: "keyBased" | "identityBased";
+}
+
+/** Opens (and creates, private, when missing) the staging container. Validates the options first. */
+export async function openStaging(o: StagingOptions, log?: (l: string) => void): Promise<Staging> {
+  if (!o || typeof o.containerName !== "string" || !/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(o.containerName)) {
+    throw new UserError("must be 3-63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", "staging.containerName");
+  }
+  const mode = o.authentication ?? (o.connectionString ? "keyBased" : "identityBased");
+  let service: BlobServiceClient;
+  if (mode === "keyBased") {
+    if (!o.connectionString) throw new UserError("key-based staging needs the storage account connection string; pass it, or set authentication to identityBased with accountUrl", "staging.connectionString");
+    if (!/AccountKey=/i.test(o.connectionString)) throw new UserError("the connection string has no AccountKey, so no SAS can be minted for the hub's jobs; use the account's key connection string or identityBased", "staging.connectionString");
+    try {
+      service = BlobServiceClient.fromConnectionString(o.connectionString);
+    } catch {
+      throw new UserError("is not a storage connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…)", "staging.connectionString");
+    }
+  } else {
+    if (!o.accountUrl) throw new UserError("identity-based staging needs the account URL (https://<account>.blob.core.windows.net)", "staging.accountUrl");
+    const { DefaultAzureCredential } = require("@azure/identity") as typeof import("@azure/identity");
+    service = new BlobServiceClient(o.accountUrl, o.credential ?? new DefaultAzureCredential());
+  }
+  const container = service.getContainerClient(o.containerName);
+  try {
+    await withRetry(() => container.createIfNotExists(), { what: "create staging container", log });
+    const access = await withRetry(() => container.getAccessPolicy(), { what: "read staging container policy", log });
+    if (access.blobPublicAccess) throw new UserError(`container allows public access (${access.blobPublicAccess}); device keys pass through it: make it private`, "staging.containerName");
+  } catch (err) {
+    throw stagingError(err, "open the staging container");
+  }
+  return { container, options: o, mode };
+}
+
+/** Storage failures the user can fix, as one line naming the field. */
+export function stagingError(err: unknown, what: string): Error {
+  if (err instanceof UserError) return err;
+  const status = errorStatus(err);
+  const code = (err as { code?: string }).code;
+  if (status === 403 || status === 401) return new UserError(`cannot ${what}: access denied (${code ?? status}); check the account key, or the identity's Storage Blob Data Contributor role`, "staging.connectionString");
+  if (code === "ENOTFOUND" || code === "ECONNREFUSED" || code === "EAI_AGAIN") return new UserError(`cannot ${what}: storage account unreachable (${code}); check the account name/endpoint`, "staging.connectionString");
+  if (err instanceof Error) {
+    err.message = redact(err.message);
+  }
+  return err as Error;
+}
+
+/** A container URL the hub can use for one job: a SAS with only `permissions`, valid until `expiresOn`. */
+export function jobContainerUrl(s: Staging, permissions: "r" | "rwd", expiresOn: Date): string {
+  if (s.mode === "identityBased") return s.container.url;
+  const cred = s.container.credential;
+  if (!(cred instanceof StorageSharedKeyCredential)) throw new UserError("key-based staging needs an AccountKey in the connection string", "staging.connectionString");
+  const sas = generateBlobSASQueryParameters(
+    {
+      containerName: s.container.containerName,
+      permissions: ContainerSASPermissions.parse(permissions),
+      startsOn: new Date(Date.now() - 5 * 60_000), // clock skew between this machine and storage
+      expiresOn,
+      protocol: s.container.url.startsWith("https:") ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
+    },
+    cred,
+  ).toString();
+  return `${s.container.url}?${sas}`;
+}
+
+/** Streams a blob line by line (bounded memory; the SDK resumes broken downloads). */
+export async function* readBlobLines(s: Staging, blobName: string, field = "staging blob"): AsyncGenerator<string> {
+  const blob = s.container.getBlobClient(blobName);
+  let body: NodeJS.ReadableStream | undefined;
+  try {
+    const res = await withRetry(() => blob.download(0, undefined, { maxRetryRequests: 5 }), { what: `read ${blobName}` });
+    body = res.readableStreamBody;
+  } catch (err) {
+    if (errorStatus(err) === 404) throw new UserError(`blob ${blobName} is missing from container ${s.container.containerName}; rerun the step that writes it`, field);
+    throw stagingError(err, `read ${blobName}`);
+  }
+  if (!body) return;
+  const rl = readline.createInterface({ input: body, crlfDelay: Infinity });
+  for await (const raw of rl) {
+    const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw; // a UTF-8 BOM on the first line
+    if (line.trim().length > 0) yield line;
+  }
+}
+
+export async function blobExists(s: Staging, blobName: string): Promise<boolean> {
+  return withRetry(() => s.container.getBlobClient(blobName).exists(), { what: `check ${blobName}` });
+}
+
+export async function blobSize(s: Staging, blobName: string): Promise<number> {
+  const p = await withRetry(() => s.container.getBlobClient(blobName).getProperties(), { what: `size of ${blobName}` });
+  return p.contentLength ?? 0;
+}
+
+/**
+ * Writes lines into a block blob through `uploadStream` (4 MB blocks, 2 in flight), waiting on
+ * back-pressure so memory stays bounded whatever the number of lines.
+ */
+export class BlobLineWriter {
+  private readonly stream = new PassThrough({ highWaterMark: 1 << 20 });
+  private readonly done: Promise<unknown>;
+  private failed: unknown;
+  lines = 0;
+  bytes = 0;
+  constructor(s: Staging, readonly blobName: string) {
+    this.done = s.container
+      .getBlockBlobClient(blobName)
+      .uploadStream(this.stream, 4 << 20, 2, { blobHTTPHeaders: { blobContentType: "application/x-ndjson; charset=utf-8" } })
+      .catch((err) => {
+        this.failed = err;
+        this.stream.resume(); // unblock a writer waiting on drain
+        throw err;
+      });
+    this.done.catch(() => undefined);
+  }
+  async write(line: string): Promise<void> {
+    if (this.failed) throw this.failed;
+    this.lines++;
+    const chunk = line + "\n";
+    this.bytes += Buffer.byteLength(chunk);
+    if (!this.stream.write(chunk)) await new Promise<void>((r) => this.stream.once("drain", r));
+  }
+  async close(): Promise<void> {
+    this.stream.end();
+    await this.done;
+  }
+  abort(): void {
+    this.stream.destroy();
+  }
+}
+
+export async function writeJsonBlob(s: Staging, blobName: string, value: unknown): Promise<void> {
+  const text = JSON.stringify(value);
+  await withRetry(() => s.container.getBlockBlobClient(blobName).upload(text, Buffer.byteLength(text), { blobHTTPHeaders: { blobContentType: "application/json" } }), { what: `write ${blobName}` });
+}
+
+export async function readJsonBlob<T>(s: Staging, blobName: string): Promise<T | undefined> {
+  try {
+    const buf = await withRetry(() => s.container.getBlobClient(blobName).downloadToBuffer(), { what: `read ${blobName}` });
+    return JSON.parse(buf.toString("utf8")) as T;
+  } catch (err) {
+    if (errorStatus(err) === 404) return undefined;
+    throw stagingError(err, `read ${blobName}`);
+  }
+}
+
+export async function deleteBlob(s: Staging, blobName: string): Promise<boolean> {
+  const r = await withRetry(() => s.container.getBlobClient(blobName).deleteIfExists({ deleteSnapshots: "include" }), { what: `delete ${blobName}` });
+  return r.succeeded;
+}
+
+/** Deletes every blob under `prefix`; returns how many. */
+export async function deletePrefix(s: Staging, prefix: string, keep: (name: string) => boolean = () => false): Promise<number> {
+  let n = 0;
+  for await (const b of s.container.listBlobsFlat({ prefix })) {
+    if (keep(b.name)) continue;
+    if (await deleteBlob(s, b.name)) n++;
+  }
+  return n;
+}
+
+export async function listNames(s: Staging, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const b of s.container.listBlobsFlat({ prefix })) names.push(b.name);
+  return names;
+}

@@ -1,0 +1,284 @@
+/**
+ * The line transform between the original's export and the clone's import, plus the canonical
+ * digests the verifier and the delta-sync manifest use. Pure functions: one ExportImportDevice
+ * JSON line in, decisions out; nothing here touches a hub or a blob.
+ */
+import { createHash } from "crypto";
+import { UserError } from "../errors";
+import type { DeviceFilter, ImportMode } from "./types";
+
+/** One ExportImportDevice line as exported (only the fields the engine reads are typed). */
+export interface ExportLine {
+  id: string;
+  moduleId?: string;
+  eTag?: string;
+  twinETag?: string;
+  importMode?: string;
+  status?: string;
+  statusReason?: string;
+  authentication?: {
+    type?: string;
+    symmetricKey?: { primaryKey?: string | null; secondaryKey?: string | null } | null;
+    x509Thumbprint?: { primaryThumbprint?: string | null; secondaryThumbprint?: string | null } | null;
+  } | null;
+  tags?: Record<string, unknown> | null;
+  properties?: { desired?: Record<string, unknown> | null; reported?: unknown } | null;
+  capabilities?: { iotEdge?: boolean } | null;
+  deviceScope?: string | null;
+  parentScopes?: string[] | null;
+  [extra: string]: unknown;
+}
+
+/** Edge system modules: the hub creates them, an import of them fails (SystemModuleModifyUnauthorizedAccess). */
+export const EDGE_SYSTEM_MODULES = new Set(["$edgeAgent", "$edgeHub"]);
+
+export type ParsedLine = { ok: true; line: ExportLine } | { ok: false; reason: string; id?: string };
+
+/** Parses one line; a malformed line is reported (by id when one can be read), never thrown. */
+export function parseLine(text: string): ParsedLine {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    const id = /"id"\s*:\s*"([^"]{1,128})"/.exec(text)?.[1];
+    return { ok: false, reason: "not valid JSON", id };
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) return { ok: false, reason: "not a JSON object" };
+  const o = v as ExportLine;
+  if (typeof o.id !== "string" || o.id.length === 0) return { ok: false, reason: "missing id" };
+  if (o.moduleId !== undefined && o.moduleId !== null && typeof o.moduleId !== "string") return { ok: false, reason: "moduleId is not a string", id: o.id };
+  if (o.moduleId === null) delete o.moduleId;
+  return { ok: true, line: o };
+}
+
+/** `ms-azure-iot-edge://<edgeDeviceId>-<generationId>` → the edge device id (device ids may contain '-'). */
+export function edgeIdFromScope(scope: string | null | undefined): string | undefined {
+  if (!scope) return undefined;
+  const m = /^ms-azure-iot-edge:\/\/(.+)-[^-]+$/.exec(scope);
+  return m?.[1];
+}
+
+/**
+ * The parent edge device of a line, by id (scopes differ between hubs): an edge device's parent is
+ * its first parentScope; a leaf device's parent is its deviceScope (the edge device it sits under).
+ */
+export function parentIdOf(line: ExportLine): string | undefined {
+  if (line.moduleId) return undefined;
+  const fromParents = edgeIdFromScope(line.parentScopes?.[0]);
+  if (fromParents) return fromParents;
+  if (line.capabilities?.iotEdge) return undefined;
+  return edgeIdFromScope(line.deviceScope);
+}
+
+/** Drops `$metadata`/`$version` (hub bookkeeping that differs per hub) from desired properties, recursively. */
+export function stripTwinMetadata(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripTwinMetadata);
+  if (!value || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (k.startsWith("$")) continue;
+    out[k] = stripTwinMetadata(v);
+  }
+  return out;
+}
+
+/** JSON with sorted keys, so equal content gives equal digests whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined) return "null";
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const keys = Object.keys(value as Record<string, unknown>).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
+}
+
+export function digest(text: string): string {
+  return createHash("sha256").update(text).digest("base64").slice(0, 16);
+}
+
+/** `deviceId` or `deviceId/moduleId`: the identity of a line in manifests, buckets and reports. */
+export function lineKey(line: { id: string; moduleId?: string }): string {
+  return line.moduleId ? `${line.id}/${line.moduleId}` : line.id;
+}
+
+function emptyToUndefined<T extends Record<string, unknown>>(o: T | null | undefined): T | undefined {
+  return o && Object.keys(o).length > 0 ? o : undefined;
+}
+
+/**
+ * The fields the verifier compares, normalised (missing = empty) and digested per field so no
+ * key or thumbprint is ever kept in clear outside the blob that already holds it.
+ */
+export function comparableFields(line: ExportLine): Record<string, string> {
+  const auth = line.authentication ?? undefined;
+  const type = (auth?.type ?? (auth?.symmetricKey ? "sas" : auth?.x509Thumbprint ? "selfSigned" : "none")).toLowerCase();
+  const fields: Record<string, string> = {
+    auth: type,
+    keys: digest(canonicalJson([auth?.symmetricKey?.primaryKey ?? null, auth?.symmetricKey?.secondaryKey ?? null])),
+    thumbprints: digest(canonicalJson([auth?.x509Thumbprint?.primaryThumbprint?.toUpperCase() ?? null, auth?.x509Thumbprint?.secondaryThumbprint?.toUpperCase() ?? null])),
+    status: (line.status ?? "enabled").toLowerCase(),
+    statusReason: line.statusReason ?? "",
+    tags: digest(canonicalJson(emptyToUndefined(line.tags ?? undefined) ?? {})),
+    desired: digest(canonicalJson(stripTwinMetadata(line.properties?.desired ?? {}))),
+  };
+  if (!line.moduleId) {
+    fields.iotEdge = String(line.capabilities?.iotEdge === true);
+    fields.parent = parentIdOf(line) ?? "";
+  }
+  return fields;
+}
+
+/** Names of the fields that differ between two `comparableFields` results. */
+export function differingFields(a: Record<string, string>, b: Record<string, string>): string[] {
+  const names = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...names].filter((n) => a[n] !== b[n]).sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter: ids, or a small client-side predicate evaluated while streaming (the hub's query
+// language is not available on an export blob). Grammar: [SELECT * FROM devices WHERE] term
+// (AND term)*, term = path (= | !=) literal | deviceId IN [ 'a', 'b' ].
+
+type Term = { path: string[]; op: "=" | "!="; value: unknown } | { path: string[]; op: "in"; values: unknown[] };
+
+export interface CompiledFilter {
+  /** Does a device line pass? (Module lines follow their device.) */
+  matches(line: ExportLine): boolean;
+  /** True when only explicit ids are filtered (then modules can be decided without their device). */
+  idsOnly: boolean;
+  ids?: Set<string>;
+}
+
+function literal(raw: string, field: string): unknown {
+  const t = raw.trim();
+  if (/^'.*'$/.test(t) || /^".*"$/.test(t)) return t.slice(1, -1);
+  if (t === "true" || t === "false") return t === "true";
+  if (t === "null") return null;
+  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  throw new UserError(`cannot read the value ${JSON.stringify(t)}; quote strings ('value'), or use a number, true, false or null`, field);
+}
+
+export function compileFilter(filter: DeviceFilter | undefined, field = "filter"): CompiledFilter | undefined {
+  if (!filter || (!filter.deviceIds?.length && !filter.query?.trim())) return undefined;
+  const ids = filter.deviceIds?.length ? new Set(filter.deviceIds) : undefined;
+  const terms: Term[] = [];
+  const q = filter.query?.trim();
+  if (q) {
+    const where = q.replace(/^select\s+\*\s+from\s+devices(\s+where\s+)?/i, "").trim();
+    if (!where) throw new UserError("the query has no condition; write e.g. tags.site = 'berlin' AND status = 'enabled'", `${field}.query`);
+    for (const part of where.split(/\s+and\s+/i)) {
+      const inMatch = /^([A-Za-z0-9_.$]+)\s+in\s+\[(.*)\]$/i.exec(part.trim());
+      if (inMatch) {
+        terms.push({ path: inMatch[1].split("."), op: "in", values: inMatch[2].split(",").map((v) => literal(v, `${field}.query`)) });
+        continue;
+      }
+      const m = /^([A-Za-z0-9_.$]+)\s*(=|!=|<>)\s*(.+)$/.exec(part.trim());
+      if (!m) throw new UserError(`cannot read the condition ${JSON.stringify(part.trim())}; supported: path = 'value', path != 'value', deviceId IN ['a','b'], joined with AND`, `${field}.query`);
+      terms.push({ path: m[1].split("."), op: m[2] === "=" ? "=" : "!=", value: literal(m[3], `${field}.query`) });
+    }
+  }
+  const read = (line: ExportLine, path: string[]): unknown => {
+    const [head, ...rest] = path;
+    let v: unknown;
+    if (head === "deviceId" || head === "id") v = line.id;
+    else if (head === "status") v = line.status ?? "enabled";
+    else if (head === "properties" && rest[0] === "desired") return dig(line.properties?.desired, rest.slice(1));
+    else v = (line as Record<string, unknown>)[head];
+    return dig(v, rest);
+  };
+  return {
+    idsOnly: terms.length === 0,
+    ids,
+    matches(line) {
+      if (ids && !ids.has(line.id)) return false;
+      for (const t of terms) {
+        const v = read(line, t.path);
+        if (t.op === "in" ? !t.values.some((x) => x === v) : t.op === "=" ? v !== t.value : v === t.value) return false;
+      }
+      return true;
+    },
+  };
+}
+
+function dig(v: unknown, path: string[]): unknown {
+  let cur = v;
+  for (const p of path) {
+    if (!cur || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The import line.
+
+export interface TransformedLine {
+  key: string;
+  /** The JSON line for the clone's import (edge scopes stripped: the clone's scopes don't exist yet). */
+  importLine: string;
+  /** Digest of everything copied (not importMode): equal digest = nothing to sync. */
+  contentHash: string;
+  /** Set when the device sits under an edge device: re-parented in the second pass. */
+  parentId?: string;
+  isModule: boolean;
+}
+
+/**
+ * Export line → import line. Keeps keys, thumbprints, status, statusReason, tags, desired
+ * properties, capabilities and custom modules; drops reported properties (cannot be imported),
+ * etags (belong to the original), `$metadata`/`$version` and the edge scopes (rebuilt on the clone).
+ * Returns undefined for lines that must not be imported ($edgeAgent/$edgeHub).
+ */
+export function transformLine(line: ExportLine, importMode: ImportMode | "update" = "createOrUpdate"): TransformedLine | undefined {
+  if (line.moduleId && EDGE_SYSTEM_MODULES.has(line.moduleId)) return undefined;
+  const out: Record<string, unknown> = { id: line.id };
+  if (line.moduleId) out.moduleId = line.moduleId;
+  out.importMode = importMode;
+  out.status = line.status ?? "enabled";
+  if (line.statusReason) out.statusReason = line.statusReason;
+  if (line.authentication) out.authentication = line.authentication;
+  const tags = emptyToUndefined(line.tags ?? undefined);
+  if (tags) out.tags = tags;
+  const desired = stripTwinMetadata(line.properties?.desired ?? {}) as Record<string, unknown>;
+  if (Object.keys(desired).length > 0) out.properties = { desired };
+  if (line.capabilities && !line.moduleId) out.capabilities = line.capabilities;
+  const parentId = parentIdOf(line);
+  const { importMode: _mode, ...content } = out;
+  void _mode;
+  return {
+    key: lineKey(line),
+    importLine: JSON.stringify(out),
+    contentHash: digest(canonicalJson({ ...content, parent: parentId ?? null })),
+    parentId,
+    isModule: Boolean(line.moduleId),
+  };
+}
+
+/**
+ * The second-pass line for a child: the same device with the clone's scopes. A leaf device lives
+ * in its parent's scope; an edge child keeps its own (hub-assigned) scope and lists the parent's.
+ */
+export function reparentLine(importLine: string, parentScopeOnClone: string, ownScopeOnClone: string | undefined): string {
+  const o = JSON.parse(importLine) as Record<string, unknown>;
+  o.importMode = "update";
+  const isEdge = (o.capabilities as { iotEdge?: boolean } | undefined)?.iotEdge === true;
+  o.deviceScope = isEdge ? ownScopeOnClone : parentScopeOnClone;
+  if (o.deviceScope === undefined) delete o.deviceScope;
+  o.parentScopes = [parentScopeOnClone];
+  return JSON.stringify(o);
+}
+
+/** A configuration line (ADM or edge deployment) for the clone: content kept verbatim so layered stays layered. */
+export function transformConfigurationLine(text: string): { id: string; line: string; hash: string } | { error: string } {
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { error: "not valid JSON" };
+  }
+  if (!c || typeof c.id !== "string") return { error: "missing id" };
+  const keep: Record<string, unknown> = { id: c.id };
+  for (const k of ["schemaVersion", "labels", "content", "targetCondition", "priority", "metrics"]) if (c[k] !== undefined) keep[k] = c[k];
+  const metrics = keep.metrics as { queries?: unknown } | undefined;
+  if (metrics) keep.metrics = { queries: metrics.queries ?? {} };
+  return { id: c.id, line: JSON.stringify(keep), hash: digest(canonicalJson(keep)) };
+}
