@@ -14,8 +14,9 @@ import type * as pulumi from "@pulumi/pulumi";
 import { UserError, type Finding } from "../errors";
 import { redact } from "../secrets";
 import type { DeviceMigrationOutputs } from "./device-migration";
-import { loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "./provider-local";
-import type { CopyOptions, CopyResult, HubConnection, LocalEndpoints, Progress, StagingOptions } from "./types";
+import type { LocalEndpoints } from "./local-hub";
+import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "./provider-local";
+import type { CopyOptions, CopyResult, HubConnection, Progress, StagingOptions } from "./types";
 
 /** Pulumi's marker for a value not known during preview. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -119,7 +120,7 @@ export function validateDeviceMigrationInputs(news: Record<string, unknown>, old
     if (typeof v !== "string") { f.push({ field: k, message: "must be a string (an IoT hub connection string, secret)" }); continue; }
     const p = parseConnectionString(v);
     if (!p.hostname || !p.sharedaccesskeyname || !p.sharedaccesskey) {
-      f.push({ field: k, message: "is not an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…); copy it from the hub's shared access policies" });
+      f.push({ field: k, message: "is not an IoT hub connection string (it needs HostName, SharedAccessKeyName and SharedAccessKey); copy it from the hub's shared access policies" });
     } else if (p.deviceid) {
       f.push({ field: k, message: "is a device connection string; use a hub policy's (iothubowner or registryReadWrite)" });
     } else if (known(hostKey) && p.hostname.toLowerCase() !== String(news[hostKey]).toLowerCase()) {
@@ -134,7 +135,7 @@ export function validateDeviceMigrationInputs(news: Record<string, unknown>, old
   const stagingCs = str("stagingConnectionString");
   if (stagingCs !== undefined) {
     if (typeof stagingCs !== "string" || !/AccountName=|BlobEndpoint=/i.test(stagingCs)) {
-      f.push({ field: "stagingConnectionString", message: "is not a storage account connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…)" });
+      f.push({ field: "stagingConnectionString", message: "is not a storage account connection string (it needs AccountName and AccountKey, or BlobEndpoint)" });
     } else if ((auth ?? "keyBased") === "keyBased" && !/AccountKey=/i.test(stagingCs)) {
       f.push({ field: "stagingConnectionString", message: "has no AccountKey, so no job SAS can be minted; use the account's key connection string or storageAuthenticationType identityBased" });
     }
@@ -309,7 +310,7 @@ function engineOptions(i: DeviceMigrationInputs, runId: string, print: (l: strin
     includeConfigurations: i.includeConfigurations,
     deleteMissing: i.deleteMissing,
     deadlineMs,
-    local: localEndpointsFor(i.localEndpointsFile),
+    local: engineLocal(localEndpointsFor(i.localEndpointsFile)),
     onProgress: progressPrinter(print),
     log: (line) => print(redact(line.startsWith("devices:") ? line : `devices: ${line}`)),
     verify: true,
@@ -505,7 +506,7 @@ export async function deleteResource(_id: string, props: Record<string, unknown>
   console.log(`devices: deleting from ${String(s.cloneHubHostName)} the devices run ${s.runId} imported`);
   try {
     const r = await engine.deleteDevices(clone, staging, { importedByRun: s.runId }, {
-      local,
+      local: engineLocal(local),
       deadlineMs: (s.timeoutMinutes ?? DEFAULTS.timeoutMinutes) * 60_000,
       onProgress: progressPrinter((l) => console.log(l)),
       log: (l) => console.log(redact(l)),

@@ -9,7 +9,8 @@
 import type { Command } from "commander";
 import { createHash } from "crypto";
 import { UserError } from "../../components/errors";
-import type { CopyOptions, CopyResult, DeviceFilter, HubConnection, LocalEndpoints, Progress, StagingOptions, VerifyReport } from "../../components/devices/types";
+import type { LocalEndpoints } from "../../components/devices/local-hub";
+import type { CopyOptions, CopyResult, DeviceFilter, HubConnection, Progress, StagingOptions, VerifyReport } from "../../components/devices/types";
 import { emit, runCommand, type GlobalOptions } from "../cli";
 
 interface ConnectionFlags {
@@ -63,7 +64,7 @@ function hubFrom(
     throw new UserError(`is required (or set ${envName}${endpoints ? `, or name a local hub with ${hubFlag} NAME` : ""})`, flag);
   }
   if (!/HostName=/i.test(value) || !/SharedAccessKey=/i.test(value)) {
-    throw new UserError("is not an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…)", flag);
+    throw new UserError("is not an IoT hub connection string (it needs HostName, SharedAccessKeyName and SharedAccessKey)", flag);
   }
   return { connectionString: value, hostName: hostOf(value) };
 }
@@ -188,7 +189,7 @@ function copyOpts(o: CopyFlags, g: GlobalOptions, view: ProgressView): CopyOptio
     includeConfigurations: o.configurations,
     deleteMissing: Boolean(o.deleteMissing),
     deadlineMs: minutes * 60_000,
-    local: endpoints,
+    local: local().engineLocal(endpoints),
     verify: o.verify,
     onProgress: view.update,
     log: view.log,
@@ -270,7 +271,7 @@ export function register(program: Command): void {
             clone: { connectionString: clone.connectionString },
             staging,
             filter,
-            local: endpoints,
+            local: local().engineLocal(endpoints),
             includeConfigurations: o.configurations,
             onProgress: view.update,
             log: view.log,
@@ -305,7 +306,7 @@ export function register(program: Command): void {
         const view = new ProgressView(Boolean(o.json));
         try {
           const r = await gen.loadDevices({ connectionString: hub.connectionString }, staging, gen.generateDeviceLines({ count, prefix: o.prefix, seed: o.seed }), {
-            local: endpoints,
+            local: local().engineLocal(endpoints),
             onProgress: view.update,
             log: view.log,
           });
