@@ -1,0 +1,415 @@
+/**
+ * Import and export jobs: they read and write blobs through the container SAS URI they are given
+ * (Azurite in tests), streaming line by line so a 1,000,000-device file is never one string, and
+ * move through enqueued → running → completed | failed | cancelled with progress, at the hub's
+ * configured speed. Progress and a line checkpoint are persisted, so a job running when the emulator
+ * is killed continues from its checkpoint after the restart (the real service never restarts; this
+ * is the closest observable behaviour: the job survives and completes).
+ */
+import { randomUUID } from "crypto";
+import * as readline from "readline";
+import { Readable } from "stream";
+import { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
+import { HubError, hubError } from "./errors";
+import type { Emulator } from "./emulator";
+import type { ExportImportDevice, Hub, ImportError } from "./hub";
+
+type Json = Record<string, unknown>;
+
+const ACTIVE = new Set(["enqueued", "running", "queued", "scheduled"]);
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+/** Job properties as the service returns them (internal fields start with `_`). */
+export function publicJob(job: Json): Json {
+  const out: Json = {};
+  for (const [k, v] of Object.entries(job)) if (!k.startsWith("_")) out[k] = v;
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+class JobFailure extends Error {}
+
+interface RunState {
+  cancelled: boolean;
+}
+
+export class JobRunner {
+  private running = new Map<string, RunState>();
+  private stopped = false;
+
+  constructor(private readonly emulator: Emulator) {}
+
+  /** POST /jobs/create. Validates the request, enforces one active import/export per hub, starts the job. */
+  create(hub: Hub, body: unknown): Json {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw hubError("ArgumentInvalid", "The job request must be a JSON object");
+    const req = body as Json;
+    const type = String(req.type ?? "").toLowerCase();
+    if (type !== "import" && type !== "export") throw hubError("ArgumentInvalid", `type '${String(req.type)}' must be import or export`);
+    const needUri = (name: string) => {
+      const v = req[name];
+      if (typeof v !== "string" || !v) throw hubError("ArgumentInvalid", `${name} is required for an ${type} job`);
+      try {
+        new URL(v);
+      } catch {
+        throw hubError("ArgumentInvalid", `${name} is not a valid URI`);
+      }
+      return v;
+    };
+    const output = needUri("outputBlobContainerUri");
+    const input = type === "import" ? needUri("inputBlobContainerUri") : undefined;
+    for (const other of hub.jobs.values()) {
+      if ((other.type === "import" || other.type === "export") && ACTIVE.has(String(other.status))) {
+        throw hubError("JobQuotaExceeded", `Only one active import or export job is allowed per IotHub; job ${String(other.jobId)} is ${String(other.status)}`);
+      }
+    }
+    const job: Json = {
+      jobId: randomUUID(),
+      startTimeUtc: new Date().toISOString(),
+      endTimeUtc: null,
+      type,
+      status: "enqueued",
+      progress: 0,
+      ...(input ? { inputBlobContainerUri: input } : {}),
+      outputBlobContainerUri: output,
+      excludeKeysInExport: req.excludeKeysInExport === true || String(req.excludeKeysInExport).toLowerCase() === "true",
+      storageAuthenticationType: req.storageAuthenticationType ?? "keyBased",
+      ...(req.identity ? { identity: req.identity } : {}),
+      inputBlobName: typeof req.inputBlobName === "string" && req.inputBlobName ? req.inputBlobName : "devices.txt",
+      outputBlobName: typeof req.outputBlobName === "string" && req.outputBlobName ? req.outputBlobName : "devices.txt",
+      includeConfigurations: req.includeConfigurations === true,
+      configurationsBlobName: typeof req.configurationsBlobName === "string" && req.configurationsBlobName ? req.configurationsBlobName : "configurations.txt",
+      failureReason: null,
+      statusMessage: null,
+      _checkpoint: 0,
+    };
+    hub.saveJob(job);
+    this.start(hub, job);
+    return publicJob(job);
+  }
+
+  get(hub: Hub, jobId: string): Json {
+    const job = hub.jobs.get(jobId);
+    if (!job) throw hubError("JobNotFound", `Job ${jobId} not found in IotHub ${hub.name}`);
+    return publicJob(job);
+  }
+
+  list(hub: Hub): Json[] {
+    return [...hub.jobs.values()].map(publicJob);
+  }
+
+  /** DELETE /jobs/{id}: an active job becomes cancelled; a finished job is returned as it is. */
+  cancel(hub: Hub, jobId: string): Json {
+    const job = hub.jobs.get(jobId);
+    if (!job) throw hubError("JobNotFound", `Job ${jobId} not found in IotHub ${hub.name}`);
+    if (!TERMINAL.has(String(job.status))) {
+      const state = this.running.get(jobId);
+      if (state) state.cancelled = true;
+      job.status = "cancelled";
+      job.endTimeUtc = new Date().toISOString();
+      hub.saveJob(job);
+    }
+    return publicJob(job);
+  }
+
+  cancelAll(hub: Hub): void {
+    for (const job of hub.jobs.values()) if (!TERMINAL.has(String(job.status))) this.cancel(hub, String(job.jobId));
+  }
+
+  resumeAfterRestart(): void {
+    for (const hub of this.emulator.hubs.values()) {
+      for (const job of hub.jobs.values()) {
+        if ((job.type === "import" || job.type === "export") && !TERMINAL.has(String(job.status))) this.start(hub, job);
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const s of this.running.values()) s.cancelled = true;
+  }
+
+  private start(hub: Hub, job: Json): void {
+    const state: RunState = { cancelled: false };
+    const jobId = String(job.jobId);
+    this.running.set(jobId, state);
+    // Start on a later tick so the create call answers `enqueued` first, as the service does.
+    setTimeout(() => {
+      this.run(hub, job, state)
+        .catch((err: unknown) => {
+          if (this.stopped) return;
+          const reason = err instanceof JobFailure || err instanceof HubError ? err.message : `Internal error: ${(err as Error)?.message ?? String(err)}`;
+          if (!(err instanceof JobFailure) && !(err instanceof HubError)) this.emulator.log(`[iothub-emulator] job ${jobId} on ${hub.name} crashed: ${(err as Error)?.stack ?? String(err)}`);
+          if (String(job.status) !== "cancelled") {
+            job.status = "failed";
+            job.failureReason = reason;
+            job.endTimeUtc = new Date().toISOString();
+            hub.saveJob(job);
+            this.emulator.store.flush();
+            this.emulator.log(`[iothub-emulator] ${hub.name} job ${jobId} (${String(job.type)}) failed: ${reason}`);
+          }
+        })
+        .finally(() => this.running.delete(jobId));
+    }, 20);
+  }
+
+  private container(uri: string, job: Json): ContainerClient {
+    const url = new URL(uri);
+    const identityBased = String(job.storageAuthenticationType ?? "").toLowerCase() === "identitybased";
+    if (identityBased && !url.search && this.emulator.config.storageConnectionString) {
+      // Azurite has no Azure AD: an identity-based job reaches the container with the emulator's storage account key.
+      const segments = url.pathname.split("/").filter(Boolean);
+      const containerName = segments[segments.length - 1];
+      return BlobServiceClient.fromConnectionString(this.emulator.config.storageConnectionString).getContainerClient(containerName);
+    }
+    return new ContainerClient(uri);
+  }
+
+  private progressSaver(hub: Hub, job: Json) {
+    let last = 0;
+    return (force = false) => {
+      const now = Date.now();
+      if (!force && now - last < 500) return;
+      last = now;
+      hub.saveJob(job);
+      this.emulator.store.flush();
+    };
+  }
+
+  private pacer(hub: Hub) {
+    const started = Date.now();
+    let processed = 0;
+    return async (count: number) => {
+      processed += count;
+      const rate = hub.meta.options.jobDevicesPerSecond;
+      if (rate && rate > 0) {
+        const due = started + (processed / rate) * 1000;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+      } else {
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    };
+  }
+
+  private checkFault(hub: Hub, job: Json): void {
+    const at = hub.meta.options.jobFailAtProgress;
+    if (at !== undefined && at !== null && Number(job.progress) >= at) {
+      throw new JobFailure(`Injected failure at ${String(job.progress)}% (jobFailAtProgress=${at})`);
+    }
+  }
+
+  private async run(hub: Hub, job: Json, state: RunState): Promise<void> {
+    if (state.cancelled || job.status === "cancelled") return;
+    job.status = "running";
+    hub.saveJob(job);
+    this.emulator.store.flush();
+    if (job.type === "export") await this.runExport(hub, job, state);
+    else await this.runImport(hub, job, state);
+    if (state.cancelled || job.status === "cancelled") return;
+    job.status = "completed";
+    job.progress = 100;
+    job.endTimeUtc = new Date().toISOString();
+    hub.saveJob(job);
+    this.emulator.store.flush();
+  }
+
+  private async runExport(hub: Hub, job: Json, state: RunState): Promise<void> {
+    const container = this.container(String(job.outputBlobContainerUri), job);
+    const excludeKeys = job.excludeKeysInExport === true;
+    const total = Math.max(1, hub.devices.size);
+    const save = this.progressSaver(hub, job);
+    const pace = this.pacer(hub);
+    const runner = this;
+    let done = 0;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let lines: string[] = [];
+      let chars = 0;
+      let sincePace = 0;
+      const batch = Math.max(1, Math.min(500, Math.floor((hub.meta.options.jobDevicesPerSecond || 5000) / 10)));
+      for (const json of hub.devices.values()) {
+        if (state.cancelled) return;
+        for (const line of hub.exportLines(json, excludeKeys)) {
+          lines.push(line);
+          chars += line.length + 1;
+        }
+        done += 1;
+        sincePace += 1;
+        if (chars > 1024 * 1024) {
+          yield Buffer.from(lines.join("\n") + "\n", "utf8");
+          lines = [];
+          chars = 0;
+        }
+        if (sincePace >= batch) {
+          job.progress = Math.min(99, Math.floor((done / total) * 100));
+          runner.checkFault(hub, job);
+          save();
+          await pace(sincePace);
+          sincePace = 0;
+        }
+      }
+      if (lines.length) yield Buffer.from(lines.join("\n") + "\n", "utf8");
+    }
+    const blob = container.getBlockBlobClient(String(job.outputBlobName));
+    try {
+      await blob.uploadStream(Readable.from(chunks()), 4 * 1024 * 1024, 2, { blobHTTPHeaders: { blobContentType: "text/plain" } });
+    } catch (err) {
+      if (err instanceof JobFailure) throw err;
+      throw this.storageFailure(err, "write", String(job.outputBlobName));
+    }
+    if (state.cancelled) return;
+    if (job.includeConfigurations === true) {
+      const text = [...hub.configurations.values()].map((c) => JSON.stringify(c)).join("\n");
+      await this.upload(container, String(job.configurationsBlobName), text);
+    }
+    save(true);
+  }
+
+  private async upload(container: ContainerClient, name: string, text: string): Promise<void> {
+    try {
+      const body = text ? text + "\n" : "";
+      await container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body));
+    } catch (err) {
+      throw this.storageFailure(err, "write", name);
+    }
+  }
+
+  private storageFailure(err: unknown, what: "read" | "write", blob: string): JobFailure {
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    if (err instanceof JobFailure) return err;
+    return new JobFailure(
+      `ErrorCode:BlobContainerValidationError;400008 Could not ${what} blob '${blob}' in the storage container (HTTP ${e.statusCode ?? "?"} ${e.code ?? ""}). Check the container SAS permissions and that the blob exists.`,
+    );
+  }
+
+  private async runImport(hub: Hub, job: Json, state: RunState): Promise<void> {
+    const input = this.container(String(job.inputBlobContainerUri), job);
+    const output = this.container(String(job.outputBlobContainerUri), job);
+    const blob = input.getBlockBlobClient(String(job.inputBlobName));
+    let download;
+    try {
+      download = await blob.download(0);
+    } catch (err) {
+      throw this.storageFailure(err, "read", String(job.inputBlobName));
+    }
+    const size = Math.max(1, download.contentLength ?? 1);
+    const stream = download.readableStreamBody;
+    if (!stream) throw new JobFailure("ErrorCode:BlobContainerValidationError;400008 The input blob has no content stream");
+    let bytes = 0;
+    stream.on("data", (chunk: Buffer | string) => {
+      bytes += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+    });
+    const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    const errors: ImportError[] = [];
+    const seen = new Set<string>();
+    const save = this.progressSaver(hub, job);
+    const pace = this.pacer(hub);
+    const skip = Number(job._checkpoint ?? 0);
+    const batch = Math.max(1, Math.min(1000, Math.floor((hub.meta.options.jobDevicesPerSecond || 10000) / 10)));
+    let lineNo = 0;
+    let sincePace = 0;
+    try {
+      for await (const raw of lines) {
+        if (state.cancelled) return;
+        lineNo += 1;
+        if (lineNo <= skip) continue;
+        const text = raw.trim();
+        if (text) {
+          let entry: ExportImportDevice;
+          try {
+            entry = JSON.parse(text) as ExportImportDevice;
+          } catch {
+            errors.push({ deviceId: "", errorCode: "400006", errorStatus: `Line ${lineNo} is not valid JSON` });
+            entry = undefined as unknown as ExportImportDevice;
+          }
+          if (entry) {
+            const key = `${String(entry.id)}\u0000${entry.moduleId ?? ""}`;
+            if (seen.has(key)) {
+              errors.push({
+                deviceId: String(entry.id),
+                ...(entry.moduleId ? { moduleId: String(entry.moduleId) } : {}),
+                errorCode: "400011",
+                errorStatus: `Device ${String(entry.id)} is defined more than once in the import file`,
+              });
+            } else {
+              seen.add(key);
+              const error = hub.importEntry(entry);
+              if (error) {
+                if (error.errorCode === "403002") {
+                  throw new JobFailure(`ErrorCode:IotHubQuotaExceeded;403002 ${error.errorStatus}`);
+                }
+                errors.push(error);
+              }
+            }
+          }
+        }
+        sincePace += 1;
+        if (sincePace >= batch) {
+          job.progress = Math.min(99, Math.floor((bytes / size) * 100));
+          job._checkpoint = lineNo;
+          this.checkFault(hub, job);
+          save();
+          await pace(sincePace);
+          sincePace = 0;
+        }
+      }
+    } catch (err) {
+      if (err instanceof JobFailure || err instanceof HubError) {
+        await this.writeErrors(output, "importErrors.log", errors).catch(() => undefined);
+        throw err;
+      }
+      throw this.storageFailure(err, "read", String(job.inputBlobName));
+    }
+    if (state.cancelled) return;
+    job._checkpoint = lineNo;
+    if (job.includeConfigurations === true) await this.importConfigurations(hub, job, input, output);
+    // The service leaves importErrors.log in the output container; it is empty when every line succeeded.
+    await this.writeErrors(output, "importErrors.log", errors);
+    save(true);
+  }
+
+  private async writeErrors(output: ContainerClient, name: string, errors: ImportError[]): Promise<void> {
+    await this.upload(output, name, errors.map((e) => JSON.stringify(e)).join("\n"));
+  }
+
+  private async importConfigurations(hub: Hub, job: Json, input: ContainerClient, output: ContainerClient): Promise<void> {
+    let text: string;
+    try {
+      text = (await input.getBlockBlobClient(String(job.configurationsBlobName)).downloadToBuffer()).toString("utf8");
+    } catch (err) {
+      throw this.storageFailure(err, "read", String(job.configurationsBlobName));
+    }
+    const errors: Array<{ configurationId: string; errorCode: string; errorStatus: string }> = [];
+    for (const raw of text.split(/\r?\n/)) {
+      if (!raw.trim()) continue;
+      let config: Json;
+      try {
+        config = JSON.parse(raw) as Json;
+      } catch {
+        errors.push({ configurationId: "", errorCode: "400006", errorStatus: "Line is not valid JSON" });
+        continue;
+      }
+      const id = String(config.id ?? "");
+      try {
+        const mode = String(config.importMode ?? "createOrUpdate").toLowerCase();
+        const exists = hub.configurations.has(id);
+        if (mode === "delete") hub.deleteConfiguration(id, "*");
+        else if (mode === "create" && exists) throw new HubError("ConfigurationAlreadyExists", `Configuration '${id}' already exists`, 409005);
+        else {
+          const { importMode: _m, etag: _e, ...body } = config;
+          if (exists) {
+            // Re-importing an existing configuration: content is immutable, so only mutable fields are updated.
+            const current = hub.getConfiguration(id);
+            hub.putConfiguration(id, { ...body, content: current.content }, "*");
+          } else hub.putConfiguration(id, body, undefined);
+        }
+      } catch (err) {
+        if (!(err instanceof HubError)) throw err;
+        errors.push({ configurationId: id, errorCode: String(err.code), errorStatus: err.message });
+      }
+    }
+    await this.upload(output, "importConfigErrors.log", errors.map((e) => JSON.stringify(e)).join("\n"));
+  }
+}
