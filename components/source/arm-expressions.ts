@@ -265,6 +265,8 @@ export interface Scope {
   lambdaVariables?: Map<string, unknown>;
   /** When set, resourceGroup()/subscription() errors suggest `--param <name>=VALUE`. */
   evaluatingParameter?: string;
+  /** languageVersion 2.0: resource id of a resource by its symbolic name (`listKeys('archive', …)`). */
+  symbolicResourceId?: (name: string) => string | undefined;
 }
 
 class Lambda {
@@ -750,15 +752,14 @@ const eager: Record<string, Fn> = {
     if (Array.isArray(v)) return v[v.length - 1];
     throw new ExpressionError(`last() expects a string or array, got ${describe(v)}`);
   },
-  take: (a) => {
-    arity("take", a, 2);
-    const v = a[0];
-    const n = Math.max(0, num(a[1], "take"));
-    if (typeof v === "string" || Array.isArray(v)) return v.slice(0, n);
-    return propagate([v], () => {
+  take: (a) =>
+    (arity("take", a, 2),
+    propagate(a, (p) => {
+      const v = p[0];
+      const n = Math.max(0, num(p[1], "take"));
+      if (typeof v === "string" || Array.isArray(v)) return v.slice(0, n);
       throw new ExpressionError(`take() expects a string or array, got ${describe(v)}`);
-    });
-  },
+    })),
   skip: (a) => {
     arity("skip", a, 2);
     const v = a[0];
@@ -902,16 +903,19 @@ const deployTimeOnly: Record<string, string> = {
   getsecret: "getSecret() reads Key Vault",
 };
 
+/** Functions whose result is built from their arguments' text: a secret argument makes a secret result. */
+const secretPropagating = new Set(["concat", "format", "tolower", "toupper", "trim", "string", "replace", "substring", "base64", "take"]);
+
 const lazy: Record<string, LazyFn> = {
   if: (a, s) => {
     arity("if", a, 3);
-    const cond = evaluate(a[0], s);
+    const cond = unwrapSecrets(evaluate(a[0], s));
     noMarkers("if", [cond]);
     return evaluate(cond ? a[1] : a[2], s);
   },
   and: (a, s) => {
     for (const n of a) {
-      const v = evaluate(n, s);
+      const v = unwrapSecrets(evaluate(n, s));
       noMarkers("and", [v]);
       if (!v) return false;
     }
@@ -919,7 +923,7 @@ const lazy: Record<string, LazyFn> = {
   },
   or: (a, s) => {
     for (const n of a) {
-      const v = evaluate(n, s);
+      const v = unwrapSecrets(evaluate(n, s));
       noMarkers("or", [v]);
       if (v) return true;
     }
@@ -956,7 +960,10 @@ function call(node: Extract<Node, { kind: "call" }>, scope: Scope): unknown {
     );
   const fn = eager[name];
   if (!fn) throw new ExpressionError(`function '${node.name}' is not supported by the offline reader`);
-  const args = node.args.map((a) => evaluate(a, scope));
+  const evaluated = node.args.map((a) => evaluate(a, scope));
+  // Only string-building functions carry secrecy into their result; the others (empty, equals,
+  // length, …) look at the value itself.
+  const args = secretPropagating.has(name) ? evaluated : evaluated.map(unwrapSecrets);
   return fn(args, scope, node);
 }
 
@@ -965,6 +972,7 @@ function listKeys(node: Extract<Node, { kind: "call" }>, scope: Scope): ListKeys
   if (node.args.length < 1) throw new ExpressionError("listKeys() needs a resource id");
   const id = evaluate(node.args[0], scope);
   if (typeof id !== "string") throw new ExpressionError(`listKeys() needs a resource id string, got ${describe(id)}`);
+  const resourceId = !id.includes("/") && scope.symbolicResourceId ? (scope.symbolicResourceId(id) ?? id) : id;
   let policyName: string | undefined;
   if (node.args[1]) {
     // The api-version may be `providers(...).apiVersions[0]`, which needs Azure: not needed here.
@@ -975,7 +983,7 @@ function listKeys(node: Extract<Node, { kind: "call" }>, scope: Scope): ListKeys
       if (!(e instanceof ExpressionError)) throw e;
     }
   }
-  return new ListKeysValue(id, "", node.text, undefined, policyName);
+  return new ListKeysValue(resourceId, "", node.text, undefined, policyName);
 }
 
 /** Names of the functions the evaluator understands (for docs and tests). */

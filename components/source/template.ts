@@ -159,11 +159,25 @@ class TemplateScope implements Scope {
     }
   }
 
+  /** languageVersion 2.0 resources are keyed by symbolic name, which `listKeys('name', …)` may use. */
+  symbolicResourceId(name: string): string | undefined {
+    const resources = getCI(this.template, "resources");
+    if (!isObj(resources)) return undefined;
+    const key = Object.keys(resources).find((k) => k.toLowerCase() === name.toLowerCase());
+    if (key === undefined || !isObj(resources[key])) return undefined;
+    const r = resources[key] as Obj;
+    const scope = this.asScope();
+    const type = evalDeep(getCI(r, "type"), scope, join(join(this.path, "resources"), key), this.origin);
+    const resourceName = evalDeep(getCI(r, "name"), scope, join(join(join(this.path, "resources"), key), "name"), this.origin);
+    return evaluateString(`[resourceId('${String(type).replace(/'/g, "''")}', '${String(resourceName).replace(/'/g, "''")}')]`, scope) as string;
+  }
+
   asScope(extra?: Partial<Scope>): Scope {
     return {
       parameter: (n) => this.parameter(n),
       variable: (n) => this.variable(n),
       context: this.context,
+      symbolicResourceId: (n) => this.symbolicResourceId(n),
       ...extra,
     };
   }
