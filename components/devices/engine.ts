@@ -289,6 +289,7 @@ class Run {
     try {
       while (this.ck.phase !== "done") {
         this.checkAbort();
+        if (await this.rewindIfInputsMissing()) continue;
         const phase = this.ck.phase;
         const s0 = Date.now();
         await this.step(phase);
@@ -345,6 +346,37 @@ class Run {
       } catch {
         return true;
       }
+    }
+    return false;
+  }
+
+  /**
+   * A resumed step whose input blob is gone (deleted by hand, or a cleanup of an older failure)
+   * goes back to the step that writes it instead of failing: every step is safe to redo.
+   */
+  async rewindIfInputsMissing(): Promise<boolean> {
+    const c = this.ck.counts;
+    const needs: Partial<Record<Phase, Array<[string, Phase]>>> = {
+      transform: [["source/devices.txt", "export-source"]],
+      import: c.imported + c.deleteLines > 0 ? [["source/devices.txt", "export-source"], ["import/devices.txt", "transform"]] : [],
+      "export-clone": c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.jsonl", "transform"]] : [],
+      reparent: c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.jsonl", "transform"], ["clone/devices.txt", "export-clone"]] : [],
+      verify: this.o.verify === false ? [] : [["source/devices.txt", "export-source"]],
+    };
+    for (const [name, back] of needs[this.ck.phase] ?? []) {
+      if (await blobExists(this.staging, this.blob(name))) continue;
+      this.log(`devices: ${this.blob(name)} is missing; going back to ${back}`);
+      const from = ORDER.indexOf(back);
+      const stepOf: Record<string, Phase> = { sourceExport: "export-source", import: "import", cloneExport: "export-clone", reparent: "reparent", verifyExport: "verify" };
+      for (const [step, id] of Object.entries(this.ck.jobs)) {
+        if (ORDER.indexOf(stepOf[step]) >= from) {
+          this.ck.failedJobs.push(id); // never adopt it again: its output is gone
+          delete this.ck.jobs[step];
+          delete this.ck.attempts[step];
+        }
+      }
+      await this.save(back);
+      return true;
     }
     return false;
   }
@@ -478,6 +510,10 @@ class Run {
     } catch (err) {
       for (const w of writers) w.abort();
       throw err;
+    }
+    if (c.malformed > 0) {
+      const first = this.ck.failures.find((f) => f.errorCode === "malformed");
+      throw new UserError(`${fmt(c.malformed)} malformed device line(s) in the original's export (first: ${first?.errorStatus ?? "?"}${first?.deviceId ? `, device ${first.deviceId}` : ""}); nothing was imported. Fix or remove those devices on the original hub (or exclude them with filter) and rerun`, "source");
     }
     this.progress({ phase: "transform", label: "transform done", done: lines, unit: "lines" });
     if (this.includeConfigurations) await this.transformConfigurations();

@@ -5,6 +5,7 @@
  * never retries) and every failure the user can fix becomes one UserError naming the field.
  */
 import { UserError } from "../errors";
+import { useLocalHub } from "./local-hub";
 import { redact } from "../secrets";
 import { describeError, errorStatus, hubErrorCode, isJobQuotaExceeded, withRetry } from "./retry";
 import type { HubConnection, LocalEndpoints } from "./types";
@@ -60,9 +61,8 @@ export class HubClient {
       throw new UserError("give either connectionString (secret) or hostName (Entra ID)", field);
     }
     if (local) {
-      // The local hub helper (components/devices/local-hub.ts) installs the agent/CA on the SDK client.
-      const localHub = require("./local-hub") as { useLocalHub: (client: unknown, endpoints: unknown) => void };
-      localHub.useLocalHub(registry, local);
+      // The local hub helper installs the agent (host → 127.0.0.1:port) and the emulator's CA.
+      useLocalHub(registry, local);
     }
     const rest = (registry as unknown as { _restApiClient: RestClient })._restApiClient;
     return new HubClient(hostName, rest, field, log, signal);

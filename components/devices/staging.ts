@@ -33,7 +33,14 @@ export async function openStaging(o: StagingOptions, log?: (l: string) => void):
   let service: BlobServiceClient;
   if (mode === "keyBased") {
     if (!o.connectionString) throw new UserError("key-based staging needs the storage account connection string; pass it, or set authentication to identityBased with accountUrl", "staging.connectionString");
-    if (!/AccountKey=/i.test(o.connectionString)) throw new UserError("the connection string has no AccountKey, so no SAS can be minted for the hub's jobs; use the account's key connection string or identityBased", "staging.connectionString");
+    if (!/AccountKey=/i.test(o.connectionString)) {
+      const se = /[?;&]se=([^&;]+)/i.exec(o.connectionString)?.[1];
+      const expiry = se ? Date.parse(decodeURIComponent(se)) : NaN;
+      if (Number.isFinite(expiry) && expiry <= Date.now()) {
+        throw new UserError(`the SAS in the connection string expired at ${new Date(expiry).toISOString()}; give the account's key connection string (the engine mints short-lived per-job SAS tokens itself) or use identityBased`, "staging.connectionString");
+      }
+      throw new UserError("has no AccountKey, so no per-job SAS can be minted for the hubs; give the account's key connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…) or use identityBased", "staging.connectionString");
+    }
     try {
       service = BlobServiceClient.fromConnectionString(o.connectionString);
     } catch {

@@ -4,13 +4,10 @@
  * Anything marked "secret" must never be logged, put in an error message or a non-secret output.
  */
 import type { TokenCredential } from "@azure/identity";
+import type { LocalEndpoints } from "./local-hub";
 
-/**
- * How to reach the local hub emulator instead of `*.azure-devices.net` (from `.local/endpoints.json`).
- * Structural on purpose: `components/devices/local-hub.ts` (emulator engineer) owns the real type
- * and its helpers; the engine only hands this object to them.
- */
-export type LocalEndpoints = Record<string, unknown>;
+/** How to reach the local hub emulator instead of `*.azure-devices.net` (`.local/endpoints.json`); owned by local-hub.ts. */
+export type { LocalEndpoints } from "./local-hub";
 
 /** One IoT hub, reached by connection string (secret) or Microsoft Entra ID. */
 export interface HubConnection {

@@ -1,0 +1,179 @@
+/**
+ * The engine against the local hub: a full copy of every device kind, the stored result on a
+ * rerun, delta sync with deletions, no key left in staging or in any log line.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { blobServiceClient, createTestHub, registryFor, type TestHub } from "../support/local-hub";
+import { copyDevices, syncDevices, verifyDevices, exportDevices, deleteDevices, cleanupRun, type CopyResult, type Progress } from "../../components/devices";
+import { containsSecret } from "../../components/secrets";
+import { copiedView, copyOptions, dumpRegistry, logSink, seedEveryKind, uniqueContainer } from "./engine-fixtures";
+
+function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+async function blobNames(container: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const b of blobServiceClient().getContainerClient(container).listBlobsFlat()) names.push(b.name);
+  return names.sort();
+}
+
+async function blobText(container: string, name: string): Promise<string> {
+  return (await blobServiceClient().getContainerClient(container).getBlobClient(name).downloadToBuffer()).toString("utf8");
+}
+
+describe("copyDevices: every kind, exactly", () => {
+  let source: TestHub;
+  let clone: TestHub;
+  let seeded: { deviceIds: string[]; keys: string[] };
+  let before: Record<string, unknown>;
+  let result: CopyResult;
+  const container = uniqueContainer();
+  const sink = logSink();
+  const progress: Progress[] = [];
+
+  beforeAll(async () => {
+    source = await createTestHub("eng-src");
+    clone = await createTestHub("eng-cln");
+    seeded = await seedEveryKind(source);
+    before = await dumpRegistry(source);
+    result = await copyDevices(copyOptions(source, clone, container, "full-1", { log: sink.log, onProgress: (x) => progress.push(x) }));
+  });
+
+  it("copies identities, keys, thumbprints, status and reason, tags, desired, custom modules, the 3-level edge hierarchy and configurations", async () => {
+    const want = await copiedView(source);
+    const got = await copiedView(clone);
+    expect(got).toEqual(want);
+    // The view's parent column is the proof the hierarchy survived: spot-check it is not vacuous.
+    expect((got["leaf-low"] as { parent: string }).parent).toBe("gw-low");
+    expect((got["gw-low"] as { parent: string }).parent).toBe("gw-mid");
+    expect((got["gw-mid"] as { parent: string }).parent).toBe("gw-top");
+    expect((got["disabled-1"] as { statusReason: string }).statusReason).toBe("reported stolen 2026-01-02");
+    expect((got.$configurations as unknown[]).length).toBe(3);
+  });
+
+  it("reports exact counts, no failures, and a verification that found nothing wrong", () => {
+    expect(result).toMatchObject({ exported: 10, exportedModules: 3, imported: 13, failed: 0, verified: 10, mismatchCount: 0, reparented: 4, alreadyComplete: false });
+    expect(result.failures).toEqual([]);
+    expect(result.mismatches).toEqual([]);
+    expect(result.configurations).toEqual({ exported: 3, imported: 3, failed: 0 });
+    expect(Object.keys(result.jobIds).sort()).toEqual(["cloneExport", "import", "reparent", "sourceExport", "verifyExport"]);
+    expect(result.sync).toMatchObject({ generation: 1, changed: 13, unchanged: 0 });
+  });
+
+  it("leaves the original untouched (its registry dumped before and after is identical)", async () => {
+    expect(await dumpRegistry(source)).toEqual(before);
+  });
+
+  it("leaves no blob holding a key in the staging container: only the checkpoint and the key-free manifest", async () => {
+    const names = await blobNames(container);
+    expect(names).toEqual(["runs/full-1/checkpoint.json", "runs/full-1/g1/manifest.tsv"]);
+    for (const n of names) {
+      const text = await blobText(container, n);
+      for (const k of seeded.keys) expect(text).not.toContain(k);
+    }
+  });
+
+  it("prints progress lines in the documented shape and never a key, SAS or connection string", () => {
+    expect(progress.some((x) => /^devices: export \d+%/.test(x.message))).toBe(true);
+    expect(progress.some((x) => /^devices: import \d+% \(\d[\d,]*\/13\)$/.test(x.message))).toBe(true);
+    const all = [...sink.lines, ...progress.map((x) => x.message), JSON.stringify(result)];
+    expect(all.length).toBeGreaterThan(5);
+    for (const line of all) {
+      expect(containsSecret(line), line).toBe(false);
+      for (const k of seeded.keys) expect(line).not.toContain(k);
+      expect(line).not.toContain(source.connectionString);
+      expect(line).not.toMatch(/sig=/i);
+    }
+  });
+
+  it("a second call with the same runId returns the stored result and starts no job", async () => {
+    const jobsBefore = await p<unknown[]>((cb) => registryFor(clone).listJobs(cb as never));
+    const again = await copyDevices(copyOptions(source, clone, container, "full-1"));
+    expect(again.alreadyComplete).toBe(true);
+    expect(again.imported).toBe(13);
+    expect(await p<unknown[]>((cb) => registryFor(clone).listJobs(cb as never))).toHaveLength(jobsBefore.length);
+  });
+
+  it("verifyDevices agrees, and reports a key rotated on the clone as a difference", async () => {
+    const opts = { source: { connectionString: source.connectionString }, clone: { connectionString: clone.connectionString }, staging: { connectionString: copyOptions(source, clone, container, "x").staging.connectionString, containerName: container }, local: copyOptions(source, clone, container, "x").local, pollIntervalMs: { min: 30, max: 200 } };
+    const ok = await verifyDevices(opts);
+    expect(ok).toMatchObject({ ok: true, source: 10, clone: 10, sourceModules: 3, cloneModules: 3, matched: 10, missingCount: 0, extraCount: 0, differentCount: 0 });
+    expect(ok.configurations).toMatchObject({ source: 3, clone: 3, missing: [], different: [] });
+    const r = registryFor(clone);
+    const dev = await p<Record<string, unknown>>((cb) => r.get("sas-1", cb as never));
+    await p((cb) => r.update({ ...dev, authentication: { type: "sas", symmetricKey: { primaryKey: Buffer.alloc(32, 1).toString("base64"), secondaryKey: Buffer.alloc(32, 2).toString("base64") } } } as never, cb as never));
+    const bad = await verifyDevices(opts);
+    expect(bad.ok).toBe(false);
+    expect(bad.different).toEqual([{ id: "sas-1", fields: ["keys"] }]);
+    expect((await blobNames(container)).filter((n) => n.startsWith("verify/"))).toEqual([]);
+    // Put it back for the tests below.
+    await p((cb) => r.update({ ...dev } as never, cb as never));
+  });
+});
+
+describe("syncDevices: delta", () => {
+  it("imports only new and changed devices (1% changed → 1% of lines), deletes devices deleted at the source when asked", async () => {
+    const source = await createTestHub("sync-src");
+    const clone = await createTestHub("sync-cln");
+    const r = registryFor(source);
+    const n = 300;
+    const devs = Array.from({ length: n }, (_, i) => ({ deviceId: `d-${String(i).padStart(4, "0")}`, status: "enabled" }));
+    for (let i = 0; i < n; i += 100) await p((cb) => r.addDevices(devs.slice(i, i + 100) as never, cb as never));
+    const container = uniqueContainer();
+    const first = await copyDevices(copyOptions(source, clone, container, "sync-1", { includeConfigurations: false }));
+    expect(first).toMatchObject({ exported: n, imported: n, failed: 0, mismatchCount: 0, verified: n });
+
+    // 1% changed (3 devices: a tag, a status with reason, a desired property), 1 new, 2 deleted.
+    await p((cb) => r.updateTwin("d-0007", { tags: { moved: true } }, "*", cb as never));
+    const d8 = await p<Record<string, unknown>>((cb) => r.get("d-0008", cb as never));
+    await p((cb) => r.update({ ...d8, status: "disabled", statusReason: "decommissioned" } as never, cb as never));
+    await p((cb) => r.updateTwin("d-0009", { properties: { desired: { rate: 10 } } }, "*", cb as never));
+    await p((cb) => r.create({ deviceId: "new-1", status: "enabled" } as never, cb as never));
+    await p((cb) => r.delete("d-0100", cb as never));
+    await p((cb) => r.delete("d-0101", cb as never));
+
+    const noDelete = await syncDevices(copyOptions(source, clone, container, "sync-1", { includeConfigurations: false, generation: 1 }));
+    expect(noDelete.sync).toEqual({ generation: 2, sourceLines: n - 1, changed: 4, unchanged: n - 5, deletedAtSource: 2 });
+    expect(noDelete.imported).toBe(4);
+    expect(noDelete.deleted).toBe(0);
+    // Not deleting: the two stay in the clone and verification says so.
+    expect(noDelete.mismatchCount).toBe(2);
+    expect(noDelete.mismatches.map((m) => m.id).sort()).toEqual(["d-0100", "d-0101"]);
+
+    // Same generation again: stored result, nothing imported.
+    expect((await syncDevices(copyOptions(source, clone, container, "sync-1", { includeConfigurations: false, generation: 1 }))).alreadyComplete).toBe(true);
+
+    const withDelete = await syncDevices(copyOptions(source, clone, container, "sync-1", { includeConfigurations: false, generation: 2, deleteMissing: true }));
+    expect(withDelete.sync).toMatchObject({ generation: 3, changed: 0, deletedAtSource: 2 });
+    expect(withDelete).toMatchObject({ imported: 0, deleted: 2, failed: 0, mismatchCount: 0, verified: n - 1 });
+    expect(await copiedView(clone)).toEqual(await copiedView(source));
+  });
+});
+
+describe("exportDevices and deleteDevices", () => {
+  it("exports one hub read-only (with keys), then deletes exactly the devices a run imported", async () => {
+    const source = await createTestHub("exp-src");
+    const clone = await createTestHub("exp-cln");
+    await seedEveryKind(source);
+    const before = await dumpRegistry(source);
+    const container = uniqueContainer();
+    const staging = copyOptions(source, clone, container, "x").staging;
+    const local = copyOptions(source, clone, container, "x").local;
+    const ex = await exportDevices({ connectionString: source.connectionString }, staging, { blobName: "backup/src.txt", includeConfigurations: true, local, pollIntervalMs: { min: 30, max: 200 } });
+    expect(ex).toMatchObject({ blobName: "backup/src.txt", devices: 10, modules: 3 + 2 * 3, configurations: 3 });
+    expect(await dumpRegistry(source)).toEqual(before);
+
+    const r = registryFor(clone);
+    await p((cb) => r.create({ deviceId: "pre-existing", status: "enabled" } as never, cb as never));
+    await copyDevices(copyOptions(source, clone, container, "del-1", { filter: { deviceIds: ["sas-1", "self-1", "ca-1"] } }));
+    const del = await deleteDevices({ connectionString: clone.connectionString }, staging, { importedByRun: "del-1" }, { local, pollIntervalMs: { min: 30, max: 200 } });
+    expect(del).toMatchObject({ requested: 3, deleted: 3, alreadyAbsent: 0, failed: 0 });
+    const left = (await p<Array<{ deviceId: string }>>((cb) => r.list(cb as never))).map((d) => d.deviceId);
+    expect(left).toEqual(["pre-existing"]);
+    const again = await deleteDevices({ connectionString: clone.connectionString }, staging, { deviceIds: ["sas-1", "pre-existing"] }, { local, pollIntervalMs: { min: 30, max: 200 } });
+    expect(again).toMatchObject({ requested: 2, deleted: 1, alreadyAbsent: 1, failed: 0 });
+    expect(await cleanupRun(staging, "del-1")).toBe(2);
+    expect(await blobNames(container)).toEqual(["backup/configurations.txt", "backup/src.txt"]);
+  });
+});
