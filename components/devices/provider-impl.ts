@@ -1,7 +1,7 @@
 /**
  * The implementation behind `DeviceMigration`'s serialized provider shim (device-migration.ts).
  * Loaded with `require()` at call time inside the provider host, so ordinary imports are fine
- * here: this file is never serialized. Validation is pure and exported for tests.
+ * here: this file is never serialized (only the shim in device-migration.ts is). Validation is pure and exported for tests.
  *
  * Credentials: connection strings arrive as (unwrapped) secret inputs in check/create/update and
  * are never echoed into outputs. `delete` only sees outputs, so when it must act
@@ -14,8 +14,10 @@ import type * as pulumi from "@pulumi/pulumi";
 import { UserError, type Finding } from "../errors";
 import { redact } from "../secrets";
 import type { DeviceMigrationOutputs } from "./device-migration";
+import * as engine from "./index";
 import type { LocalEndpoints } from "./local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "./provider-local";
+import { compileFilter } from "./transform";
 import type { CopyOptions, CopyResult, HubConnection, Progress, StagingOptions } from "./types";
 
 /** Pulumi's marker for a value not known during preview. */
@@ -211,8 +213,7 @@ export function validateDeviceMigrationInputs(news: Record<string, unknown>, old
 /** The engine's filter parser when it is there; a field-level message for a query it rejects. */
 function queryProblem(query: string): string | undefined {
   try {
-    const transform = require("./transform") as { compileFilter?: (f: unknown, field?: string) => unknown };
-    transform.compileFilter?.({ query }, "filter.query");
+    compileFilter({ query }, "filter.query");
     return undefined;
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
@@ -399,7 +400,6 @@ function describe(err: unknown): string {
 }
 
 async function run(op: "copy" | "sync", i: DeviceMigrationInputs, runId: string, prior: Partial<DeviceMigrationState>, syncSequence: number): Promise<DeviceMigrationState> {
-  const engine = require("./index") as typeof import("./index");
   const print = (line: string) => console.log(line);
   print(`devices: ${op === "copy" ? "full copy" : `delta sync #${syncSequence}`} ${i.sourceHubHostName} → ${i.cloneHubHostName} (run ${runId})`);
   let result: CopyResult;
@@ -501,7 +501,6 @@ export async function deleteResource(_id: string, props: Record<string, unknown>
     return;
   }
   if (!s.runId) return; // nothing was ever imported
-  const engine = require("./index") as typeof import("./index");
   const { clone, staging, local } = deleteCredentials(s);
   console.log(`devices: deleting from ${String(s.cloneHubHostName)} the devices run ${s.runId} imported`);
   try {

@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { UserError } from "../errors";
-import type { LocalEndpoints } from "./local-hub";
+import { readLocalEndpoints, type LocalEndpoints } from "./local-hub";
 
 export const DEFAULT_ENDPOINTS_FILE = ".local/endpoints.json";
 
@@ -15,8 +15,7 @@ export const DEFAULT_ENDPOINTS_FILE = ".local/endpoints.json";
 export function loadLocalEndpoints(file: string = DEFAULT_ENDPOINTS_FILE, field = "--local"): LocalEndpoints {
   const abs = path.resolve(process.cwd(), file);
   if (!fs.existsSync(abs)) throw new UserError(`${file} does not exist; start the local hub first (npm run local -- up)`, field);
-  const localHub = require("./local-hub") as typeof import("./local-hub");
-  return localHub.readLocalEndpoints(abs);
+  return readLocalEndpoints(abs);
 }
 
 /** The hub names the local endpoints file knows. */

@@ -1,0 +1,128 @@
+/**
+ * DeviceMigration's provider methods called directly against the local hub (emulator + Azurite):
+ * create = full copy, update = delta sync (only changed lines imported), settings-only update,
+ * delete leaving devices alone, delete removing exactly what it imported, and bad credentials
+ * giving one clear line. Outputs and printed lines never carry a key.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
+import * as provider from "../../components/devices/provider-impl";
+import { containsSecret } from "../../components/secrets";
+import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
+
+async function deviceIds(hub: TestHub): Promise<string[]> {
+  const registry = registryFor(hub);
+  const ids: string[] = [];
+  const query = registry.createQuery("SELECT deviceId FROM devices", 1000);
+  while (query.hasMoreResults) {
+    const page = await query.next();
+    for (const d of page.result as Array<{ deviceId: string }>) ids.push(d.deviceId);
+  }
+  return ids.sort();
+}
+
+describe("DeviceMigration provider against the local hub", () => {
+  let source: TestHub;
+  let clone: TestHub;
+  let endpointsFile: string;
+  let inputs: Record<string, unknown>;
+  const printed: string[] = [];
+
+  beforeAll(async () => {
+    source = await createTestHub("dm-src");
+    clone = await createTestHub("dm-cln");
+    endpointsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dm-endpoints-")), "endpoints.json");
+    fs.writeFileSync(endpointsFile, JSON.stringify(localEndpoints()));
+    const load = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" }, generateDeviceLines({ count: 60 }), {
+      local: localEndpoints() as never,
+    });
+    expect(load.failed, JSON.stringify(load.failures)).toBe(0);
+    inputs = {
+      sourceHubHostName: source.hostName,
+      sourceConnectionString: source.connectionString,
+      cloneHubHostName: clone.hostName,
+      cloneConnectionString: clone.connectionString,
+      stagingConnectionString: stagingConnectionString(),
+      stagingContainerName: "dm-provider-test",
+      localEndpointsFile: endpointsFile,
+    };
+    vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void printed.push(args.join(" ")));
+  });
+  afterAll(() => {
+    vi.restoreAllMocks();
+    fs.rmSync(path.dirname(endpointsFile), { recursive: true, force: true });
+  });
+
+  let state: Record<string, unknown>;
+  let id: string;
+
+  it("create copies every device and module, verified, with progress lines", async () => {
+    const checked = await provider.check({}, inputs);
+    expect(checked.failures).toEqual([]);
+    const r = await provider.create(checked.inputs!);
+    id = r.id;
+    state = r.outs as Record<string, unknown>;
+    const e = expectedCounts(60);
+    expect(state).toMatchObject({ exported: 60, exportedModules: e.modules, imported: 60 + e.modules, failed: 0, verified: 60, mismatchCount: 0, succeeded: true, lastOperation: "copy" });
+    expect(await deviceIds(clone)).toEqual(await deviceIds(source));
+    expect(printed.some((l) => l.startsWith("devices: "))).toBe(true);
+  });
+
+  it("update with a new syncGeneration imports only the changed and new devices", async () => {
+    // 3 devices change at the original, 5 are added.
+    const changed = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" },
+      generateDeviceLines({ count: 65, select: (i) => i % 20 === 1 || i >= 60, revision: 1 }), { local: localEndpoints() as never });
+    expect(changed.failed).toBe(0);
+    const news = (await provider.check(inputs, { ...inputs, syncGeneration: 1 })).inputs!;
+    expect((await provider.diff(id, state, news)).changes).toBe(true);
+    const r = await provider.update(id, state, news);
+    const outs = r.outs as Record<string, unknown>;
+    expect(outs).toMatchObject({ exported: 65, failed: 0, mismatchCount: 0, succeeded: true, lastOperation: "sync", syncGeneration: 1 });
+    // 3 changed + 5 new devices, plus the new edge device's modules if one was added (index 60 is an edge).
+    const newModules = expectedCounts(65).modules - expectedCounts(60).modules;
+    expect(outs.imported).toBe(3 + 5 + newModules);
+    expect(await deviceIds(clone)).toEqual(await deviceIds(source));
+    state = outs;
+  });
+
+  it("a settings-only change records the setting without a sync", async () => {
+    const news = (await provider.check(inputs, { ...inputs, syncGeneration: 1, deleteDevicesOnDestroy: true })).inputs!;
+    const r = await provider.update(id, state, news);
+    expect(r.outs).toMatchObject({ lastOperation: "settings", deleteDevicesOnDestroy: true, imported: state.imported });
+    state = r.outs as Record<string, unknown>;
+  });
+
+  it("delete without deleteDevicesOnDestroy leaves the clone's devices", async () => {
+    const before = await deviceIds(clone);
+    await provider.delete(id, { ...state, deleteDevicesOnDestroy: false });
+    expect(await deviceIds(clone)).toEqual(before);
+  });
+
+  it("delete with deleteDevicesOnDestroy removes exactly the imported devices", async () => {
+    // A device the migration never imported must survive.
+    await registryFor(clone).create({ deviceId: "created-by-hand", status: "enabled" });
+    await provider.delete(id, state);
+    expect(await deviceIds(clone)).toEqual(["created-by-hand"]);
+    expect((await deviceIds(source)).length).toBe(65);
+  });
+
+  it("outputs and printed lines carry no key or connection string", () => {
+    const text = JSON.stringify(state) + "\n" + printed.join("\n");
+    expect(containsSecret(text)).toBe(false);
+    expect(text).not.toContain(clone.connectionString);
+  });
+
+  it("a wrong key is one clear line naming the field, and the run can resume", async () => {
+    const bad = { ...inputs, sourceConnectionString: source.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.alloc(32, 1).toString("base64")}`) };
+    const err = await provider.create((await provider.check({}, bad)).inputs!).then(() => undefined, (e: Error & { id?: string; properties?: Record<string, unknown> }) => e);
+    expect(err).toBeDefined();
+    expect(err!.message).toMatch(/source\.connectionString.*401|rejected the credentials/);
+    expect(err!.message.split("\n")).toHaveLength(1);
+    expect(containsSecret(err!.message)).toBe(false);
+    expect(err!.id).toMatch(/^dm-/);
+    expect(err!.properties).toMatchObject({ succeeded: false, lastOperation: "copy" });
+  });
+});
