@@ -72,6 +72,8 @@ export function isMarker(v: unknown): v is Marker {
 
 /** Evaluator failure; the caller turns it into a `UserError` naming the JSON path. */
 export class ExpressionError extends Error {
+  /** JSON path of the innermost resource field being evaluated, set by the template reader. */
+  path?: string;
   constructor(
     message: string,
     /** What the user can do about it (`--param NAME=VALUE`, …). */
@@ -400,7 +402,9 @@ function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
   if (isMarker(v)) return "a deploy-time value";
-  return typeof v === "object" ? "an object" : `${typeof v} ${JSON.stringify(v)}`;
+  // Never quote strings: the value may come from a secure parameter.
+  if (typeof v === "string") return "a string";
+  return typeof v === "object" ? "an object" : `${typeof v} ${String(v)}`;
 }
 function arity(fn: string, args: unknown[] | Node[], min: number, max = min): void {
   if (args.length < min || args.length > max)
@@ -678,7 +682,7 @@ const eager: Record<string, Fn> = {
     const s = str(a[0], "bool").toLowerCase();
     if (s === "true" || s === "1") return true;
     if (s === "false" || s === "0") return false;
-    throw new ExpressionError(`bool() cannot convert '${s}'`);
+    throw new ExpressionError("bool() can only convert 'true', 'false', '1' or '0'");
   },
   json: (a) => {
     arity("json", a, 1);

@@ -99,7 +99,7 @@ class Reader {
     if (p === undefined || p === null || p === "") return undefined;
     if (typeof p === "number") return p;
     if (typeof p === "string" && /^-?\d+(\.\d+)?$/.test(p.trim())) return Number(p);
-    return this.fail(path, `must be a number, got ${JSON.stringify(p)}`);
+    return this.fail(path, `must be a number, got ${kindOf(p)}`);
   }
 
   bool(v: unknown, path: string): boolean | undefined {
@@ -107,7 +107,7 @@ class Reader {
     if (p === undefined || p === null || p === "") return undefined;
     if (typeof p === "boolean") return p;
     if (typeof p === "string" && /^(true|false)$/i.test(p)) return p.toLowerCase() === "true";
-    return this.fail(path, `must be true or false, got ${JSON.stringify(p)}`);
+    return this.fail(path, `must be true or false, got ${kindOf(p)}`);
   }
 
   obj(v: unknown, path: string): Obj | undefined {
@@ -157,6 +157,14 @@ class Reader {
     if (isObj(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.extraValue(x, join(path, k))]));
     return v;
   }
+}
+
+/** What a wrong value is, without quoting it (it may be a secret). */
+function kindOf(v: unknown): string {
+  if (Array.isArray(v)) return "an array";
+  if (v === null) return "null";
+  if (typeof v === "number" || typeof v === "boolean") return `${typeof v} ${String(v)}`;
+  return typeof v === "string" ? "a string" : `an ${typeof v}`;
 }
 
 /** ARM masks secrets with `****` (`AccountKey=****`, `SharedAccessKey=****`, or the whole value). */

@@ -120,7 +120,7 @@ class TemplateScope implements Scope {
         if (secure || s.secret) value = value instanceof SecretValue ? value : new SecretValue(value, declaredName);
       } else if ("defaultValue" in decl) {
         const scope: Scope = { ...this.asScope(), evaluatingParameter: declaredName };
-        value = evalDeep(decl.defaultValue, scope, join(join(join(this.path, "parameters"), declaredName), "defaultValue"), this.origin, true);
+        value = evalDeep(decl.defaultValue, scope, join(join(join(this.path, "parameters"), declaredName), "defaultValue"), this.origin, "definition");
         if (secure && !isMarker(value)) value = new SecretValue(value, declaredName);
       } else if (getCI(decl, "nullable") === true) {
         value = null;
@@ -150,7 +150,7 @@ class TemplateScope implements Scope {
       } else {
         const k = Object.keys(this.variables).find((x) => x.toLowerCase() === key && x.toLowerCase() !== "copy");
         if (k === undefined) throw new ExpressionError(`the template uses variables('${name}') but does not declare it`);
-        value = evalDeep(this.variables[k], this.asScope(), join(join(this.path, "variables"), k), this.origin, true);
+        value = evalDeep(this.variables[k], this.asScope(), join(join(this.path, "variables"), k), this.origin, "definition");
       }
       this.varCache.set(key, value);
       return value;
@@ -167,8 +167,8 @@ class TemplateScope implements Scope {
     if (key === undefined || !isObj(resources[key])) return undefined;
     const r = resources[key] as Obj;
     const scope = this.asScope();
-    const type = evalDeep(getCI(r, "type"), scope, join(join(this.path, "resources"), key), this.origin);
-    const resourceName = evalDeep(getCI(r, "name"), scope, join(join(join(this.path, "resources"), key), "name"), this.origin);
+    const type = evalDeep(getCI(r, "type"), scope, join(join(this.path, "resources"), key), this.origin, "definition");
+    const resourceName = evalDeep(getCI(r, "name"), scope, join(join(join(this.path, "resources"), key), "name"), this.origin, "definition");
     return evaluateString(`[resourceId('${String(type).replace(/'/g, "''")}', '${String(resourceName).replace(/'/g, "''")}')]`, scope) as string;
   }
 
@@ -198,37 +198,47 @@ function coerce(value: unknown, type: string): unknown {
 }
 
 /** `copy: [{name, count, input}]` (variables and properties) → array of evaluated inputs. */
-function expandCopy(loop: Obj, scope: Scope, path: string, origin: string): unknown[] {
+function expandCopy(loop: Obj, scope: Scope, path: string, origin: string, mode: ErrorMode = "definition"): unknown[] {
   const name = String(getCI(loop, "name") ?? "").toLowerCase();
-  const count = evalDeep(getCI(loop, "count"), scope, join(path, "count"), origin, true);
+  const count = evalDeep(getCI(loop, "count"), scope, join(path, "count"), origin, mode);
   if (typeof count !== "number") throw new UserError(`copy count must be a number (in ${origin})`, join(path, "count"));
   const out: unknown[] = [];
   for (let i = 0; i < count; i++) {
     const indexes = new Map(scope.copyIndexes ?? []);
     indexes.set(name, i);
     if (!indexes.has("")) indexes.set("", i);
-    out.push(evalDeep(getCI(loop, "input"), { ...scope, copyIndexes: indexes }, join(path, "input"), origin, true));
+    out.push(evalDeep(getCI(loop, "input"), { ...scope, copyIndexes: indexes }, join(path, "input"), origin, mode));
   }
   return out;
 }
 
 /**
- * Evaluates every expression in a JSON value. `rethrowRaw` keeps ExpressionErrors as they are so
- * the outermost caller (the field the user sees) names the path.
+ * How evalDeep reports an evaluator failure:
+ * - "user": as a UserError naming this path;
+ * - "field": as the ExpressionError, tagged with the innermost resource-field path (the caller converts);
+ * - "definition": as the ExpressionError untouched (a parameter default or variable: the resource
+ *   field that used it is the path the user needs).
  */
-export function evalDeep(v: unknown, scope: Scope, path: string, origin: string, rethrowRaw = false): unknown {
+type ErrorMode = "user" | "field" | "definition";
+
+/** Evaluates every expression in a JSON value. */
+export function evalDeep(v: unknown, scope: Scope, path: string, origin: string, m: ErrorMode = "user"): unknown {
+  const rethrowRaw = m !== "user";
   try {
     if (typeof v === "string") return evaluateString(v, scope);
   } catch (e) {
-    if (rethrowRaw && e instanceof ExpressionError) throw e;
+    if (rethrowRaw && e instanceof ExpressionError) {
+      if (m === "field") e.path ??= path;
+      throw e;
+    }
     throw toUserError(e, path, origin);
   }
-  if (Array.isArray(v)) return v.map((x, i) => evalDeep(x, scope, join(path, i), origin, rethrowRaw));
+  if (Array.isArray(v)) return v.map((x, i) => evalDeep(x, scope, join(path, i), origin, m));
   if (isObj(v)) {
     const out: Obj = {};
     for (const [k, x] of Object.entries(v)) {
       if (k.toLowerCase() === "copy" && Array.isArray(x) && x.every((c) => isObj(c) && "input" in c)) {
-        for (const loop of x as Obj[]) out[String(getCI(loop, "name"))] = expandCopy(loop, scope, join(path, "copy"), origin);
+        for (const loop of x as Obj[]) out[String(getCI(loop, "name"))] = expandCopy(loop, scope, join(path, "copy"), origin, m);
         continue;
       }
       let key = k;
@@ -236,10 +246,13 @@ export function evalDeep(v: unknown, scope: Scope, path: string, origin: string,
         const ek = evaluateString(k, scope);
         key = typeof ek === "string" ? ek : String(ek);
       } catch (e) {
-        if (rethrowRaw && e instanceof ExpressionError) throw e;
+        if (rethrowRaw && e instanceof ExpressionError) {
+          if (m === "field") e.path ??= join(path, k);
+          throw e;
+        }
         throw toUserError(e, join(path, k), origin);
       }
-      out[key] = evalDeep(x, scope, join(path, k), origin, rethrowRaw);
+      out[key] = evalDeep(x, scope, join(path, k), origin, m);
     }
     return out;
   }
@@ -249,9 +262,9 @@ export function evalDeep(v: unknown, scope: Scope, path: string, origin: string,
 /** Evaluates one field for the user: errors name this field's path. */
 function field(v: unknown, scope: Scope, path: string, origin: string): unknown {
   try {
-    return evalDeep(v, scope, path, origin, true);
+    return evalDeep(v, scope, path, origin, "field");
   } catch (e) {
-    throw toUserError(e, path, origin);
+    throw toUserError(e, e instanceof ExpressionError && e.path ? e.path : path, origin);
   }
 }
 
