@@ -11,6 +11,7 @@ import { FolderStore } from "./persistence/folder";
 import { MemoryStore } from "./persistence/memory";
 import type { StateStore } from "./persistence/store";
 import { JobRunner } from "./job-runner";
+import { ScheduledJobs } from "./scheduled-jobs";
 
 export interface EmulatorConfig {
   /** Folder for persisted state, TLS material and the admin key; omit for an in-memory emulator. */
@@ -26,6 +27,7 @@ export class Emulator {
   readonly hubs = new Map<string, Hub>();
   readonly pacing = new Map<string, HubPacing>();
   readonly jobs: JobRunner;
+  readonly scheduledJobs: ScheduledJobs;
   adminKey = "";
 
   private constructor(
@@ -33,6 +35,7 @@ export class Emulator {
     readonly store: StateStore,
   ) {
     this.jobs = new JobRunner(this);
+    this.scheduledJobs = new ScheduledJobs(this);
   }
 
   static async open(config: EmulatorConfig): Promise<Emulator> {
@@ -60,6 +63,7 @@ export class Emulator {
       for (const hub of emulator.hubs.values()) yield* hub.snapshotLines();
     });
     emulator.jobs.resumeAfterRestart();
+    emulator.scheduledJobs.resumeAfterRestart();
     return emulator;
   }
 
@@ -102,6 +106,7 @@ export class Emulator {
 
   close(): void {
     this.jobs.stop();
+    this.scheduledJobs.stop();
     this.store.close();
   }
 }
