@@ -89,18 +89,20 @@ export class MissingParameterError extends ExpressionError {
   constructor(readonly parameter: string) {
     super(
       `template parameter '${parameter}' has no value and no default`,
-      `supply it with --param ${parameter}=VALUE, a parameters file (--parameters FILE), or under parameters in stack config`,
+      `supply it with --param ${parameter}=VALUE, a parameters file (--parameters FILE), or source.param.${parameter} in stack config`,
     );
   }
 }
 
 /** `resourceGroup()`/`subscription()` without a deployment context. */
 export class MissingContextError extends ExpressionError {
-  constructor(fn: string, viaParameter?: string) {
+  constructor(fn: string, viaParameter?: string, what = "the original hub's subscription and resource group") {
     super(
-      `${fn} needs the original hub's subscription and resource group`,
+      `${fn} needs ${what}`,
       (viaParameter ? `supply --param ${viaParameter}=VALUE, or ` : "") +
-        "give the original's subscription id and resource group (source.subscriptionId and source.resourceGroup in stack config)",
+        (what.includes("location")
+          ? "pass the resource group's location in the deployment context"
+          : "give the original's subscription id and resource group (source.subscriptionId and source.resourceGroup in stack config)"),
     );
   }
 }
@@ -826,7 +828,10 @@ const eager: Record<string, Fn> = {
       id: `/subscriptions/${c.subscriptionId}/resourceGroups/${c.resourceGroup}`,
       name: c.resourceGroup,
       type: "Microsoft.Resources/resourceGroups",
-      location: c.location ?? (() => { throw new MissingContextError("resourceGroup().location", s.evaluatingParameter); })(),
+      get location(): string {
+        if (c.location) return c.location;
+        throw new MissingContextError("resourceGroup().location", s.evaluatingParameter, "the location of the original's resource group");
+      },
       properties: { provisioningState: "Succeeded" },
     };
   },

@@ -73,7 +73,7 @@ class Reader {
   plain(v: unknown, path: string): unknown {
     if (v instanceof SecretValue) return this.plain(v.value, path);
     if (v instanceof MissingSecretValue)
-      this.fail(path, `SecureString parameter '${v.parameter}' has no value: supply --param ${v.parameter}=VALUE (or under parameters in stack config)`);
+      this.fail(path, `SecureString parameter '${v.parameter}' has no value: supply --param ${v.parameter}=VALUE (or source.param.${v.parameter} in stack config)`);
     if (v instanceof ListKeysValue)
       this.fail(path, "listKeys() can only stand for a key or connection string; put the literal value (or a parameter) here");
     if (Array.isArray(v)) return v.map((x, i) => this.plain(x, join(path, i)));

@@ -116,7 +116,7 @@ function fromArmDocument(document: unknown, origin: string, options: ReadOptions
       throw new UserError(
         options.hubName
           ? `no IoT hub named '${options.hubName}' in ${origin}; it lists: ${names.join(", ")}`
-          : `${origin} lists ${hubs.length} IoT hubs (${names.join(", ")}): choose one with hubName (source.hubName in stack config, --hub-name on the command line)`,
+          : `${origin} lists ${hubs.length} IoT hubs (${names.join(", ")}): choose one with source.name in stack config (hubName in ReadOptions)`,
         "hubName",
       );
     return fromArmResource(pick, origin);
@@ -198,7 +198,7 @@ export function loadParametersFile(file: string): ParameterValues {
     if (name.startsWith("$") || name === "contentVersion") continue;
     if (isObj(spec) && "reference" in spec)
       throw new UserError(
-        `parameter '${name}' in ${file} is a Key Vault reference, which the offline reader cannot resolve: pass its value with --param ${name}=VALUE (or as a secret under parameters in stack config)`,
+        `parameter '${name}' in ${file} is a Key Vault reference, which the offline reader cannot resolve: pass its value with --param ${name}=VALUE (or as a secret source.param.${name} in stack config)`,
         `parameters.${name}`,
       );
     if (!isObj(spec) || !("value" in spec))

@@ -431,7 +431,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     chosen = match;
   } else if (named.length > 1) {
     throw new UserError(
-      `${origin} declares ${named.length} IoT hubs (${named.map((n) => n.name).join(", ")}): choose one with hubName (source.hubName in stack config, --hub-name on the command line)`,
+      `${origin} declares ${named.length} IoT hubs (${named.map((n) => n.name).join(", ")}): choose one with source.name in stack config (hubName in ReadOptions)`,
       join(base, "resources"),
     );
   }

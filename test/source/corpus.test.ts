@@ -41,7 +41,7 @@ describe.skipIf(!present)("corpus: every template reads or fails with one action
         const message = (e as UserError).message;
         expect(message.split("\n")).toHaveLength(1);
         // Actionable: names what to supply or what to choose.
-        expect(message).toMatch(/--param |source\.subscriptionId|hubName/);
+        expect(message).toMatch(/--param |source\.subscriptionId|source\.name/);
       }
     });
   }

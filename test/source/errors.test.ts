@@ -47,7 +47,7 @@ describe("errors name the JSON path and the fix", () => {
     const err = userError(() => readHub(doc, "t.json"));
     expect(err.field).toBe("resources[0].properties.routing.endpoints.storageContainers[0].connectionString");
     expect(err.message).toBe(
-      "resources[0].properties.routing.endpoints.storageContainers[0].connectionString: template parameter 'storageConnection' has no value and no default: supply it with --param storageConnection=VALUE, a parameters file (--parameters FILE), or under parameters in stack config (in t.json)",
+      "resources[0].properties.routing.endpoints.storageContainers[0].connectionString: template parameter 'storageConnection' has no value and no default: supply it with --param storageConnection=VALUE, a parameters file (--parameters FILE), or source.param.storageConnection in stack config (in t.json)",
     );
   });
 
@@ -58,6 +58,13 @@ describe("errors name the JSON path and the fix", () => {
     expect(err.message).toMatch(/--param location=VALUE/);
     expect(err.message).toMatch(/source\.subscriptionId and source\.resourceGroup/);
     expect(readHub(doc, "t.json", { context }).location).toBe("westeurope");
+  });
+
+  it("resourceGroup().location when the context has no location", () => {
+    const doc = template({ location: "[parameters('location')]" }, { location: { type: "string", defaultValue: "[resourceGroup().location]" } });
+    const err = userError(() => readHub(doc, "t.json", { context: { subscriptionId: context.subscriptionId, resourceGroup: "rg-orig" } }));
+    expect(err.message).toMatch(/^resources\[0\]\.location: resourceGroup\(\)\.location needs the location of the original's resource group: supply --param location=VALUE/);
+    expect(readHub(doc, "t.json", { context: { subscriptionId: context.subscriptionId, resourceGroup: "rg-orig" }, parameters: { values: { location: "westus2" }, secret: new Set() } }).location).toBe("westus2");
   });
 
   it("reference() and utcNow() in a position the hub needs", () => {
@@ -88,7 +95,7 @@ describe("errors name the JSON path and the fix", () => {
   it("several hubs without a choice; an unknown choice", () => {
     const doc = template({});
     (doc.resources as unknown[]).push({ type: "Microsoft.Devices/IotHubs", apiVersion: "2023-06-30", name: "hub2", location: "eastus", sku: { name: "S1", capacity: 1 } });
-    expect(userError(() => readHub(doc, "t.json")).message).toMatch(/declares 2 IoT hubs \(hub1, hub2\): choose one with hubName/);
+    expect(userError(() => readHub(doc, "t.json")).message).toMatch(/declares 2 IoT hubs \(hub1, hub2\): choose one with source\.name in stack config/);
     expect(userError(() => readHub(doc, "t.json", { hubName: "hub3" })).message).toMatch(/no IoT hub named 'hub3'.*hub1, hub2/);
     expect(readHub(doc, "t.json", { hubName: "HUB2" }).location).toBe("eastus");
   });
