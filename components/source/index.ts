@@ -169,14 +169,66 @@ function readJsonFile(file: string, what: string): unknown {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`cannot read ${what} ${file} (${code ?? "error"}): check the path`);
   }
+  const clean = text.replace(/^\uFEFF/, "");
   try {
-    return JSON.parse(text.replace(/^\uFEFF/, ""));
+    return JSON.parse(clean);
+  } catch {
+    // ARM accepts comments and trailing commas in templates; retry without them.
+  }
+  try {
+    return JSON.parse(stripJsonComments(clean));
   } catch (e) {
     // JSON.parse messages quote the offending text, which could be a key: keep only the position.
     const pos = /position (\d+)/.exec(String((e as Error).message));
     const where = pos ? ` at line ${lineOf(text, Number(pos[1]))}` : "";
     throw new UserError(`${what} ${file} is not valid JSON${where}: fix the file or export it again`);
   }
+}
+
+/**
+ * Removes `//` and `/* *\/` comments and trailing commas outside strings. Hand-written: no runtime
+ * dependency parses JSON-with-comments, and ARM templates may contain both.
+ */
+export function stripJsonComments(text: string): string {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+    } else if (c === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2);
+      // Keep line breaks so error line numbers still match the file.
+      const comment = text.slice(i, end < 0 ? text.length : end + 2);
+      out += comment.replace(/[^\n]/g, "");
+      i = end < 0 ? text.length : end + 2;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return dropTrailingCommas(out);
+}
+
+function dropTrailingCommas(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j;
+    } else if (c === "," && /^\s*[}\]]/.test(text.slice(i + 1, i + 200))) {
+      continue;
+    } else out += c;
+  }
+  return out;
 }
 
 function lineOf(text: string, offset: number): number {

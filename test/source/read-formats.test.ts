@@ -1,5 +1,6 @@
 import * as path from "path";
 import * as fs from "fs";
+import * as os from "os";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../components/errors";
 import {
@@ -11,6 +12,7 @@ import {
   readHub,
   readHubFile,
   snapshotSchema,
+  stripJsonComments,
 } from "../../components/source";
 import type { HubModel } from "../../components/source";
 
@@ -291,5 +293,17 @@ describe("parameters", () => {
     expect(m.name).toBe("param-hub");
     expect(m.properties.eventHubEndpoints?.events.partitionCount).toBe(8);
     expect(m.consumerGroups.map((c) => c.name)).toEqual(["telemetry", "ops"]);
+  });
+});
+
+describe("JSON with comments", () => {
+  it("reads templates with // and /* */ comments and trailing commas, leaving strings alone", () => {
+    const text = '{\n  // a comment\n  "a": "http://x/*not*/", /* block\n comment */ "b": [1, 2,],\n  "c": "x,}",\n}';
+    expect(JSON.parse(stripJsonComments(text))).toEqual({ a: "http://x/*not*/", b: [1, 2], c: "x,}" });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hubsrc-"));
+    const file = path.join(dir, "commented.json");
+    fs.writeFileSync(file, fs.readFileSync(path.join(examples, "ContosoTestHub29358-export.json"), "utf8").replace('"variables": {},', '// exported from the portal\n  "variables": {},'));
+    expect(readHubFile(file).name).toBe("ContosoTestHub29358");
+    fs.rmSync(dir, { recursive: true });
   });
 });
