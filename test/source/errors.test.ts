@@ -143,6 +143,32 @@ describe("errors name the JSON path and the fix", () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it("a hub only in a linked template says to read that file", () => {
+    const doc = {
+      contentVersion: "1.0.0.0",
+      resources: [{ type: "Microsoft.Resources/deployments", name: "hubModule", properties: { templateLink: { uri: "https://example.org/hub.json" } } }],
+    };
+    expect(userError(() => readHub(doc, "main.json")).message).toMatch(/no Microsoft\.Devices\/IotHubs resource found in main\.json; the hub may be in the linked template of resources\[0\]: read that file instead/);
+  });
+
+  it("hubs declared in a copy loop are told apart by their evaluated names", () => {
+    const doc = {
+      contentVersion: "1.0.0.0",
+      parameters: { regions: { type: "array", defaultValue: ["westus", "eastus"] } },
+      resources: [
+        {
+          copy: { name: "hubs", count: "[length(parameters('regions'))]" },
+          type: "Microsoft.Devices/IotHubs",
+          name: "[format('hub-{0}', parameters('regions')[copyIndex()])]",
+          location: "[parameters('regions')[copyIndex('hubs')]]",
+          sku: { name: "S1", capacity: "[add(copyIndex(), 1)]" },
+        },
+      ],
+    };
+    expect(userError(() => readHub(doc, "t.json")).message).toMatch(/declares 2 IoT hubs \(hub-westus, hub-eastus\)/);
+    expect(readHub(doc, "t.json", { hubName: "hub-eastus" })).toMatchObject({ location: "eastus", sku: { capacity: 2 } });
+  });
+
   it("a nested deployment parameter given as a Key Vault reference", () => {
     const doc = {
       contentVersion: "1.0.0.0",
