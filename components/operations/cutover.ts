@@ -1,0 +1,209 @@
+/**
+ * `hubclone cutover`: moves a wave of devices to the clone the way Microsoft's guide suggests —
+ * a desired property the device firmware watches (`properties.desired.iotHubHostName` by default)
+ * set to the clone's host name, by ONE scheduled twin-update job on the original (not one patch
+ * per device). `--rollback` runs the same job on the clone with the original's host name:
+ * devices that moved read the clone's twin. This desired-property job is the one write to the
+ * original hub the operations make besides decommission.
+ */
+import { randomBytes } from "crypto";
+import type { LocalEndpoints } from "../devices/local-hub";
+import { UserError } from "../errors";
+import { countQuery, hubUserError, jobClientOf, registryOf, type HubTarget } from "./hubs";
+import { verifyDeviceSets, type DevicesSummary } from "./verify";
+
+export interface CutoverOptions {
+  original: HubTarget;
+  clone: HubTarget;
+  /** WHERE condition selecting the wave, e.g. `tags.wave = 1`. Default: every device. */
+  query?: string;
+  /** Desired property the firmware watches (dotted path below properties.desired). */
+  property?: string;
+  rollback?: boolean;
+  /** Follow the job to completion (default true). */
+  wait?: boolean;
+  local?: LocalEndpoints;
+  /** Job lifetime on the hub (default 3600 s). */
+  maxExecutionTimeInSeconds?: number;
+  /** Our own deadline for following the job (default: the job's lifetime + 5 minutes). */
+  deadlineMs?: number;
+  pollIntervalMs?: { min: number; max: number };
+  onProgress?: (line: string) => void;
+}
+
+export interface CutoverResult {
+  direction: "cutover" | "rollback";
+  /** Hub the job ran on (the original for a cutover, the clone for a rollback). */
+  jobHub: string;
+  jobId: string;
+  condition: string;
+  property: string;
+  /** Host name written into the desired property. */
+  value: string;
+  status: string;
+  targeted: number;
+  updated: number;
+  failed: number;
+  pending: number;
+  /** Devices of the wave that report the new host (`properties.reported.<property>`), counted on the hub they moved to. */
+  reportingNewHub?: number;
+  failureReason?: string;
+}
+
+/** Every device: a condition true for any registered device, in the subset of the query language every hub supports. */
+export const ALL_DEVICES = "status = 'enabled' OR status = 'disabled'";
+
+const PROPERTY = /^[A-Za-z_$][\w-]*(\.[A-Za-z_$][\w-]*)*$/;
+
+/** Checks the inputs before anything is written (pure). */
+export function validateCutover(o: { property?: string; query?: string; original: HubTarget; clone: HubTarget }): void {
+  const property = o.property ?? "iotHubHostName";
+  if (!PROPERTY.test(property)) throw new UserError("must be a property path like iotHubHostName or connection.hostName", "--property");
+  if (o.query !== undefined) {
+    const q = o.query.trim();
+    if (!q) throw new UserError("is empty: give a WHERE condition such as \"tags.wave = 1\"", "--query");
+    if (/^\s*select\b/i.test(q) || /\bfrom\s+devices\b/i.test(q)) throw new UserError("takes only the WHERE condition, e.g. \"tags.wave = 1\", not a whole SELECT", "--query");
+  }
+  if (o.original.hostName.toLowerCase() === o.clone.hostName.toLowerCase())
+    throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
+}
+
+/** The twin patch of the job: the property as a nested object; `etag: "*"` as the service requires for job patches. */
+export function cutoverPatch(property: string, value: string): { etag: string; properties: { desired: Record<string, unknown> } } {
+  const desired: Record<string, unknown> = {};
+  let node = desired;
+  const parts = property.split(".");
+  parts.forEach((p, i) => {
+    if (i === parts.length - 1) node[p] = value;
+    else node = (node[p] = {}) as Record<string, unknown>;
+  });
+  return { etag: "*", properties: { desired } };
+}
+
+/** The reporting query: the wave's devices that report the new host. */
+export function reportingQuery(condition: string, property: string, host: string): string {
+  return `SELECT * FROM devices WHERE (${condition}) AND properties.reported.${property} = '${host}'`;
+}
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface JobStatus {
+  jobId?: string;
+  status?: string;
+  failureReason?: string;
+  deviceJobStatistics?: { deviceCount?: number; failedCount?: number; succeededCount?: number; runningCount?: number; pendingCount?: number };
+}
+
+function summarise(direction: CutoverResult["direction"], jobHub: HubTarget, condition: string, property: string, value: string, s: JobStatus, jobId: string): CutoverResult {
+  const st = s.deviceJobStatistics ?? {};
+  return {
+    direction,
+    jobHub: jobHub.name,
+    jobId,
+    condition,
+    property,
+    value,
+    status: s.status ?? "unknown",
+    targeted: st.deviceCount ?? 0,
+    updated: st.succeededCount ?? 0,
+    failed: st.failedCount ?? 0,
+    pending: (st.pendingCount ?? 0) + (st.runningCount ?? 0),
+    ...(s.failureReason ? { failureReason: s.failureReason } : {}),
+  };
+}
+
+export async function runCutover(o: CutoverOptions): Promise<CutoverResult> {
+  validateCutover(o);
+  const property = o.property ?? "iotHubHostName";
+  const condition = o.query?.trim() || ALL_DEVICES;
+  const direction = o.rollback ? "rollback" : "cutover";
+  const jobHub = o.rollback ? o.clone : o.original;
+  const newHub = o.rollback ? o.original : o.clone;
+  const field = o.rollback ? "--clone-connection-string" : "--source-connection-string";
+  const jobs = jobClientOf(jobHub, o.local);
+  const jobId = `hubclone-${direction}-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
+  const maxExec = o.maxExecutionTimeInSeconds ?? 3600;
+
+  let status: JobStatus;
+  try {
+    const scheduled = await jobs.scheduleTwinUpdate(jobId, condition, cutoverPatch(property, newHub.hostName), new Date(), maxExec);
+    status = (scheduled.jobStatus ?? {}) as JobStatus;
+  } catch (e) {
+    const err = e as { response?: { statusCode?: number }; responseBody?: string; message?: string };
+    if (err.response?.statusCode === 400)
+      throw new UserError(`the hub rejected the job (${(err.message ?? "").split("\n")[0]}): check the WHERE condition`, "--query");
+    throw hubUserError(e, jobHub, field, "schedule the twin update job");
+  }
+  o.onProgress?.(`${direction}: job ${jobId} scheduled on ${jobHub.name} for devices where ${condition}`);
+  if (o.wait !== false) {
+    const deadline = Date.now() + (o.deadlineMs ?? (maxExec + 300) * 1000);
+    let interval = o.pollIntervalMs?.min ?? 1000;
+    while (!TERMINAL.has(status.status ?? "")) {
+      if (Date.now() > deadline) throw new UserError(`job ${jobId} did not finish in time (status ${status.status}); follow it later or cancel it`, "--no-wait");
+      await sleep(interval);
+      interval = Math.min(interval * 2, o.pollIntervalMs?.max ?? 15_000);
+      status = ((await jobs.getJob(jobId)).jobStatus ?? {}) as JobStatus;
+      const s = status.deviceJobStatistics ?? {};
+      o.onProgress?.(`${direction}: ${status.status} — ${s.succeededCount ?? 0}/${s.deviceCount ?? 0} updated, ${s.failedCount ?? 0} failed`);
+    }
+  }
+  const result = summarise(direction, jobHub, condition, property, newHub.hostName, status, jobId);
+  if (o.wait !== false) {
+    // Devices that moved report on the hub they moved to.
+    result.reportingNewHub = await countQuery(registryOf(newHub, o.local), reportingQuery(condition, property, newHub.hostName)).catch((e) => {
+      throw hubUserError(e, newHub, o.rollback ? "--source-connection-string" : "--clone-connection-string", "count reporting devices");
+    });
+  }
+  return result;
+}
+
+export function describeCutover(r: CutoverResult): string {
+  return [
+    `${r.direction}: job ${r.jobId} on ${r.jobHub}: ${r.status}`,
+    `  set properties.desired.${r.property} = ${r.value} where ${r.condition}`,
+    `  devices targeted ${r.targeted}, updated ${r.updated}, failed ${r.failed}${r.pending ? `, still pending ${r.pending}` : ""}`,
+    ...(r.reportingNewHub !== undefined ? [`  devices of this wave reporting ${r.value}: ${r.reportingNewHub}`] : []),
+    ...(r.failureReason ? [`  failure: ${r.failureReason}`] : []),
+  ].join("\n");
+}
+
+export interface GuardedCutoverOptions extends CutoverOptions {
+  /** Staging container for the pre-cutover verification exports (not needed for rollback or --force). */
+  staging?: import("../devices").StagingOptions;
+  force?: boolean;
+}
+
+export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind: "forced" } | { kind: "rollback" };
+
+/** Refuses a cutover whose clone does not verify (the cutover property excepted); never blocks a rollback. */
+export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate> {
+  if (o.rollback) return { kind: "rollback" };
+  if (o.force) return { kind: "forced" };
+  if (!o.staging) throw new UserError("the pre-cutover verification needs a staging container (or pass --force)", "--staging-connection-string");
+  const devices = await verifyDeviceSets({
+    source: o.original,
+    clone: o.clone,
+    staging: o.staging,
+    local: o.local,
+    maxDifferences: 1000,
+    ignoreDesiredProperty: o.property ?? "iotHubHostName",
+    pollIntervalMs: o.pollIntervalMs,
+  });
+  if (!devices.ok) {
+    const first = [...devices.missing.map((id) => `${id} missing`), ...devices.extra.map((id) => `${id} extra`), ...devices.different.map((d) => `${d.id} ${d.fields.join("+")}`)].slice(0, 5);
+    throw new UserError(
+      `refused: the clone does not verify (${devices.missingCount} missing, ${devices.extraCount} extra, ${devices.differentCount} different${first.length ? `; e.g. ${first.join(", ")}` : "; configurations differ"}): run a delta sync and retry, or pass --force`,
+      "cutover",
+    );
+  }
+  return { kind: "verified", devices };
+}
+
+/** Validate, gate, then run: what the command does. */
+export async function guardedCutover(o: GuardedCutoverOptions): Promise<{ gate: CutoverGate; result: CutoverResult }> {
+  validateCutover(o);
+  const gate = await cutoverGate(o);
+  const result = await runCutover(o);
+  return { gate, result };
+}

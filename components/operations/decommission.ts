@@ -1,0 +1,127 @@
+/**
+ * `hubclone decommission`: the guide's "delete the source devices", guarded. Nothing happens
+ * unless `--confirm` names the original hub exactly; then the clone must verify (every device,
+ * ignoring only the cutover property), a full export WITH keys goes to the staging container as
+ * the backup (its location is printed: it is the way back), and only then are the original's
+ * devices removed — exactly those in the backup — with one delete import job. The only command
+ * that deletes anything from the original hub.
+ */
+import { deleteDevices, exportDevices, type DeleteResult, type StagingOptions } from "../devices";
+import type { LocalEndpoints } from "../devices/local-hub";
+import { UserError } from "../errors";
+import type { HubTarget } from "./hubs";
+import { verifyDeviceSets, type DevicesSummary } from "./verify";
+
+export interface DecommissionOptions {
+  original: HubTarget;
+  clone: HubTarget;
+  /** Must equal the original hub's name. */
+  confirm: string | undefined;
+  staging: StagingOptions;
+  local?: LocalEndpoints;
+  /** The cutover property, not counted as a difference (default iotHubHostName). */
+  property?: string;
+  now?: Date;
+  log?: (line: string) => void;
+  pollIntervalMs?: { min: number; max: number };
+}
+
+export interface DecommissionResult {
+  hub: string;
+  verification: { ok: true; devices: number; cutoverOnly: number };
+  backup: { account: string; container: string; blob: string; devices: number; modules: number; configurations: number; configurationsBlob?: string; jobId: string };
+  deleted: DeleteResult;
+}
+
+/** Pure: the confirmation check, before any call. */
+export function checkConfirmation(original: HubTarget, confirm: string | undefined): void {
+  if (confirm === undefined)
+    throw new UserError(`nothing done: decommission deletes every device of ${original.name}; to proceed pass --confirm ${original.name}`, "--confirm");
+  if (confirm !== original.name)
+    throw new UserError(`nothing done: "${confirm}" is not the original hub's name (${original.name}); pass --confirm ${original.name} exactly`, "--confirm");
+}
+
+export function backupBlobName(hub: string, now: Date): string {
+  return `backups/${hub}-${now.toISOString().replace(/[:.]/g, "-")}/devices.txt`;
+}
+
+/** Account name from the staging connection string or URL (for the message; no secret). */
+export function accountOf(staging: StagingOptions): string {
+  const m = /AccountName=([^;]+)/i.exec(staging.connectionString ?? "");
+  if (m) return m[1];
+  try {
+    return new URL(staging.accountUrl ?? "").hostname.split(".")[0];
+  } catch {
+    return "(staging account)";
+  }
+}
+
+export class NotVerifiedError extends UserError {
+  constructor(readonly devices: DevicesSummary) {
+    const first = [...devices.missing.map((id) => `${id} missing`), ...devices.extra.map((id) => `${id} extra`), ...devices.different.map((d) => `${d.id} ${d.fields.join("+")}`)].slice(0, 5);
+    super(
+      `nothing deleted: the clone does not verify (${devices.missingCount} missing, ${devices.extraCount} extra, ${devices.differentCount} different${first.length ? `; e.g. ${first.join(", ")}` : ""}); sync and verify again first`,
+      "decommission",
+    );
+  }
+}
+
+export async function runDecommission(o: DecommissionOptions): Promise<DecommissionResult> {
+  checkConfirmation(o.original, o.confirm);
+  if (o.original.hostName.toLowerCase() === o.clone.hostName.toLowerCase())
+    throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
+  const property = o.property ?? "iotHubHostName";
+
+  o.log?.(`decommission: verifying ${o.clone.name} against ${o.original.name}`);
+  const devices = await verifyDeviceSets({
+    source: o.original,
+    clone: o.clone,
+    staging: o.staging,
+    local: o.local,
+    maxDifferences: 1000,
+    ignoreDesiredProperty: property,
+    pollIntervalMs: o.pollIntervalMs,
+  });
+  if (!devices.ok) throw new NotVerifiedError(devices);
+
+  const blobName = backupBlobName(o.original.name, o.now ?? new Date());
+  o.log?.(`decommission: backup export (with keys) of ${o.original.name} to ${o.staging.containerName}/${blobName}`);
+  const backup = await exportDevices({ connectionString: o.original.connectionString }, o.staging, {
+    blobName,
+    includeKeys: true,
+    includeConfigurations: true,
+    local: o.local,
+    pollIntervalMs: o.pollIntervalMs,
+    log: o.log,
+  });
+
+  o.log?.(`decommission: deleting the ${backup.devices} devices of the backup from ${o.original.name}`);
+  const deleted = await deleteDevices({ connectionString: o.original.connectionString }, o.staging, { fromBlob: backup.blobName }, { local: o.local, pollIntervalMs: o.pollIntervalMs, log: o.log });
+  return {
+    hub: o.original.name,
+    verification: { ok: true, devices: devices.source, cutoverOnly: devices.cutoverOnly ?? 0 },
+    backup: {
+      account: accountOf(o.staging),
+      container: o.staging.containerName,
+      blob: backup.blobName,
+      devices: backup.devices,
+      modules: backup.modules,
+      configurations: backup.configurations,
+      ...(backup.configurationsBlobName ? { configurationsBlob: backup.configurationsBlobName } : {}),
+      jobId: backup.jobId,
+    },
+    deleted,
+  };
+}
+
+export function describeDecommission(r: DecommissionResult): string {
+  return [
+    `decommission of ${r.hub}:`,
+    `  verification: OK (${r.verification.devices} devices${r.verification.cutoverOnly ? `, ${r.verification.cutoverOnly} differing only in the cutover property` : ""})`,
+    `  backup (WITH KEYS, keep it private): account ${r.backup.account}, container ${r.backup.container}, blob ${r.backup.blob}` +
+      ` (${r.backup.devices} devices, ${r.backup.modules} modules, ${r.backup.configurations} configurations${r.backup.configurationsBlob ? ` in ${r.backup.configurationsBlob}` : ""})`,
+    `  deleted ${r.deleted.deleted} of ${r.deleted.requested} devices (already absent ${r.deleted.alreadyAbsent}, failed ${r.deleted.failed})${r.deleted.jobId ? ` by import job ${r.deleted.jobId}` : ""}`,
+    ...r.deleted.failures.map((f) => `  FAILED ${f.deviceId}${f.moduleId ? `/${f.moduleId}` : ""}: ${f.errorCode} ${f.errorStatus}`),
+    `  to restore: import ${r.backup.container}/${r.backup.blob} into ${r.hub} (devices import, importMode createOrUpdate)`,
+  ].join("\n");
+}

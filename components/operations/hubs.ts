@@ -1,0 +1,62 @@
+/**
+ * Data-plane clients for the operations (azure-iothub Registry and JobClient), from connection
+ * strings, optionally routed to the local hub. Errors the user can fix become one-line UserErrors.
+ */
+import { JobClient, Registry } from "azure-iothub";
+import { UserError } from "../errors";
+import { useLocalHub, type LocalEndpoints } from "../devices/local-hub";
+
+export interface HubTarget {
+  /** Secret. */
+  connectionString: string;
+  hostName: string;
+  /** Hub name (first label of the host name). */
+  name: string;
+}
+
+/** Parses a hub connection string; `field` names the option in the error. */
+export function hubTarget(connectionString: string | undefined, field: string): HubTarget {
+  if (!connectionString) throw new UserError("is required: the hub's iothubowner (or registryReadWrite + service) connection string", field);
+  const parts = Object.fromEntries(
+    connectionString.split(";").filter(Boolean).map((kv) => {
+      const i = kv.indexOf("=");
+      return [kv.slice(0, i).toLowerCase(), kv.slice(i + 1)];
+    }),
+  );
+  if (!parts.hostname || !parts.sharedaccesskeyname || !parts.sharedaccesskey)
+    throw new UserError("is not an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…)", field);
+  if (parts.deviceid) throw new UserError("is a device connection string; use a hub policy's (iothubowner)", field);
+  return { connectionString, hostName: parts.hostname, name: parts.hostname.split(".")[0] };
+}
+
+export function registryOf(t: HubTarget, local?: LocalEndpoints): Registry {
+  const r = Registry.fromConnectionString(t.connectionString);
+  return local ? useLocalHub(r, local) : r;
+}
+
+export function jobClientOf(t: HubTarget, local?: LocalEndpoints): JobClient {
+  const j = JobClient.fromConnectionString(t.connectionString);
+  return local ? useLocalHub(j, local) : j;
+}
+
+/** Streams a registry query and counts the rows (no row is kept). */
+export async function countQuery(registry: Registry, sql: string): Promise<number> {
+  const q = registry.createQuery(sql, 1000);
+  let n = 0;
+  do {
+    const page = await q.next();
+    n += (page.result as unknown[]).length;
+  } while (q.hasMoreResults);
+  return n;
+}
+
+/** Maps the SDK's errors that a user can fix to one line naming the option; others pass through. */
+export function hubUserError(err: unknown, t: HubTarget, field: string, what: string): unknown {
+  const e = err as { name?: string; responseBody?: string; response?: { statusCode?: number }; code?: string; message?: string };
+  const status = e?.response?.statusCode;
+  if (status === 401 || e?.name === "UnauthorizedError")
+    return new UserError(`the hub ${t.hostName} rejected the credentials while trying to ${what}: copy the policy's current connection string`, field);
+  if (e?.code === "ENOTFOUND" || e?.code === "EAI_AGAIN") return new UserError(`the host ${t.hostName} cannot be resolved: check HostName`, field);
+  if (e?.code === "ECONNREFUSED") return new UserError(`nothing answers for ${t.hostName}${" "}(is the local hub up? npm run local -- up)`, field);
+  return err;
+}

@@ -1,0 +1,174 @@
+/**
+ * `hubclone verify`: settings (see settings.ts) and devices (the migration engine's streaming
+ * verifier, read-only on both hubs), combined into one report with one exit code. Also the
+ * cutover gate: the clone must verify, except for the cutover property itself, which a cutover
+ * wave sets on the original's twins and a later wave must not count as a difference.
+ */
+import { verifyDevices, type DeviceDifference, type StagingOptions, type VerifyReport } from "../devices";
+import type { LocalEndpoints } from "../devices/local-hub";
+import { hubUserError, registryOf, type HubTarget } from "./hubs";
+import type { SettingsReport } from "./settings";
+
+export interface DevicesSummary {
+  source: number;
+  clone: number;
+  sourceModules: number;
+  cloneModules: number;
+  matched: number;
+  missingCount: number;
+  extraCount: number;
+  differentCount: number;
+  missing: string[];
+  extra: string[];
+  different: DeviceDifference[];
+  configurations: VerifyReport["configurations"];
+  /** Devices whose only difference was the cutover property (not counted as different). */
+  cutoverOnly?: number;
+  ok: boolean;
+}
+
+export interface VerifyResult {
+  devices?: DevicesSummary;
+  settings?: SettingsReport;
+  ok: boolean;
+}
+
+export function summariseDevices(r: VerifyReport): DevicesSummary {
+  return {
+    source: r.source,
+    clone: r.clone,
+    sourceModules: r.sourceModules,
+    cloneModules: r.cloneModules,
+    matched: r.matched,
+    missingCount: r.missingCount,
+    extraCount: r.extraCount,
+    differentCount: r.differentCount,
+    missing: r.missing,
+    extra: r.extra,
+    different: r.different,
+    configurations: r.configurations,
+    ok: r.ok,
+  };
+}
+
+export function verifyExitCode(r: VerifyResult): number {
+  return r.ok ? 0 : 2;
+}
+
+type Json = null | string | number | boolean | Json[] | { [k: string]: Json };
+
+/** Desired properties without twin metadata and without the cutover property (pure). */
+export function desiredWithout(desired: Record<string, unknown> | undefined, property: string): Json {
+  const strip = (v: unknown): Json => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v && typeof v === "object") {
+      const out: Record<string, Json> = {};
+      for (const k of Object.keys(v as object).sort()) if (!k.startsWith("$")) out[k] = strip((v as Record<string, unknown>)[k]);
+      return out;
+    }
+    return v as Json;
+  };
+  const copy = strip(desired ?? {}) as Record<string, Json>;
+  const parts = property.split(".");
+  let node: Record<string, Json> | undefined = copy;
+  for (let i = 0; i < parts.length - 1 && node; i++) node = node[parts[i]] as Record<string, Json> | undefined;
+  if (node && typeof node === "object") delete node[parts[parts.length - 1]];
+  // drop objects the removal left empty, so `{}` and absent compare equal
+  const prune = (v: Json): Json | undefined => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      const out: Record<string, Json> = {};
+      for (const [k, x] of Object.entries(v)) {
+        const p = prune(x);
+        if (p !== undefined) out[k] = p;
+      }
+      return Object.keys(out).length ? out : undefined;
+    }
+    return v;
+  };
+  return prune(copy) ?? {};
+}
+
+export interface DeviceVerifyOptions {
+  source: HubTarget;
+  clone: HubTarget;
+  staging: StagingOptions;
+  local?: LocalEndpoints;
+  maxDifferences?: number;
+  /** Ignore a difference that is only this desired property (the cutover gate). */
+  ignoreDesiredProperty?: string;
+  log?: (line: string) => void;
+  pollIntervalMs?: { min: number; max: number };
+}
+
+/**
+ * Device verification through the engine. With `ignoreDesiredProperty`, devices whose only
+ * differing field is `desired` are rechecked twin by twin (both hubs, read-only), and dropped from
+ * the differences when the desired sets match apart from that property. The engine's verifier
+ * compares a digest of all desired properties, so this recheck is how the gate tells the cutover
+ * property from a real difference. When more devices differ than were listed, the unlisted ones
+ * cannot be rechecked and stay differences (the gate refuses, naming --max-differences).
+ */
+export async function verifyDeviceSets(o: DeviceVerifyOptions): Promise<DevicesSummary> {
+  const report = await verifyDevices({
+    source: { connectionString: o.source.connectionString },
+    clone: { connectionString: o.clone.connectionString },
+    staging: o.staging,
+    local: o.local,
+    maxDifferences: o.maxDifferences ?? 100,
+    log: o.log,
+    pollIntervalMs: o.pollIntervalMs,
+  });
+  const summary = summariseDevices(report);
+  if (!o.ignoreDesiredProperty || report.differentCount === 0) return summary;
+
+  const src = registryOf(o.source, o.local);
+  const cln = registryOf(o.clone, o.local);
+  const keep: DeviceDifference[] = [];
+  let cutoverOnly = 0;
+  for (const d of report.different) {
+    if (d.moduleId || d.fields.length !== 1 || d.fields[0] !== "desired") {
+      keep.push(d);
+      continue;
+    }
+    const [a, b] = await Promise.all([
+      src.getTwin(d.id).catch((e) => {
+        throw hubUserError(e, o.source, "--source-connection-string", `read twin ${d.id}`);
+      }),
+      cln.getTwin(d.id).catch((e) => {
+        throw hubUserError(e, o.clone, "--clone-connection-string", `read twin ${d.id}`);
+      }),
+    ]);
+    const desiredA = desiredWithout((a.responseBody as { properties?: { desired?: Record<string, unknown> } }).properties?.desired, o.ignoreDesiredProperty);
+    const desiredB = desiredWithout((b.responseBody as { properties?: { desired?: Record<string, unknown> } }).properties?.desired, o.ignoreDesiredProperty);
+    if (JSON.stringify(desiredA) === JSON.stringify(desiredB)) cutoverOnly++;
+    else keep.push(d);
+  }
+  const unlisted = report.differentCount - report.different.length;
+  const differentCount = keep.length + unlisted;
+  return {
+    ...summary,
+    different: keep,
+    differentCount,
+    cutoverOnly,
+    ok: summary.missingCount + summary.extraCount + differentCount === 0 && configurationsOk(summary.configurations),
+  };
+}
+
+function configurationsOk(c: VerifyReport["configurations"]): boolean {
+  return c.missing.length + c.extra.length + c.different.length === 0;
+}
+
+export function describeDevices(d: DevicesSummary): string {
+  const lines = [
+    `devices: original ${d.source} (${d.sourceModules} modules), clone ${d.clone} (${d.cloneModules} modules): ${d.matched} identical, ${d.missingCount} missing, ${d.extraCount} extra, ${d.differentCount} different` +
+      (d.cutoverOnly ? ` (${d.cutoverOnly} differ only in the cutover property: not counted)` : ""),
+  ];
+  if (d.missing.length) lines.push(`  missing in the clone: ${d.missing.join(", ")}${d.missingCount > d.missing.length ? ", …" : ""}`);
+  if (d.extra.length) lines.push(`  extra in the clone: ${d.extra.join(", ")}${d.extraCount > d.extra.length ? ", …" : ""}`);
+  for (const x of d.different) lines.push(`  different: ${x.id}${x.moduleId ? `/${x.moduleId}` : ""} (${x.fields.join(", ")})`);
+  if (d.differentCount > d.different.length) lines.push(`  … ${d.differentCount - d.different.length} more different (raise --max-differences to list them)`);
+  const c = d.configurations;
+  if (c.missing.length + c.extra.length + c.different.length)
+    lines.push(`  configurations: missing ${c.missing.join(", ") || "-"}; extra ${c.extra.join(", ") || "-"}; different ${c.different.join(", ") || "-"}`);
+  return lines.join("\n");
+}

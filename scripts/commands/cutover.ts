@@ -1,0 +1,69 @@
+/** `hubclone cutover`: move a wave of devices to the clone (or back, with --rollback) through one twin-update job. */
+import type { Command } from "commander";
+import { UserError } from "../../components/errors";
+import { describeCutover, guardedCutover } from "../../components/operations/cutover";
+import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
+import { describeDevices } from "../../components/operations/verify";
+import { emit, runCommand, type GlobalOptions } from "../cli";
+
+interface Flags {
+  sourceConnectionString?: string;
+  cloneConnectionString?: string;
+  stagingConnectionString?: string;
+  stagingContainer?: string;
+  query?: string;
+  property: string;
+  rollback?: boolean;
+  wait: boolean;
+  force?: boolean;
+  maxExecutionSeconds: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("cutover")
+    .description("point a wave of devices at the clone: one scheduled twin update setting properties.desired.<property> on the original (--rollback: on the clone, back to the original)")
+    .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
+    .option("--clone-connection-string <cs>", "clone hub (env HUBCLONE_CLONE_CONNECTION_STRING)")
+    .option("--staging-connection-string <cs>", "storage for the pre-cutover verification (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
+    .option("--staging-container <name>", "private container for the verification exports", "hubclone-staging")
+    .option("--query <condition>", "WHERE condition selecting the wave, e.g. \"tags.wave = 1\" (default: every device)")
+    .option("--property <path>", "desired property the device firmware watches", "iotHubHostName")
+    .option("--rollback", "schedule the job on the clone with the original's host name (never blocked by verification)")
+    .option("--no-wait", "schedule the job and return; do not follow it")
+    .option("--force", "cut over even if the clone does not verify")
+    .option("--max-execution-seconds <n>", "job lifetime on the hub", "3600")
+    .action(async (_o, cmd: Command) => {
+      await runCommand(async () => {
+        const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
+        const local = localEndpointsIf(o.local);
+        const original = resolveHub(o.sourceConnectionString, "source");
+        const clone = resolveHub(o.cloneConnectionString, "clone");
+        const maxExec = Number(o.maxExecutionSeconds);
+        if (!Number.isInteger(maxExec) || maxExec < 60) throw new UserError("must be a whole number of seconds >= 60", "--max-execution-seconds");
+        const staging = o.rollback || o.force ? undefined : resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
+        const { gate, result } = await guardedCutover({
+          original,
+          clone,
+          staging,
+          force: o.force,
+          query: o.query,
+          property: o.property,
+          rollback: o.rollback,
+          wait: o.wait,
+          local,
+          maxExecutionTimeInSeconds: maxExec,
+          onProgress: o.json ? undefined : (line) => process.stderr.write(line + "\n"),
+        });
+        const verification =
+          gate.kind === "verified" ? { ok: true, devices: gate.devices.source, cutoverOnly: gate.devices.cutoverOnly ?? 0 } : gate.kind === "forced" ? "skipped (--force)" : "not required (rollback)";
+        emit(o, { ...result, verification }, () =>
+          [
+            gate.kind === "verified" ? `verification: OK\n${describeDevices(gate.devices)}` : `verification: ${verification}`,
+            describeCutover(result),
+          ].join("\n"),
+        );
+        return result.status === "failed" || result.failed > 0 ? 1 : 0;
+      });
+    });
+}

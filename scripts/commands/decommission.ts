@@ -1,0 +1,48 @@
+/** `hubclone decommission`: verified, backed-up removal of the original hub's devices. */
+import type { Command } from "commander";
+import { describeDecommission, runDecommission } from "../../components/operations/decommission";
+import { checkConfirmation } from "../../components/operations/decommission";
+import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
+import { emit, runCommand, type GlobalOptions } from "../cli";
+
+interface Flags {
+  sourceConnectionString?: string;
+  cloneConnectionString?: string;
+  stagingConnectionString?: string;
+  stagingContainer?: string;
+  confirm?: string;
+  property: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("decommission")
+    .description("delete the original's devices after the clone verifies, with a full backup export (keys included) first; needs --confirm <original hub name>")
+    .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
+    .option("--clone-connection-string <cs>", "clone hub, verified first (env HUBCLONE_CLONE_CONNECTION_STRING)")
+    .option("--staging-connection-string <cs>", "storage for verification and the backup (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
+    .option("--staging-container <name>", "private container for the backup", "hubclone-staging")
+    .option("--confirm <hub>", "the original hub's exact name: without it nothing is done")
+    .option("--property <path>", "cutover property not counted as a difference", "iotHubHostName")
+    .action(async (_o, cmd: Command) => {
+      await runCommand(async () => {
+        const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
+        const original = resolveHub(o.sourceConnectionString, "source");
+        checkConfirmation(original, o.confirm); // before any other input is read or any call made
+        const local = localEndpointsIf(o.local);
+        const clone = resolveHub(o.cloneConnectionString, "clone");
+        const staging = resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
+        const r = await runDecommission({
+          original,
+          clone,
+          confirm: o.confirm,
+          staging,
+          local,
+          property: o.property,
+          log: o.json ? undefined : (line) => process.stderr.write(line + "\n"),
+        });
+        emit(o, r, () => describeDecommission(r));
+        return r.deleted.failed ? 1 : 0;
+      });
+    });
+}
