@@ -11,6 +11,12 @@ import { validateClonePlan } from "./validation";
 export function buildClonePlan(model: HubModel, config: CloneConfig): ClonePlan {
   const plan = transformHub(model, config);
   const seen = new Set(plan.errors.map((f) => `${f.field}|${f.message}`));
+  if (config.devices.enabled && !plan.original.resourceGroup) {
+    plan.errors.push({
+      field: "iothub-clone:source.resourceGroup",
+      message: "the device copy reads the original's keys (read-only) and needs its resource group: set source.resourceGroup (and source.subscriptionId), or devices.enabled: false",
+    });
+  }
   for (const f of validateClonePlan(plan)) {
     if (!seen.has(`${f.field}|${f.message}`)) plan.errors.push(f);
   }

@@ -443,7 +443,10 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
   // Built-in event hub endpoint: partitions are fixed at creation (the main reason to clone).
   const ehKey = Object.keys(props.eventHubEndpoints ?? {}).find((k) => k.toLowerCase() === "events");
   const events = ehKey ? props.eventHubEndpoints![ehKey] : undefined;
-  for (const k of Object.keys(props.eventHubEndpoints ?? {})) if (k !== ehKey) drop(ctx, `eventHubEndpoints.${k}`, "only the built-in 'events' endpoint exists");
+  for (const k of Object.keys(props.eventHubEndpoints ?? {})) {
+    if (k === ehKey) continue;
+    drop(ctx, `eventHubEndpoints.${k}`, k.toLowerCase() === "operationsmonitoringevents" ? "deprecated operations monitoring endpoint" : "only the built-in 'events' endpoint exists");
+  }
   const partitionCount = c.partitions ?? events?.partitionCount ?? (skuName === "F1" ? 2 : 4);
   const retentionTimeInDays = c.retentionDays ?? events?.retentionTimeInDays ?? 1;
   change("partitions", events?.partitionCount, partitionCount);

@@ -1,0 +1,313 @@
+/**
+ * HubClone: the cloned IoT hub and everything it needs, from the validated ClonePlan.
+ *
+ * The original hub is never a managed resource: it is only read (a file, or a GET and list-keys
+ * invokes), so `pulumi destroy` removes the clone and what this program created, nothing else.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import * as iothub from "@pulumi/azure-native/iothub";
+import type { CloneConfig } from "../config";
+import { ValidationError } from "../errors";
+import { redact } from "../secrets";
+import type { HubModel } from "../source/model";
+import { buildClonePlan } from "./desired-state";
+import { DeviceStaging, wireDeviceMigration } from "./device-staging";
+import { resolveCredential, SubscriptionProviders } from "./key-lookups";
+import { RoutingIdentity, type IdentityGrant } from "./routing-identity";
+import { RoutingResources } from "./routing-resources";
+import { readLiveSource, readSourceFile } from "./source";
+import type { ClonePlan, EndpointKind, Summary } from "./types";
+import { ENDPOINT_KINDS } from "./types";
+
+export interface HubCloneArgs {
+  config: CloneConfig;
+  /** Top-level config keys that were secret (template parameters from a secret `source` stay secret). */
+  secretKeys?: Set<string>;
+  /** Directory relative paths in config are resolved against (default: cwd, the project directory). */
+  baseDir?: string;
+}
+
+export interface CloneSummary extends Summary {
+  warnings: string[];
+}
+
+/** Validated plan or a ValidationError listing every finding (nothing is created either way until here). */
+export function checkedPlan(model: HubModel, config: CloneConfig): ClonePlan {
+  const plan = buildClonePlan(model, config);
+  if (plan.errors.length) throw new ValidationError(plan.errors);
+  return plan;
+}
+
+interface Built {
+  hub: iothub.IotHubResource;
+  hostName: pulumi.Output<string>;
+  resourceId: pulumi.Output<string>;
+  eventHubCompatibleEndpoint: pulumi.Output<string>;
+  eventHubCompatiblePath: pulumi.Output<string>;
+  connectionStrings: pulumi.Output<Record<string, string>>;
+  summary: CloneSummary;
+  stagingAccount?: pulumi.Output<string>;
+}
+
+/** Policy with registry read+write, preferring the conventional owner policy. */
+function pickPolicy(rules: Array<{ keyName: string; rights: string; primaryKey?: string }>, need: string[]): { keyName: string; primaryKey?: string } | undefined {
+  const ok = (r: { rights: string }) => need.every((n) => r.rights.includes(n));
+  return rules.find((r) => r.keyName === "iothubowner" && ok(r)) ?? rules.find(ok);
+}
+
+export class HubClone extends pulumi.ComponentResource {
+  readonly hostName: pulumi.Output<string>;
+  readonly resourceId: pulumi.Output<string>;
+  readonly eventHubCompatibleEndpoint: pulumi.Output<string>;
+  readonly eventHubCompatiblePath: pulumi.Output<string>;
+  /** Secret: policy name → `HostName=…;SharedAccessKeyName=…;SharedAccessKey=…`. */
+  readonly connectionStrings: pulumi.Output<Record<string, string>>;
+  readonly summary: pulumi.Output<CloneSummary>;
+  readonly cloneName: pulumi.Output<string>;
+
+  constructor(name: string, args: HubCloneArgs, opts?: pulumi.ComponentResourceOptions) {
+    // File source: read and validate BEFORE registering anything, so bad input creates nothing.
+    const filePlan = args.config.source.template
+      ? checkedPlan(readSourceFile(args.config, args.secretKeys ?? new Set(), args.baseDir), args.config)
+      : undefined;
+    super("iothub-clone:index:HubClone", name, {}, opts);
+
+    if (filePlan) {
+      const b = this.build(name, filePlan, args.config);
+      this.hostName = b.hostName;
+      this.resourceId = b.resourceId;
+      this.eventHubCompatibleEndpoint = b.eventHubCompatibleEndpoint;
+      this.eventHubCompatiblePath = b.eventHubCompatiblePath;
+      this.connectionStrings = b.connectionStrings;
+      this.summary = pulumi.output(b.summary);
+      this.cloneName = pulumi.output(filePlan.hub.resourceName);
+    } else {
+      // Live source: the original is read (GET) at deploy time; the clone is declared once it is
+      // known. Built once, read field by field so one secret field does not make all outputs secret.
+      let cache: Built | undefined;
+      const model = readLiveSource(args.config, { parent: this });
+      const get = (m: HubModel) => (cache ??= this.build(name, checkedPlan(m, args.config), args.config));
+      this.hostName = model.apply((m) => get(m).hostName);
+      this.resourceId = model.apply((m) => get(m).resourceId);
+      this.eventHubCompatibleEndpoint = model.apply((m) => get(m).eventHubCompatibleEndpoint);
+      this.eventHubCompatiblePath = model.apply((m) => get(m).eventHubCompatiblePath);
+      this.connectionStrings = pulumi.secret(model.apply((m) => get(m).connectionStrings));
+      this.summary = model.apply((m) => get(m).summary);
+      this.cloneName = model.apply((m) => get(m).hub.name);
+    }
+    this.registerOutputs({
+      hostName: this.hostName,
+      resourceId: this.resourceId,
+      eventHubCompatibleEndpoint: this.eventHubCompatibleEndpoint,
+      connectionStrings: this.connectionStrings,
+      summary: this.summary,
+    });
+  }
+
+  private build(name: string, plan: ClonePlan, config: CloneConfig): Built {
+    const parent = { parent: this };
+    for (const w of plan.warnings) pulumi.log.warn(redact(w), this);
+    const azureNative = new pulumi.Config("azure-native");
+    const providers = new SubscriptionProviders(this, azureNative.get("subscriptionId") ?? plan.original.subscriptionId);
+    const rg = plan.hub.resourceGroupName;
+    const location = plan.hub.location;
+    const tags = plan.hub.tags;
+    const devicesOn = config.devices.enabled;
+    const stagingByIdentity = devicesOn && config.devices.storageAuthenticationType === "identityBased";
+
+    // 1. Relocated routing targets.
+    const routing = plan.relocations.length
+      ? new RoutingResources(`${name}-routing`, { cloneName: plan.hub.resourceName, resourceGroupName: rg, location, tags, relocations: plan.relocations }, parent)
+      : undefined;
+    const target = (endpointName: string) => routing?.targets[endpointName];
+
+    // 2. Device staging (its account may need a grant too).
+    const staging = devicesOn ? new DeviceStaging(`${name}-staging`, { cloneName: plan.hub.resourceName, resourceGroupName: rg, location, tags }, parent) : undefined;
+
+    // 3. The routing identity, granted its data roles before the hub exists.
+    let identity: RoutingIdentity | undefined;
+    if (plan.identity.create || stagingByIdentity) {
+      const deploySubscription = () => authorization.getClientConfigOutput(parent).subscriptionId;
+      const grants: IdentityGrant[] = plan.roleGrants.map((g): IdentityGrant => {
+        if (g.target.kind === "relocated") {
+          const t = target(g.endpointName)!;
+          return {
+            name: g.endpointName,
+            role: g.role,
+            scopeId: t.scopeId,
+            cosmos: t.cosmosAccountName ? { accountName: t.cosmosAccountName, resourceGroupName: rg } : undefined,
+          };
+        }
+        const sub = g.target.subscriptionId ?? plan.original.subscriptionId;
+        const scopeId = pulumi.interpolate`/subscriptions/${sub ?? deploySubscription()}/resourceGroups/${g.target.resourceGroup}/providers/${g.target.providerPath}`;
+        return {
+          name: g.endpointName,
+          role: g.role,
+          scopeId,
+          cosmos: g.target.cosmosAccountName ? { accountName: g.target.cosmosAccountName, resourceGroupName: g.target.resourceGroup } : undefined,
+          provider: g.target.cosmosAccountName ? providers.provider(sub) : undefined,
+        };
+      });
+      if (stagingByIdentity && staging) grants.push({ name: "staging", role: "storageBlobDataContributor", scopeId: staging.accountId });
+      identity = new RoutingIdentity(`${name}-identity`, { identityName: plan.identity.name, resourceGroupName: rg, location, tags, grants }, parent);
+    }
+
+    // 4. Routing endpoints with credentials resolved at deploy time (always secrets).
+    const relocatedCredential = (endpointName: string) => target(endpointName)?.credential;
+    const endpoints: Record<EndpointKind, unknown[]> = { serviceBusQueues: [], serviceBusTopics: [], eventHubs: [], storageContainers: [], cosmosDBSqlContainers: [] };
+    for (const ep of plan.endpoints) {
+      const out: Record<string, unknown> = { ...ep.inputs };
+      const t = target(ep.name);
+      if (t) {
+        out.resourceGroup = rg;
+        if (ep.relocation?.identityBased || ep.kind === "cosmosDBSqlContainers") out.endpointUri = t.endpointUri;
+        if (ep.relocation?.identityBased && t.entityPath) out.entityPath = t.entityPath;
+      }
+      if (ep.auth.kind === "reusedIdentity") out.identity = { userAssignedIdentity: ep.auth.identityId };
+      if (ep.auth.kind === "programIdentity") out.identity = { userAssignedIdentity: identity!.identityId };
+      if (ep.auth.kind !== "keyBased") out.authenticationType = "identityBased";
+      const primary = resolveCredential(ep.credential, providers, relocatedCredential);
+      if (ep.kind === "cosmosDBSqlContainers") {
+        if (primary) out.primaryKey = primary;
+        const secondary = t?.secondaryCredential ?? resolveCredential(ep.secondaryCredential, providers, relocatedCredential);
+        if (secondary && ep.auth.kind === "keyBased") out.secondaryKey = secondary;
+      } else if (primary) {
+        out.connectionString = primary;
+      }
+      endpoints[ep.kind].push(out);
+    }
+    const properties: Record<string, unknown> = { ...plan.hub.properties };
+    if (properties.routing) {
+      const r = properties.routing as Record<string, unknown>;
+      properties.routing = { ...r, endpoints: Object.fromEntries(ENDPOINT_KINDS.map((k) => [k, endpoints[k]])) };
+    }
+
+    // 5. File upload storage.
+    if (plan.fileUpload) {
+      const f = plan.fileUpload;
+      const t = target("$default");
+      const fu: Record<string, unknown> = { ...f.inputs };
+      if (t && f.relocation?.identityBased) {
+        fu.connectionString = pulumi.interpolate`DefaultEndpointsProtocol=https;AccountName=${t.endpointUri.apply((u) => new URL(u).hostname.split(".")[0])};EndpointSuffix=core.windows.net`;
+      } else {
+        fu.connectionString = resolveCredential(f.credential, providers, relocatedCredential) ?? "";
+      }
+      if (f.auth.kind === "reusedIdentity") fu.identity = { userAssignedIdentity: f.auth.identityId };
+      if (f.auth.kind === "programIdentity") fu.identity = { userAssignedIdentity: identity!.identityId };
+      if (f.auth.kind !== "keyBased") fu.authenticationType = "identityBased";
+      properties.storageEndpoints = { $default: fu };
+    }
+
+    // 6. Shared access policies: new keys unless configured to carry them.
+    if (plan.policies) {
+      properties.authorizationPolicies = plan.policies.map((p) => {
+        const out: Record<string, unknown> = { keyName: p.keyName, rights: p.rights };
+        const primary = resolveCredential(p.primaryKey, providers, () => undefined);
+        const secondary = resolveCredential(p.secondaryKey, providers, () => undefined);
+        if (primary) out.primaryKey = primary;
+        if (secondary) out.secondaryKey = secondary;
+        return out;
+      });
+    }
+
+    // 7. Identity of the hub.
+    const userAssigned: pulumi.Input<string>[] = [...plan.identity.reused];
+    if (identity) userAssigned.push(identity.identityId);
+    const type = plan.identity.systemAssigned ? (userAssigned.length ? "SystemAssigned, UserAssigned" : "SystemAssigned") : userAssigned.length ? "UserAssigned" : undefined;
+
+    // 8. The hub, after everything it routes to and the identity's grants.
+    const dependsOn = [routing, identity].filter((r): r is RoutingResources | RoutingIdentity => !!r);
+    const hub = new iothub.IotHubResource(
+      plan.hub.resourceName,
+      {
+        resourceName: plan.hub.resourceName,
+        resourceGroupName: rg,
+        location,
+        sku: plan.hub.sku as iothub.IotHubResourceArgs["sku"],
+        tags,
+        ...(type ? { identity: { type: type as iothub.ResourceIdentityType, userAssignedIdentities: userAssigned } } : {}),
+        properties: properties as iothub.IotHubResourceArgs["properties"],
+      },
+      { parent: this, dependsOn },
+    );
+
+    const groups = plan.consumerGroups.map(
+      (g) =>
+        new iothub.IotHubResourceEventHubConsumerGroup(
+          `${plan.hub.resourceName}-events-${g}`,
+          { resourceGroupName: rg, resourceName: hub.name, eventHubEndpointName: "events", name: g, properties: { name: g } },
+          { parent: this },
+        ),
+    );
+    for (const c of plan.certificates) {
+      new iothub.Certificate(
+        `${plan.hub.resourceName}-cert-${c.name}`,
+        { resourceGroupName: rg, resourceName: hub.name, certificateName: c.name, properties: { certificate: c.certificate, ...(c.isVerified !== undefined ? { isVerified: c.isVerified } : {}) } },
+        { parent: this },
+      );
+    }
+
+    // 9. Outputs. Keys are listed only once the hub exists (its id is unknown during a preview).
+    // The hub's properties are secret as a whole once any endpoint key is; its host name is not.
+    const hostName = pulumi.unsecret(hub.properties.apply((p) => p.hostName));
+    const keys = iothub.listIotHubResourceKeysOutput({ resourceGroupName: rg, resourceName: pulumi.all([hub.id, hub.name]).apply(([, n]) => n) }, parent);
+    const connectionStrings = pulumi.secret(
+      pulumi.all([hostName, keys.apply((k) => k.value ?? [])]).apply(([host, rules]) =>
+        Object.fromEntries((rules ?? []).map((r) => [r.keyName, `HostName=${host};SharedAccessKeyName=${r.keyName};SharedAccessKey=${r.primaryKey ?? ""}`])),
+      ),
+    );
+
+    // 10. Devices: bulk export from the original (read-only) and import into the clone.
+    if (devicesOn && staging) {
+      const originalKeys = iothub.listIotHubResourceKeysOutput(
+        { resourceGroupName: plan.original.resourceGroup!, resourceName: plan.original.name },
+        providers.opts(plan.original.subscriptionId),
+      );
+      const sourceHost = `${plan.original.name.toLowerCase()}.azure-devices.net`;
+      const sourceConnectionString = pulumi.secret(
+        originalKeys.apply((k) => k.value ?? []).apply((rules) => {
+          const p = pickPolicy(rules ?? [], ["RegistryRead"]);
+          return `HostName=${sourceHost};SharedAccessKeyName=${p?.keyName ?? "iothubowner"};SharedAccessKey=${p?.primaryKey ?? ""}`;
+        }),
+      );
+      const cloneConnectionString = pulumi.secret(
+        pulumi.all([hostName, keys.apply((k) => k.value ?? [])]).apply(([host, rules]) => {
+          const p = pickPolicy(rules ?? [], ["RegistryWrite"]);
+          return `HostName=${host};SharedAccessKeyName=${p?.keyName ?? "iothubowner"};SharedAccessKey=${p?.primaryKey ?? ""}`;
+        }),
+      );
+      wireDeviceMigration(
+        `${name}-devices`,
+        {
+          devices: config.devices,
+          staging,
+          sourceHubHostName: sourceHost,
+          sourceConnectionString,
+          cloneHubHostName: hostName,
+          cloneConnectionString,
+          userAssignedIdentity: identity?.identityId,
+        },
+        { parent: this, dependsOn: [hub, ...groups] },
+      );
+    }
+
+    const summary: CloneSummary = {
+      carriedOver: plan.summary.carriedOver,
+      changed: plan.summary.changed,
+      dropped: plan.summary.dropped,
+      warnings: plan.warnings.map(redact),
+    };
+    const built: Built = {
+      hub,
+      hostName,
+      resourceId: hub.id,
+      eventHubCompatibleEndpoint: pulumi.unsecret(hub.properties.apply((p) => p.eventHubEndpoints?.["events"]?.endpoint ?? "")),
+      eventHubCompatiblePath: pulumi.unsecret(hub.properties.apply((p) => p.eventHubEndpoints?.["events"]?.path ?? "")),
+      connectionStrings,
+      summary,
+      stagingAccount: staging?.accountName,
+    };
+    return built;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The forked side of the offline plan (see plan.ts): configures Pulumi's mocks, loads the real
+ * program, waits for every registration and sends back what was recorded. One plan per process.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import type { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { PROJECT } from "../config";
+import { UserError } from "../errors";
+import { redact } from "../secrets";
+import { COMPUTED, NAME_INPUT, planConfig, renderInputs, secretValuesOf, type PlanOptions, type PlanResult, type PlannedResource } from "./plan";
+
+
+const MOCK_KEY = "bW9jay1rZXktbm90LXJlYWw="; // "mock-key-not-real": never a real credential
+
+/** Invoke results: shapes of the real functions, values obviously fake (and wrapped secret by the program). */
+function invokeResult(token: string, inputs: Record<string, any>, live?: unknown): Record<string, unknown> {
+  switch (token) {
+    case "azure-native:storage:listStorageAccountKeys":
+      return { keys: [{ keyName: "key1", value: MOCK_KEY, permissions: "FULL" }] };
+    case "azure-native:servicebus:listQueueKeys":
+    case "azure-native:servicebus:listTopicKeys":
+    case "azure-native:servicebus:listNamespaceKeys":
+    case "azure-native:eventhub:listEventHubKeys":
+    case "azure-native:eventhub:listNamespaceKeys": {
+      const entity = inputs.queueName ?? inputs.topicName ?? inputs.eventHubName;
+      const cs = `Endpoint=sb://${inputs.namespaceName}.servicebus.windows.net/;SharedAccessKeyName=${inputs.authorizationRuleName};SharedAccessKey=${MOCK_KEY}${entity ? `;EntityPath=${entity}` : ""}`;
+      return { keyName: inputs.authorizationRuleName, primaryKey: MOCK_KEY, secondaryKey: MOCK_KEY, primaryConnectionString: cs, secondaryConnectionString: cs };
+    }
+    case "azure-native:cosmosdb:listDatabaseAccountKeys":
+      return { primaryMasterKey: MOCK_KEY, secondaryMasterKey: MOCK_KEY, primaryReadonlyMasterKey: MOCK_KEY, secondaryReadonlyMasterKey: MOCK_KEY };
+    case "azure-native:iothub:listIotHubResourceKeys":
+      return { value: [{ keyName: "iothubowner", primaryKey: MOCK_KEY, secondaryKey: MOCK_KEY, rights: "RegistryRead, RegistryWrite, ServiceConnect, DeviceConnect" }] };
+    case "azure-native:authorization:getClientConfig":
+      return { subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "00000000-0000-0000-0000-000000000000", clientId: "offline-plan", objectId: "offline-plan" };
+    case "azure-native:iothub:getIotHubResource":
+      if (live) return live as Record<string, unknown>;
+      throw new UserError(
+        `the stack reads the live hub ${inputs.resourceGroupName}/${inputs.resourceName}, which an offline plan cannot reach: pass --template FILE with its \`az iot hub show\` output`,
+        "source",
+      );
+    default:
+      throw new Error(`offline plan has no mock for ${token}`);
+  }
+}
+
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+
+/** Outputs Azure assigns (not inputs) that the program reads, per type. */
+function deployTimeOutputs(type: string, inputs: Record<string, any>): Record<string, unknown> {
+  switch (type) {
+    case "random:index/randomString:RandomString":
+    case "random:index/randomUuid:RandomUuid":
+      return { result: COMPUTED };
+    case "azure-native:managedidentity:UserAssignedIdentity":
+      return { principalId: COMPUTED, clientId: COMPUTED, tenantId: COMPUTED };
+    case "azure-native:cosmosdb:DatabaseAccount":
+      return { documentEndpoint: COMPUTED };
+    case "azure-native:iothub:IotHubResource": {
+      const props = inputs.properties;
+      const add = (p: Record<string, any>) => ({
+        ...p,
+        hostName: COMPUTED,
+        eventHubEndpoints: { events: { ...(p?.eventHubEndpoints?.events ?? {}), endpoint: COMPUTED, path: COMPUTED } },
+      });
+      // A secret input stays secret in state: wrap the same way.
+      if (props && props[SIG_KEY]) return { properties: { ...props, value: add(props.value) } };
+      return { properties: add(props ?? {}) };
+    }
+    default:
+      return {};
+  }
+}
+
+interface Recorded {
+  type: string;
+  name: string;
+  custom: boolean;
+  raw: Record<string, unknown>;
+}
+
+async function valueOf<T>(o: unknown): Promise<T | undefined> {
+  if (o === undefined) return undefined;
+  // Output.promise() is the SDK's own accessor; unknown values resolve to undefined.
+  const out = o as { promise?: () => Promise<T> };
+  return out.promise ? out.promise() : (o as T);
+}
+
+function errorLines(err: unknown): string[] {
+  const e = err as Error & { findings?: Array<{ field: string; message: string }> };
+  if (e instanceof UserError || e instanceof pulumi.RunError || e?.name === "UserError" || e?.name === "ValidationError" || e?.name === "RunError") {
+    return redact(e.message).split("\n").filter(Boolean);
+  }
+  // Invoke failures come back wrapped: keep the UserError's line.
+  const m = /UserError: ([^\n]+)|(source: [^\n]+)/.exec(e?.message ?? "");
+  if (m) return [redact(m[1] ?? m[2])];
+  throw err;
+}
+
+export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
+  const result: PlanResult = { resources: [], warnings: [], errors: [], stack: opts.stack };
+  let cfg: ReturnType<typeof planConfig>;
+  try {
+    cfg = planConfig(opts);
+  } catch (e) {
+    result.errors = errorLines(e);
+    return result;
+  }
+  result.warnings.push(...cfg.notes);
+  const live = opts.liveSourceFile ? JSON.parse(fs.readFileSync(opts.liveSourceFile, "utf8")) : undefined;
+  const configStrings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(cfg.config)) configStrings[k] = typeof v === "string" ? v : JSON.stringify(v);
+  pulumi.runtime.setAllConfig(configStrings, [...cfg.secretKeys]);
+
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const key = NAME_INPUT[args.type];
+        const name = key && args.inputs[key] !== undefined ? args.inputs[key] : args.name;
+        // Full state so every apply runs; values Azure assigns at deploy time are the "[computed]"
+        // marker, which keeps the known part of strings built from them readable.
+        return { id: COMPUTED, state: { ...args.inputs, name, ...deployTimeOutputs(args.type, args.inputs) } };
+      },
+      call(args) {
+        return invokeResult(args.token, args.inputs, live);
+      },
+    },
+    PROJECT,
+    opts.stack ?? "offline",
+    // Not a preview: with preview mocks one unknown nested value (an identity id) turns the
+    // hub's whole `properties` input unknown, hiding everything a reviewer needs to see.
+    false,
+  );
+
+  // Record each registration's serialized inputs, where secrets and unknowns are still marked
+  // at the exact nested position (the deserialized mock inputs lift secrecy to the top level).
+  const recorded: Recorded[] = [];
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, cb: (err: any, innerResponse: any) => void) => {
+    recorded.push({ type: req.getType(), name: req.getName(), custom: req.getCustom(), raw: req.getObject()?.toJavaScript() ?? {} });
+    return register(req, cb);
+  };
+
+  const rejections: unknown[] = [];
+  const onRejection = (e: unknown) => rejections.push(e);
+  process.on("unhandledRejection", onRejection);
+  let program: Record<string, unknown> | undefined;
+  try {
+    program = require(path.join(opts.projectDir ?? process.cwd(), "index.ts"));
+  } catch (e) {
+    result.errors.push(...errorLines(e));
+  }
+  const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+  try {
+    await settings.waitForRPCs();
+    if (program) {
+      const summary = await valueOf<{ carriedOver: string[]; changed: string[]; dropped: string[]; warnings: string[] }>(program.summary);
+      if (summary) {
+        result.summary = { carriedOver: summary.carriedOver, changed: summary.changed, dropped: summary.dropped };
+        result.warnings.push(...summary.warnings);
+      }
+    }
+  } catch (e) {
+    result.errors.push(...errorLines(e));
+  }
+  await settings.waitForRPCs().catch(() => undefined);
+  process.off("unhandledRejection", onRejection);
+  for (const r of rejections) {
+    for (const line of errorLines(r)) if (!result.errors.includes(line)) result.errors.push(line);
+  }
+
+  if (result.errors.length) {
+    const secretValues = secretValuesOf(cfg.config, cfg.secretKeys).filter((v) => v.length >= 4);
+    result.errors = result.errors.map((t) => secretValues.reduce((acc, v) => acc.split(v).join("[secret]"), redact(t)));
+    result.warnings = result.warnings.map((t) => secretValues.reduce((acc, v) => acc.split(v).join("[secret]"), redact(t)));
+    // Nothing would be created: the program stops before registering the clone.
+    result.resources = [];
+    return result;
+  }
+  const secretValues = secretValuesOf(cfg.config, cfg.secretKeys);
+  const mask = (t: string) => secretValues.filter((v) => v.length >= 4).reduce((acc, v) => acc.split(v).join("[secret]"), redact(t));
+  result.resources = recorded.map(
+    (r): PlannedResource => ({ type: r.type, name: r.name, inputs: renderInputs(r.raw, { secretValues }) as Record<string, unknown> }),
+  );
+  result.warnings = result.warnings.map(mask);
+  return result;
+}
+
+if (require.main === module) {
+  process.once("message", (m: { opts: PlanOptions }) => {
+    runPlanInProcess(m.opts).then(
+      (result) => process.send!({ result }, () => process.exit(0)),
+      (err) => {
+        process.stderr.write(redact((err as Error)?.stack ?? String(err)) + "\n");
+        process.exit(2);
+      },
+    );
+  });
+}

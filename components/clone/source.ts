@@ -1,0 +1,54 @@
+/**
+ * Where the original's settings come from, per stack config: a file (template, export, ARM
+ * body, state export, snapshot) read at program start, or the live hub read at deploy time
+ * through `getIotHubResourceOutput` (read-only).
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as iothub from "@pulumi/azure-native/iothub";
+import type { CloneConfig } from "../config";
+import { fromArmResource, loadParametersFile, mergeParameters, readHubFile } from "../source";
+import type { DeploymentContext, HubModel, ParameterValues } from "../source/model";
+
+/** Template parameters from the parameters file and `source.param` (secret when the config key is). */
+export function sourceParameters(config: CloneConfig, secretKeys: Set<string>, baseDir = process.cwd()): ParameterValues {
+  const sets: ParameterValues[] = [];
+  if (config.source.parameters) sets.push(loadParametersFile(path.resolve(baseDir, config.source.parameters)));
+  if (config.source.param) {
+    const values: Record<string, unknown> = { ...config.source.param };
+    sets.push({ values, secret: secretKeys.has("source") ? new Set(Object.keys(values)) : new Set() });
+  }
+  return sets.length ? mergeParameters(...sets) : { values: {}, secret: new Set() };
+}
+
+export function deploymentContext(config: CloneConfig): DeploymentContext | undefined {
+  const { subscriptionId, resourceGroup } = config.source;
+  if (!resourceGroup) return undefined;
+  return { subscriptionId: subscriptionId ?? "00000000-0000-0000-0000-000000000000", resourceGroup };
+}
+
+/** Reads the original from the configured file. Throws UserError with the JSON path and the fix. */
+export function readSourceFile(config: CloneConfig, secretKeys: Set<string>, baseDir = process.cwd()): HubModel {
+  const file = path.resolve(baseDir, config.source.template!);
+  const model = readHubFile(file, {
+    parameters: sourceParameters(config, secretKeys, baseDir),
+    context: deploymentContext(config),
+    hubName: config.source.name,
+  });
+  // The config names the original's coordinates when the file does not (portal exports).
+  return {
+    ...model,
+    resourceGroup: model.resourceGroup ?? config.source.resourceGroup,
+    subscriptionId: model.subscriptionId ?? config.source.subscriptionId,
+  };
+}
+
+/** Reads the live original hub (an ARM GET through azure-native; nothing is written). */
+export function readLiveSource(config: CloneConfig, opts: pulumi.InvokeOutputOptions): pulumi.Output<HubModel> {
+  const { resourceGroup, name } = config.source;
+  const hub = iothub.getIotHubResourceOutput({ resourceGroupName: resourceGroup!, resourceName: name! }, opts);
+  return hub.apply((body) => {
+    const model = fromArmResource(body, `live:${resourceGroup}/${name}`);
+    return { ...model, format: "live" as const, resourceGroup: model.resourceGroup ?? resourceGroup, subscriptionId: model.subscriptionId ?? config.source.subscriptionId };
+  });
+}
