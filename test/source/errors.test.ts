@@ -32,7 +32,7 @@ function userError(fn: () => unknown): UserError {
   throw new Error("expected a UserError");
 }
 
-describe("errors name the JSON path and the fix", () => {
+describe("template reading from inline documents: errors name the JSON path and the fix; edge cases", () => {
   it("missing parameter in a routing endpoint connection string", () => {
     const doc = template(
       {
@@ -167,6 +167,17 @@ describe("errors name the JSON path and the fix", () => {
     };
     expect(userError(() => readHub(doc, "t.json")).message).toMatch(/declares 2 IoT hubs \(hub-westus, hub-eastus\)/);
     expect(readHub(doc, "t.json", { hubName: "hub-eastus" })).toMatchObject({ location: "eastus", sku: { capacity: 2 } });
+  });
+
+  it("property copy loops inside the hub's properties expand into arrays", () => {
+    const doc = template(
+      { properties: { copy: [{ name: "ipFilterRules", count: "[length(parameters('masks'))]", input: { filterName: "[concat('r', copyIndex('ipFilterRules'))]", action: "Accept", ipMask: "[parameters('masks')[copyIndex('ipFilterRules')]]" } }] } },
+      { masks: { type: "array", defaultValue: ["192.0.2.1", "198.51.100.0/24"] } },
+    );
+    expect(readHub(doc, "t.json").properties.ipFilterRules).toEqual([
+      { filterName: "r0", action: "Accept", ipMask: "192.0.2.1" },
+      { filterName: "r1", action: "Accept", ipMask: "198.51.100.0/24" },
+    ]);
   });
 
   it("a nested deployment parameter given as a Key Vault reference", () => {
