@@ -1,0 +1,207 @@
+/**
+ * cutover, rollback, verify and decommission against the local hub (emulator + Azurite), through
+ * the real azure-iothub SDK and the migration engine. The clone is made by the engine's own copy,
+ * as in a real migration.
+ */
+import { randomBytes } from "crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Registry } from "azure-iothub";
+import { copyDevices, type StagingOptions } from "../../components/devices";
+import { ALL_DEVICES, guardedCutover, runCutover } from "../../components/operations/cutover";
+import { runDecommission } from "../../components/operations/decommission";
+import { hubTarget, type HubTarget } from "../../components/operations/hubs";
+import { verifyDeviceSets } from "../../components/operations/verify";
+import { blobServiceClient, createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
+
+const poll = { min: 20, max: 100 };
+const key = () => randomBytes(32).toString("base64");
+
+function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+async function seed(hub: TestHub, count: number): Promise<void> {
+  const r = registryFor(hub);
+  for (let i = 0; i < count; i++) {
+    const id = `dev-${i}`;
+    await p((cb) => r.create({ deviceId: id, status: "enabled", authentication: { type: "sas", symmetricKey: { primaryKey: key(), secondaryKey: key() } } } as never, cb as never));
+    // waves 1 and 2; a desired property unrelated to the cutover
+    await p((cb) => r.updateTwin(id, { tags: { wave: i < count / 2 ? 1 : 2, site: "berlin" }, properties: { desired: { telemetryInterval: 30 } } }, "*", cb as never));
+  }
+}
+
+interface Pair {
+  original: TestHub;
+  clone: TestHub;
+  o: HubTarget;
+  c: HubTarget;
+  staging: StagingOptions;
+}
+
+async function clonedPair(prefix: string, count: number): Promise<Pair> {
+  const original = await createTestHub(`${prefix}-orig`);
+  const clone = await createTestHub(`${prefix}-clone`);
+  await seed(original, count);
+  const staging: StagingOptions = { connectionString: stagingConnectionString(), containerName: `ops-${randomBytes(5).toString("hex")}` };
+  const copy = await copyDevices({
+    source: { connectionString: original.connectionString },
+    clone: { connectionString: clone.connectionString },
+    staging,
+    runId: `ops-${randomBytes(4).toString("hex")}`,
+    local: localEndpoints(),
+    pollIntervalMs: poll,
+  });
+  expect(copy.failed).toBe(0);
+  return { original, clone, o: hubTarget(original.connectionString, "o"), c: hubTarget(clone.connectionString, "c"), staging };
+}
+
+async function desiredHost(r: Registry, id: string): Promise<unknown> {
+  const t = await r.getTwin(id);
+  return (t.responseBody as unknown as { properties: { desired: Record<string, unknown> } }).properties.desired.iotHubHostName;
+}
+
+async function deviceIds(hub: TestHub): Promise<string[]> {
+  const list = await p<Array<{ deviceId: string }>>((cb) => registryFor(hub).list(cb as never));
+  return list.map((d) => d.deviceId).sort();
+}
+
+describe("operations against the local hub", () => {
+  let pair: Pair;
+  beforeAll(async () => {
+    pair = await clonedPair("cut", 6);
+  });
+
+  it("verify: a fresh clone verifies (every device compared)", async () => {
+    const d = await verifyDeviceSets({ source: pair.o, clone: pair.c, staging: pair.staging, local: localEndpoints(), pollIntervalMs: poll });
+    expect(d).toMatchObject({ source: 6, clone: 6, matched: 6, missingCount: 0, extraCount: 0, differentCount: 0, ok: true });
+  });
+
+  it("cutover wave 1, then wave 2 (not blocked by wave 1's property), then rollback of wave 1", async () => {
+    const local = localEndpoints();
+    const wave1 = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", pollIntervalMs: poll });
+    expect(wave1.gate.kind).toBe("verified");
+    expect(wave1.result).toMatchObject({
+      direction: "cutover",
+      jobHub: pair.original.name,
+      status: "completed",
+      targeted: 3,
+      updated: 3,
+      failed: 0,
+      pending: 0,
+      property: "iotHubHostName",
+      value: pair.clone.hostName,
+      condition: "tags.wave = 1",
+    });
+    // the emulator has no device side: nobody reports yet, and the count says so
+    expect(wave1.result.reportingNewHub).toBe(0);
+    const orig = registryFor(pair.original);
+    const cl = registryFor(pair.clone);
+    for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
+    for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(orig, id)).toBeUndefined();
+    // the clone was not touched by a cutover
+    for (const id of ["dev-0", "dev-3"]) expect(await desiredHost(cl, id)).toBeUndefined();
+    // the unrelated desired property is intact
+    expect((await orig.getTwin("dev-0")).responseBody.properties.desired.telemetryInterval).toBe(30);
+
+    // wave 2: the gate sees wave 1's devices differ only in the cutover property and lets it go
+    const wave2 = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 2", pollIntervalMs: poll });
+    expect(wave2.gate.kind === "verified" && wave2.gate.devices.cutoverOnly).toBe(3);
+    expect(wave2.result).toMatchObject({ status: "completed", targeted: 3, updated: 3 });
+    for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
+
+    // rollback of wave 1: the job runs on the clone, pointing its twins back at the original
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
+    expect(back.gate.kind).toBe("rollback");
+    expect(back.result).toMatchObject({ direction: "rollback", jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, value: pair.original.hostName });
+    for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(cl, id)).toBe(pair.original.hostName);
+    for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(cl, id)).toBeUndefined();
+  });
+
+  it("--no-wait returns after scheduling, without following the job", async () => {
+    const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "deviceId = 'dev-0'", wait: false });
+    expect(r.jobId).toMatch(/^hubclone-cutover-/);
+    expect(r.reportingNewHub).toBeUndefined();
+    expect(["queued", "scheduled", "enqueued", "running", "completed"]).toContain(r.status);
+  });
+
+  it("the whole fleet when no query is given", async () => {
+    const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), pollIntervalMs: poll });
+    expect(r).toMatchObject({ condition: ALL_DEVICES, status: "completed", targeted: 6, updated: 6 });
+  });
+
+  it("a bad query is one clear line naming --query", async () => {
+    await expect(runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "SELECT * FROM devices" })).rejects.toThrow(/^--query: takes only the WHERE condition/);
+  });
+});
+
+describe("verify and the guards catch a broken clone", () => {
+  let pair: Pair;
+  beforeAll(async () => {
+    pair = await clonedPair("bad", 5);
+    const cl = registryFor(pair.clone);
+    await p((cb) => cl.delete("dev-1", cb as never)); // missing
+    await p((cb) => cl.create({ deviceId: "stray-1", status: "enabled" } as never, cb as never)); // extra
+    const d = await p<Record<string, unknown>>((cb) => cl.get("dev-2", cb as never));
+    await p((cb) => cl.update({ ...d, status: "disabled", statusReason: "changed on the clone" } as never, cb as never)); // changed
+  });
+
+  it("verify reports the missing, the extra and the changed device, with exact counts", async () => {
+    const d = await verifyDeviceSets({ source: pair.o, clone: pair.c, staging: pair.staging, local: localEndpoints(), pollIntervalMs: poll, ignoreDesiredProperty: "iotHubHostName" });
+    expect(d).toMatchObject({ source: 5, clone: 5, missingCount: 1, extraCount: 1, differentCount: 1, missing: ["dev-1"], extra: ["stray-1"], ok: false });
+    expect(d.different).toEqual([{ id: "dev-2", fields: ["status", "statusReason"] }]);
+  });
+
+  it("cutover refuses (and schedules nothing) unless --force; rollback is never blocked", async () => {
+    const local = localEndpoints();
+    await expect(guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", pollIntervalMs: poll })).rejects.toThrow(
+      /^cutover: refused: the clone does not verify \(1 missing, 1 extra, 1 different; e\.g\. dev-1 missing, stray-1 extra, dev-2 status\+statusReason\)/,
+    );
+    expect(await desiredHost(registryFor(pair.original), "dev-0")).toBeUndefined();
+    const forced = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "deviceId = 'dev-0'", force: true, pollIntervalMs: poll });
+    expect(forced.gate.kind).toBe("forced");
+    expect(forced.result).toMatchObject({ targeted: 1, updated: 1 });
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "deviceId = 'dev-0'", rollback: true, pollIntervalMs: poll });
+    expect(back.result).toMatchObject({ direction: "rollback", updated: 1 });
+  });
+
+  it("decommission refuses without the exact name, and refuses an unverified clone; nothing is deleted", async () => {
+    const before = await deviceIds(pair.original);
+    const base = { original: pair.o, clone: pair.c, staging: pair.staging, local: localEndpoints(), pollIntervalMs: poll };
+    await expect(runDecommission({ ...base, confirm: undefined })).rejects.toThrow(`--confirm: nothing done: decommission deletes every device of ${pair.original.name}; to proceed pass --confirm ${pair.original.name}`);
+    await expect(runDecommission({ ...base, confirm: pair.original.name.toUpperCase() })).rejects.toThrow(/^--confirm: nothing done: ".*" is not the original hub's name/);
+    await expect(runDecommission({ ...base, confirm: pair.clone.name })).rejects.toThrow(/^--confirm: nothing done/);
+    await expect(runDecommission({ ...base, confirm: pair.original.name })).rejects.toThrow(/^decommission: nothing deleted: the clone does not verify \(1 missing, 1 extra, 1 different/);
+    expect(await deviceIds(pair.original)).toEqual(before);
+    // no backup was written either
+    const blobs: string[] = [];
+    for await (const b of blobServiceClient().getContainerClient(pair.staging.containerName).listBlobsFlat({ prefix: "backups/" })) blobs.push(b.name);
+    expect(blobs).toEqual([]);
+  });
+});
+
+describe("decommission of a verified, cut-over original", () => {
+  it("backs up every device WITH keys, prints where, then deletes exactly those from the original", async () => {
+    const pair = await clonedPair("decom", 4);
+    const local = localEndpoints();
+    // after a full cutover the originals' twins differ in the cutover property only
+    await runCutover({ original: pair.o, clone: pair.c, local, pollIntervalMs: poll });
+    const keysBefore = await Promise.all(
+      ["dev-0", "dev-3"].map(async (id) => (await p<{ authentication: { symmetricKey: { primaryKey: string } } }>((cb) => registryFor(pair.original).get(id, cb as never))).authentication.symmetricKey.primaryKey),
+    );
+    const r = await runDecommission({ original: pair.o, clone: pair.c, confirm: pair.original.name, staging: pair.staging, local, pollIntervalMs: poll, now: new Date("2026-01-02T03:04:05Z") });
+    expect(r.verification).toEqual({ ok: true, devices: 4, cutoverOnly: 4 });
+    expect(r.backup).toMatchObject({ account: "devstoreaccount1", container: pair.staging.containerName, blob: `backups/${pair.original.name}-2026-01-02T03-04-05-000Z/devices.txt`, devices: 4 });
+    expect(r.deleted).toMatchObject({ requested: 4, deleted: 4, failed: 0 });
+
+    // the backup blob is there, one line per device, keys included
+    const text = (await blobServiceClient().getContainerClient(r.backup.container).getBlobClient(r.backup.blob).downloadToBuffer()).toString("utf8");
+    const lines = text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { id: string; authentication?: { symmetricKey?: { primaryKey?: string } } });
+    expect(lines.map((l) => l.id).sort()).toEqual(["dev-0", "dev-1", "dev-2", "dev-3"]);
+    expect(lines.find((l) => l.id === "dev-0")?.authentication?.symmetricKey?.primaryKey).toBe(keysBefore[0]);
+    expect(lines.find((l) => l.id === "dev-3")?.authentication?.symmetricKey?.primaryKey).toBe(keysBefore[1]);
+
+    // the original is empty, the clone untouched
+    expect(await deviceIds(pair.original)).toEqual([]);
+    expect(await deviceIds(pair.clone)).toEqual(["dev-0", "dev-1", "dev-2", "dev-3"]);
+  });
+});
