@@ -21,7 +21,7 @@ import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
-import { BlobLineWriter, blobExists, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
+import { acquireRunLock, BlobLineWriter, blobExists, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
 import { compileFilter, CompiledFilter, parseLine, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
@@ -228,8 +228,6 @@ class Run {
   }
 
   async open(): Promise<"fresh" | "resume" | "complete"> {
-    validateCopyOptions(this.o);
-    this.staging = await openStaging(this.o.staging, this.log);
     this.source = HubClient.open(this.o.source, "source", this.o.local, this.log, this.o.signal);
     this.clone = HubClient.open(this.o.clone, "clone", this.o.local, this.log, this.o.signal);
     if (this.source.hostName.toLowerCase() === this.clone.hostName.toLowerCase()) throw new UserError(`is the same hub as source (${this.source.hostName}); the clone must be another hub`, "clone");
@@ -283,6 +281,17 @@ class Run {
   sourceTotal?: number;
 
   async execute(): Promise<CopyResult> {
+    validateCopyOptions(this.o);
+    this.staging = await openStaging(this.o.staging, this.log);
+    const lock = await acquireRunLock(this.staging, `${this.prefix}lock`, { deadline: this.deadline, log: this.log, signal: this.o.signal });
+    try {
+      return await this.executeLocked();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async executeLocked(): Promise<CopyResult> {
     const t0 = Date.now();
     const state = await this.open();
     if (state === "complete") return { ...this.ck.result!, alreadyComplete: true };
@@ -438,6 +447,7 @@ class Run {
     const decided = new Set<string>();
     const pendingModules: string[] = [];
     const every = 10_000;
+    const hookEvery = this.o.hooks?.transformHookEveryLines ?? every;
     let lines = 0;
     const emit = async (text: string): Promise<void> => {
       const p = parseLine(text);
@@ -484,9 +494,9 @@ class Run {
         await emit(text);
         if (lines % every === 0) {
           this.progress({ phase: "transform", label: "transform", done: lines, unit: "lines" });
-          await hook(this.o.hooks?.onTransformLines, lines);
           this.checkAbort();
         }
+        if (lines % hookEvery === 0) await hook(this.o.hooks?.onTransformLines, lines);
       }
       for (const m of pendingModules) await emit(m);
       // Deletions: manifest entries the export no longer has (only when asked; counted always).

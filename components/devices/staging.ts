@@ -15,7 +15,7 @@ import {
 } from "@azure/storage-blob";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
-import { errorStatus, withRetry } from "./retry";
+import { errorStatus, sleep, withRetry } from "./retry";
 import type { StagingOptions } from "./types";
 
 export interface Staging {
@@ -192,4 +192,38 @@ export async function listNames(s: Staging, prefix: string): Promise<string[]> {
   const names: string[] = [];
   for await (const b of s.container.listBlobsFlat({ prefix })) names.push(b.name);
   return names;
+}
+
+/**
+ * One run per runId at a time: a 15-second blob lease on `runs/<runId>/lock`, renewed every 5 s
+ * while the run lives. A killed run's lease lapses by itself, so its rerun waits at most 15 s; a
+ * second live run with the same runId waits instead of racing the first one's jobs and blobs.
+ */
+export async function acquireRunLock(s: Staging, blobName: string, o: { deadline: number; log?: (l: string) => void; signal?: AbortSignal }): Promise<{ release: () => Promise<void> }> {
+  const blob = s.container.getBlockBlobClient(blobName);
+  if (!(await blob.exists())) await withRetry(() => blob.upload("", 0, { conditions: { ifNoneMatch: "*" } }).catch((err) => (errorStatus(err) === 409 || errorStatus(err) === 412 ? undefined : Promise.reject(err))), { what: "create run lock" });
+  const lease = blob.getBlobLeaseClient();
+  let logged = false;
+  for (;;) {
+    try {
+      await lease.acquireLease(15);
+      break;
+    } catch (err) {
+      if (errorStatus(err) !== 409) throw stagingError(err, "lock the run");
+      if (Date.now() > o.deadline) throw new UserError("another run with this runId is still active (its lock is held); wait for it to finish, or use another runId", "runId");
+      if (!logged) o.log?.("devices: another run with this runId holds its lock; waiting for it (a killed run's lock lapses within 15 s)");
+      logged = true;
+      await sleep(1000, o.signal);
+    }
+  }
+  const timer = setInterval(() => {
+    lease.renewLease().catch(() => o.log?.("devices: could not renew the run lock"));
+  }, 5000);
+  timer.unref();
+  return {
+    release: async () => {
+      clearInterval(timer);
+      await lease.releaseLease().catch(() => undefined);
+    },
+  };
 }

@@ -97,8 +97,9 @@ export interface EngineHooks {
   afterCheckpoint?: (phase: Phase, state: { jobId?: string }) => void | Promise<void>;
   /** Called right after a job was created, before its id is recorded (a crash here leaves an unrecorded job). */
   afterJobCreated?: (step: string, jobId: string) => void | Promise<void>;
-  /** Called every 10,000 transformed lines. */
+  /** Called every `transformHookEveryLines` (default 10,000) transformed lines. */
   onTransformLines?: (linesDone: number) => void | Promise<void>;
+  transformHookEveryLines?: number;
 }
 
 export interface CopyOptions {

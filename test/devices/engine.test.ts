@@ -67,7 +67,7 @@ describe("copyDevices: every kind, exactly", () => {
 
   it("leaves no blob holding a key in the staging container: only the checkpoint and the key-free manifest", async () => {
     const names = await blobNames(container);
-    expect(names).toEqual(["runs/full-1/checkpoint.json", "runs/full-1/g1/manifest.tsv"]);
+    expect(names).toEqual(["runs/full-1/checkpoint.json", "runs/full-1/g1/manifest.tsv", "runs/full-1/lock"]);
     for (const n of names) {
       const text = await blobText(container, n);
       for (const k of seeded.keys) expect(text).not.toContain(k);
@@ -173,7 +173,7 @@ describe("exportDevices and deleteDevices", () => {
     expect(left).toEqual(["pre-existing"]);
     const again = await deleteDevices({ connectionString: clone.connectionString }, staging, { deviceIds: ["sas-1", "pre-existing"] }, { local, pollIntervalMs: { min: 30, max: 200 } });
     expect(again).toMatchObject({ requested: 2, deleted: 1, alreadyAbsent: 1, failed: 0 });
-    expect(await cleanupRun(staging, "del-1")).toBe(2);
+    expect(await cleanupRun(staging, "del-1")).toBe(3);
     expect(await blobNames(container)).toEqual(["backup/configurations.txt", "backup/src.txt"]);
   });
 });
