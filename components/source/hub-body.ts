@@ -279,6 +279,7 @@ function readProperties(r: Reader, o: Obj, path: string): HubProperties {
       const ro = readOnlyProperties.find((n) => n.toLowerCase() === lower);
       out.extra[ro ?? k] = r.extraValue(v, join(path, k));
       if (lower === "location") r.notes.push(`${join(path, k)}: legacy property, ignored (the hub's location is the resource's location)`);
+      else if (!ro && lower !== "operationsmonitoringproperties") r.notes.push(`${join(path, k)}: not a known hub property; kept as read`);
     }
   }
   const at = (name: string) => join(path, keyOf(o, name) ?? name);

@@ -230,6 +230,7 @@ describe("authored templates", () => {
     expect(notes).toContain("StorageEndPoints: read as 'storageEndpoints'");
     expect(notes).toContain("eventhubEndpoints: read as 'eventHubEndpoints'");
     expect(notes).toContain("cosmosDBSqlCollections: older name");
+    expect(notes).toContain("properties.someFutureSetting: not a known hub property; kept as read");
   });
 });
 
