@@ -321,6 +321,14 @@ function engineOptions(i: DeviceMigrationInputs, runId: string, print: (l: strin
   };
 }
 
+/**
+ * Outputs as plain JSON: the provider host turns them into a protobuf Struct, which rejects
+ * `undefined` ("Unexpected struct type"), so absent optional fields must be dropped, not undefined.
+ */
+function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 function echoed(i: DeviceMigrationInputs): Pick<DeviceMigrationOutputs, (typeof ECHOED)[number]> {
   const out: Record<string, unknown> = {};
   for (const k of ECHOED) out[k] = i[k];
@@ -377,6 +385,7 @@ function unfinishedOutputs(i: DeviceMigrationInputs, runId: string, op: "copy" |
 class InitFailure extends Error {
   constructor(message: string, readonly id: string, readonly properties: DeviceMigrationState, readonly reasons: string[]) {
     super(message);
+    this.properties = plain(properties);
   }
 }
 
@@ -411,7 +420,7 @@ async function run(op: "copy" | "sync", i: DeviceMigrationInputs, runId: string,
     const message = redact(`devices: ${op} stopped: ${describe(err)}`);
     throw new InitFailure(message, runId, state, [message]);
   }
-  const state = outputsFrom(i, runId, op, result, syncSequence);
+  const state = plain(outputsFrom(i, runId, op, result, syncSequence));
   print(
     `devices: ${op} done: exported ${state.exported} (+${state.exportedModules} modules), imported ${state.imported} lines, ` +
       `failed ${state.failed}, verified ${state.verified}, mismatches ${state.mismatchCount}`,
@@ -456,7 +465,7 @@ export async function update(id: string, olds: Record<string, unknown>, news: Re
     return { outs: await run("sync", i, runId, prior, seq + 1) };
   }
   // Only settings changed (e.g. deleteDevicesOnDestroy, timeoutMinutes): record them for later runs.
-  return { outs: { ...prior, ...echoed(i), lastOperation: "settings" } };
+  return { outs: plain({ ...prior, ...echoed(i), lastOperation: "settings" }) };
 }
 
 export async function read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {

@@ -3,9 +3,21 @@
  * compiled to CommonJS, `__provider` comes from `new DeviceMigration` under Pulumi mocks in a plain
  * node process, and Check/Diff/Create/Update/Delete go over the host's gRPC interface.
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
 import { containsSecret } from "../../components/secrets";
-import { compileDevices, DIFF, serializedProvider, startProviderHost, type CompiledProgram, type ProviderHost } from "./provider-host-harness";
+import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
+import { compileDevices, DIFF, HostError, serializedProvider, startProviderHost, type CompiledProgram, type ProviderHost } from "./provider-host-harness";
+
+async function deviceIds(hub: TestHub): Promise<string[]> {
+  const query = registryFor(hub).createQuery("SELECT deviceId FROM devices", 1000);
+  const ids: string[] = [];
+  while (query.hasMoreResults) for (const d of (await query.next()).result as Array<{ deviceId: string }>) ids.push(d.deviceId);
+  return ids.sort();
+}
 
 const HUB_KEY = Buffer.alloc(32, 9).toString("base64");
 
@@ -14,14 +26,38 @@ describe("DeviceMigration in the Pulumi dynamic provider host", () => {
   let provider: string;
   let host: ProviderHost;
 
+  let source: TestHub;
+  let clone: TestHub;
+  let endpointsDir: string;
+  let inputs: Record<string, unknown>;
+
   beforeAll(async () => {
-    program = compileDevices("check");
+    program = compileDevices("host");
     provider = serializedProvider(program);
     host = await startProviderHost();
+    source = await createTestHub("host-src");
+    clone = await createTestHub("host-cln");
+    endpointsDir = fs.mkdtempSync(path.join(os.tmpdir(), "dm-host-"));
+    fs.writeFileSync(path.join(endpointsDir, "endpoints.json"), JSON.stringify(localEndpoints()));
+    const load = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" }, generateDeviceLines({ count: 30 }), {
+      local: localEndpoints() as never,
+    });
+    expect(load.failed).toBe(0);
+    inputs = {
+      __provider: provider,
+      sourceHubHostName: source.hostName,
+      sourceConnectionString: source.connectionString,
+      cloneHubHostName: clone.hostName,
+      cloneConnectionString: clone.connectionString,
+      stagingConnectionString: stagingConnectionString(),
+      stagingContainerName: "dm-host-test",
+      localEndpointsFile: path.join(endpointsDir, "endpoints.json"),
+    };
   });
   afterAll(async () => {
     await host?.stop();
     program?.cleanup();
+    if (endpointsDir) fs.rmSync(endpointsDir, { recursive: true, force: true });
   });
 
   it("serializes only the shim: no module import, client or credential in __provider", () => {
@@ -50,5 +86,53 @@ describe("DeviceMigration in the Pulumi dynamic provider host", () => {
     expect(await host.diff("id", olds, { ...olds, sourceHubHostName: "c.azure-devices.net" })).toEqual({
       changes: DIFF.SOME, replaces: ["sourceHubHostName"], deleteBeforeReplace: true,
     });
+  });
+
+  let id: string;
+  let state: Record<string, unknown>;
+
+  it("Create runs the full copy: the devices appear in the clone", async () => {
+    const checked = await host.check({}, inputs);
+    expect(checked.failures).toEqual([]);
+    const r = await host.create(checked.inputs);
+    id = r.id;
+    state = r.properties;
+    expect(id).toMatch(/^dm-host-cln-/);
+    expect(state).toMatchObject({ exported: 30, imported: 30 + expectedCounts(30).modules, failed: 0, verified: 30, mismatchCount: 0, succeeded: true });
+    expect(state.__provider).toBe(provider);
+    for (const k of ["sourceConnectionString", "cloneConnectionString", "stagingConnectionString"]) expect(state).not.toHaveProperty(k);
+    expect(await deviceIds(clone)).toEqual(await deviceIds(source));
+    expect(host.output.some((l) => /^devices: /.test(l))).toBe(true);
+  });
+
+  it("Update with a new syncGeneration runs a delta sync", async () => {
+    const changed = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" },
+      generateDeviceLines({ count: 34, select: (i) => i === 10 || i >= 30, revision: 1 }), { local: localEndpoints() as never });
+    expect(changed.failed).toBe(0);
+    const news = (await host.check(inputs, { ...inputs, syncGeneration: 1, deleteDevicesOnDestroy: true })).inputs;
+    expect((await host.diff(id, state, news)).changes).toBe(DIFF.SOME);
+    const r = await host.update(id, state, news);
+    expect(r.properties).toMatchObject({ exported: 34, imported: 5, failed: 0, mismatchCount: 0, lastOperation: "sync", deleteDevicesOnDestroy: true });
+    expect(await deviceIds(clone)).toEqual(await deviceIds(source));
+    state = r.properties;
+  });
+
+  it("Delete with deleteDevicesOnDestroy removes the devices it imported", async () => {
+    await host.delete(id, state);
+    expect(await deviceIds(clone)).toEqual([]);
+    expect(await deviceIds(source)).toHaveLength(34);
+  });
+
+  it("a failed Create is recorded with its run id, so the next update resumes it", async () => {
+    const bad = { ...inputs, cloneConnectionString: clone.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${HUB_KEY}`) };
+    const err = await host.create((await host.check({}, bad)).inputs).then(() => undefined, (e: HostError) => e);
+    expect(err).toBeInstanceOf(HostError);
+    expect(err!.message).toMatch(/clone\.connectionString/);
+    expect(err!.initFailed?.id).toMatch(/^dm-/);
+    expect(err!.initFailed?.properties).toMatchObject({ succeeded: false, lastOperation: "copy" });
+  });
+
+  it("nothing the host printed or returned carries a key", () => {
+    expect(containsSecret(host.output.join("\n") + JSON.stringify(state))).toBe(false);
   });
 });
