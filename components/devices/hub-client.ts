@@ -47,7 +47,7 @@ export class HubClient {
       const cs = conn.connectionString;
       const parts = Object.fromEntries(cs.split(";").filter(Boolean).map((kv) => { const i = kv.indexOf("="); return [kv.slice(0, i).trim().toLowerCase(), kv.slice(i + 1)]; }));
       if (!parts.hostname || !parts.sharedaccesskeyname || !parts.sharedaccesskey) {
-        throw new UserError("is not an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…); copy it from the hub's shared access policies", `${field}.connectionString`);
+        throw new UserError("is not an IoT hub connection string (it needs HostName, SharedAccessKeyName and SharedAccessKey); copy it from the hub's shared access policies", `${field}.connectionString`);
       }
       if (parts.deviceid) throw new UserError("is a device connection string; use a hub policy's (iothubowner or registryReadWrite)", `${field}.connectionString`);
       hostName = parts.hostname;

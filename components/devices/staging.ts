@@ -39,12 +39,12 @@ export async function openStaging(o: StagingOptions, log?: (l: string) => void):
       if (Number.isFinite(expiry) && expiry <= Date.now()) {
         throw new UserError(`the SAS in the connection string expired at ${new Date(expiry).toISOString()}; give the account's key connection string (the engine mints short-lived per-job SAS tokens itself) or use identityBased`, "staging.connectionString");
       }
-      throw new UserError("has no AccountKey, so no per-job SAS can be minted for the hubs; give the account's key connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…) or use identityBased", "staging.connectionString");
+      throw new UserError("has no AccountKey, so no per-job SAS can be minted for the hubs; give the account's key connection string (with AccountName and AccountKey) or use identityBased", "staging.connectionString");
     }
     try {
       service = BlobServiceClient.fromConnectionString(o.connectionString);
     } catch {
-      throw new UserError("is not a storage connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…)", "staging.connectionString");
+      throw new UserError("is not a storage connection string (it needs DefaultEndpointsProtocol, AccountName and AccountKey)", "staging.connectionString");
     }
   } else {
     if (!o.accountUrl) throw new UserError("identity-based staging needs the account URL (https://<account>.blob.core.windows.net)", "staging.accountUrl");
