@@ -90,7 +90,7 @@ function serviceClient(l: BlobLocation, field: string): BlobServiceClient {
     try {
       return BlobServiceClient.fromConnectionString(l.connectionString);
     } catch {
-      throw new UserError("is not a storage connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…)", `${field}-connection-string`);
+      throw new UserError("is not a storage connection string (it needs AccountName and AccountKey parts)", `${field}-connection-string`);
     }
   }
   if (l.accountUrl) return new BlobServiceClient(l.accountUrl, l.credential ?? new DefaultAzureCredential());

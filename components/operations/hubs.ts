@@ -24,7 +24,7 @@ export function hubTarget(connectionString: string | undefined, field: string): 
     }),
   );
   if (!parts.hostname || !parts.sharedaccesskeyname || !parts.sharedaccesskey)
-    throw new UserError("is not an IoT hub connection string (HostName=…;SharedAccessKeyName=…;SharedAccessKey=…)", field);
+    throw new UserError("is not an IoT hub connection string (it needs HostName, SharedAccessKeyName and SharedAccessKey parts)", field);
   if (parts.deviceid) throw new UserError("is a device connection string; use a hub policy's (iothubowner)", field);
   return { connectionString, hostName: parts.hostname, name: parts.hostname.split(".")[0] };
 }
