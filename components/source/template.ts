@@ -390,6 +390,13 @@ function walkDeployment(r: Obj, scope: Scope, tscope: TemplateScope, path: strin
   walk(getCI(template, "resources"), innerScope.asScope(), innerScope, join(tpath, "resources"), origin, w);
 }
 
+function resourceName(f: Found, origin: string): string {
+  const path = join(f.path, "name");
+  const name = field(getCI(f.resource, "name"), f.scope, path, origin);
+  if (typeof name !== "string" || name === "") throw new UserError(`is required but missing (in ${origin})`, path);
+  return name;
+}
+
 /** True when the template looks like a portal export (`IotHubs_<name>_name` parameter). */
 export function isPortalExport(template: Obj): boolean {
   const params = getCI(template, "parameters");
@@ -419,7 +426,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     const linked = w.linked.length ? `; the hub may be in the linked template of ${w.linked.join(", ")}: read that file instead` : "";
     throw new UserError(`no Microsoft.Devices/IotHubs resource found in ${origin}${linked}`, join(base, "resources"));
   }
-  const named = hubs.map((h) => ({ hub: h, name: String(field(getCI(h.resource, "name"), h.scope, join(h.path, "name"), origin)) }));
+  const named = hubs.map((h) => ({ hub: h, name: resourceName(h, origin) }));
   let chosen = named[0];
   if (options.hubName) {
     const match = named.find((n) => n.name.toLowerCase() === options.hubName!.toLowerCase());
@@ -448,7 +455,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
   const certificates: HubCertificate[] = [];
   for (const f of w.found) {
     if (f.kind === "hub") continue;
-    const name = String(field(getCI(f.resource, "name"), f.scope, join(f.path, "name"), origin));
+    const name = resourceName(f, origin);
     let segments = name.split("/");
     const expected = f.kind === "consumerGroup" ? 3 : 2;
     if (f.parentName && segments.length === expected - 1) segments = [f.parentName(), ...segments];

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../components/errors";
-import { readHubFile, type HubModel, type ReadOptions } from "../../components/source";
+import { readHub, readHubFile, type HubModel, type ReadOptions } from "../../components/source";
 import { uniqueString } from "../../components/source/arm-expressions";
 
 const corpus = process.env.HUBCLONE_CORPUS ?? path.resolve(__dirname, "..", "..", "..", "shared", "corpus");
@@ -183,6 +183,50 @@ describe.skipIf(!present)("corpus: concrete facts with the parameters a user wou
       const cosmos = readHubFile(cosmosFile);
       expect(counts(cosmos).cosmosDBSqlContainers).toBe(1);
       expect(cosmos.properties.routing!.endpoints.cosmosDBSqlContainers[0].containerName).toBeTruthy();
+    }
+  });
+});
+
+const schemaTests = path.join(corpus, "extras", "arm-schemas-tests-2018-04-01-Microsoft.Devices.tests.json");
+describe.skipIf(!fs.existsSync(schemaTests))("corpus: ARM schema test vectors for IotHubs (2018-04-01)", () => {
+  const vectors: Array<{ name: string; json: Record<string, unknown>; expectedErrors?: unknown[] }> = fs.existsSync(schemaTests)
+    ? JSON.parse(fs.readFileSync(schemaTests, "utf8")).tests
+    : [];
+  const asTemplate = (resource: Record<string, unknown>) => ({ contentVersion: "1.0.0.0", resources: [resource] });
+
+  it("every valid vector reads; literal keys become literal KeyRefs and never reach notes", () => {
+    const valid = vectors.filter((v) => !v.expectedErrors?.length);
+    expect(valid.length).toBeGreaterThanOrEqual(4);
+    for (const v of valid) {
+      const m = readHub(asTemplate(v.json), v.name);
+      expect(m.name).toBe(v.json.name);
+      expect(m.location).toBe("westus");
+      const policy = m.properties.authorizationPolicies?.[0];
+      if (policy) {
+        expect(policy.primaryKey?.kind).toBe("literal");
+        expect(m.notes.join("\n")).not.toContain((policy.primaryKey as { value: string }).value);
+      }
+    }
+    const full = readHub(asTemplate(vectors.find((v) => v.name === "IotHubs - full")!.json), "full");
+    expect(full.properties.storageEndpoints?.fileUploadEndpoint).toMatchObject({ containerName: "fileuploadContainer", connectionString: { kind: "literal" } });
+    expect(full.properties).toMatchObject({ features: "DeviceManagement", enableFileUploadNotifications: true, ipFilterRules: [{ filterName: "testIpFilterRule", action: "Accept", ipMask: "0.0.0.0/0" }] });
+    const routing = readHub(asTemplate(vectors.find((v) => v.name === "IotHubs - RoutingProperty")!.json), "routing");
+    expect(counts(routing)).toMatchObject({ eventHubs: 2, serviceBusQueues: 1 });
+    expect(routing.properties.routing?.fallbackRoute).toMatchObject({ name: "rule2", endpointNames: ["myQueue"] });
+  });
+
+  it("vectors missing what a hub cannot do without fail on that field", () => {
+    const expectations: Record<string, RegExp> = {
+      "IotHubs - Missing required name property": /^resources\[0\]\.name: is required but missing/,
+      "IotHubs - Missing required location property": /^resources\[0\]\.location: is required but missing/,
+      "IotHubs - Missing required sku property": /^resources\[0\]\.sku: the hub has no sku/,
+      "IotHubs - Missing required type property": /no Microsoft\.Devices\/IotHubs resource found/,
+      "IotHubs - Invalid type value": /no Microsoft\.Devices\/IotHubs resource found/,
+    };
+    for (const [name, message] of Object.entries(expectations)) {
+      const v = vectors.find((x) => x.name === name);
+      expect(v, name).toBeDefined();
+      expect(() => readHub(asTemplate(v!.json), name)).toThrow(message);
     }
   });
 });
