@@ -442,10 +442,13 @@ class Run {
     const reparent = new BlobLineWriter(this.staging, this.blob("reparent.jsonl"));
     const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"));
     const writers = [out, reparent, newManifest];
-    // Query filters decide on device lines; a module line seen before its device waits here.
+    // Query filters decide on device lines. Exports list a device's modules right after it, so the
+    // last decision answers almost every module line; the set holds only the devices the filter
+    // took (the user's selection), and a module met before its device waits (bounded) until the end.
     const included = this.filter && !this.filter.idsOnly ? new Set<string>() : undefined;
-    const decided = new Set<string>();
+    let last: { id: string; ok: boolean } | undefined;
     const pendingModules: string[] = [];
+    let atEnd = false;
     const every = 10_000;
     const hookEvery = this.o.hooks?.transformHookEveryLines ?? every;
     let lines = 0;
@@ -460,15 +463,19 @@ class Run {
       if (this.filter) {
         if (!l.moduleId) {
           const ok = this.filter.matches(l);
-          decided.add(l.id);
+          last = { id: l.id, ok };
           if (ok) included?.add(l.id);
           if (!ok) return;
         } else if (this.filter.idsOnly) {
           if (!this.filter.ids!.has(l.id)) return;
-        } else if (!decided.has(l.id)) {
-          if (pendingModules.length < 100_000) pendingModules.push(text);
+        } else if (last?.id === l.id) {
+          if (!last.ok) return;
+        } else if (!included!.has(l.id)) {
+          if (atEnd) return; // its device never passed the filter
+          if (pendingModules.length >= 100_000) throw new UserError("the export lists over 100,000 module lines away from their devices; copy without a query filter (use deviceIds)", "filter.query");
+          pendingModules.push(text);
           return;
-        } else if (!included!.has(l.id)) return;
+        }
       }
       const t = transformLine(l, mode);
       if (!t) return;
@@ -498,6 +505,7 @@ class Run {
         }
         if (lines % hookEvery === 0) await hook(this.o.hooks?.onTransformLines, lines);
       }
+      atEnd = true;
       for (const m of pendingModules) await emit(m);
       // Deletions: manifest entries the export no longer has (only when asked; counted always).
       if (delta) {

@@ -29,11 +29,16 @@ export async function openStaging(o: StagingOptions, log?: (l: string) => void):
   if (!o || typeof o.containerName !== "string" || !/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(o.containerName)) {
     throw new UserError("must be 3-63 lowercase letters, digits or single hyphens, starting and ending with a letter or digit", "staging.containerName");
   }
+  if (o.authentication !== undefined && o.authentication !== "keyBased" && o.authentication !== "identityBased") {
+    throw new UserError(`'${String(o.authentication)}' is not supported; use keyBased or identityBased`, "staging.authentication");
+  }
   const mode = o.authentication ?? (o.connectionString ? "keyBased" : "identityBased");
   let service: BlobServiceClient;
-  if (mode === "keyBased") {
-    if (!o.connectionString) throw new UserError("key-based staging needs the storage account connection string; pass it, or set authentication to identityBased with accountUrl", "staging.connectionString");
-    if (!/AccountKey=/i.test(o.connectionString)) {
+  if (mode === "keyBased" && !o.connectionString) throw new UserError("key-based staging needs the storage account connection string; pass it, or set authentication to identityBased with accountUrl", "staging.connectionString");
+  if (o.connectionString) {
+    // Key-based: the engine mints per-job SAS tokens from the account key, so it needs one.
+    // Identity-based with a connection string: the hubs use their identity, the engine this string.
+    if (mode === "keyBased" && !/AccountKey=/i.test(o.connectionString)) {
       const se = /[?;&]se=([^&;]+)/i.exec(o.connectionString)?.[1];
       const expiry = se ? Date.parse(decodeURIComponent(se)) : NaN;
       if (Number.isFinite(expiry) && expiry <= Date.now()) {
@@ -48,6 +53,7 @@ export async function openStaging(o: StagingOptions, log?: (l: string) => void):
     }
   } else {
     if (!o.accountUrl) throw new UserError("identity-based staging needs the account URL (https://<account>.blob.core.windows.net)", "staging.accountUrl");
+    if (!/^https?:\/\/[^\s/?#]+/.test(o.accountUrl) || /[?&]sig=/i.test(o.accountUrl)) throw new UserError("must be the account's blob endpoint without a SAS, e.g. https://<account>.blob.core.windows.net", "staging.accountUrl");
     const { DefaultAzureCredential } = require("@azure/identity") as typeof import("@azure/identity");
     service = new BlobServiceClient(o.accountUrl, o.credential ?? new DefaultAzureCredential());
   }

@@ -21,7 +21,10 @@ export interface HubConnection {
 
 /** The private staging container the hubs' import/export jobs read and write. */
 export interface StagingOptions {
-  /** Storage account connection string (secret). Key-based mode mints container SAS tokens from it. */
+  /**
+   * Storage account connection string (secret). Key-based mode mints per-job container SAS tokens
+   * from its AccountKey. With identityBased it is only the engine's own access (the hubs use theirs).
+   */
   connectionString?: string;
   /** `https://<account>.blob.core.windows.net` for identity-based access (no key anywhere). */
   accountUrl?: string;

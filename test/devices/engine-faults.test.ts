@@ -73,31 +73,35 @@ describe("engine resilience", () => {
     expect(sink.lines.filter((l) => /HTTP 503.*retry/.test(l)).length).toBeGreaterThanOrEqual(3);
   });
 
-  it("a job that fails at 50% is started again and the copy completes", async () => {
-    const clone = await createTestHub("flt-half", { jobDevicesPerSecond: 2000, jobFailAtProgress: 50 });
-    let cleared = false;
-    const sink = logSink();
-    const r = await copyDevices(
-      copyOptions(source, clone, uniqueContainer(), "half", {
-        log: sink.log,
-        hooks: {
-          // A checkpoint is written right after a job is seen failing: clear the fault there, so the retry can finish.
-          afterCheckpoint: async (phase) => {
-            if (cleared || phase !== "import") return;
-            if ((await jobs(clone)).some((j) => j.type === "import" && j.status === "failed")) {
-              await configureHub(clone.name, { jobFailAtProgress: null });
-              cleared = true;
-            }
+  for (const importMode of ["createOrUpdate", "create"] as const) {
+    it(`a job that fails half-way is started again and the copy completes (importMode ${importMode})`, async () => {
+      const clone = await createTestHub("flt-half", { jobDevicesPerSecond: 2000, jobFailAtProgress: 50 });
+      let cleared = false;
+      const sink = logSink();
+      const r = await copyDevices(
+        copyOptions(source, clone, uniqueContainer(), `half-${importMode}`, {
+          importMode,
+          log: sink.log,
+          hooks: {
+            // A checkpoint is written right after a job is seen failing: clear the fault there, so the retry can finish.
+            afterCheckpoint: async (phase) => {
+              if (cleared || phase !== "import") return;
+              if ((await jobs(clone)).some((j) => j.type === "import" && j.status === "failed")) {
+                await configureHub(clone.name, { jobFailAtProgress: null });
+                cleared = true;
+              }
+            },
           },
-        },
-      }),
-    );
-    expect(cleared).toBe(true);
-    expect(sink.lines.some((l) => /import job .* failed: Injected failure at \d+%.*starting it again \(attempt 2\/3\)/.test(l))).toBe(true);
-    await expectExactCopy(source, clone, before, r, devices);
-    const imports = runJobs(await jobs(clone), "half", "import").filter((j) => j.inputBlobName?.endsWith("import/devices.txt"));
-    expect(imports.map((j) => j.status).sort()).toEqual(["completed", "failed"]);
-  });
+        }),
+      );
+      expect(cleared).toBe(true);
+      expect(sink.lines.some((l) => /import job .* failed: Injected failure at \d+%.*starting it again \(attempt 2\/3\)/.test(l))).toBe(true);
+      // Under create, the retry meets the first attempt's devices: "already exists" is ours, not a failure.
+      await expectExactCopy(source, clone, before, r, devices);
+      const imports = runJobs(await jobs(clone), `half-${importMode}`, "import").filter((j) => j.inputBlobName?.endsWith("import/devices.txt"));
+      expect(imports.map((j) => j.status).sort()).toEqual(["completed", "failed"]);
+    });
+  }
 
   it("waits for another job holding the hub's job slot (JobQuotaExceeded) instead of failing", async () => {
     const clone = await createTestHub("flt-quota", { jobDevicesPerSecond: 400 });

@@ -177,3 +177,68 @@ describe("exportDevices and deleteDevices", () => {
     expect(await blobNames(container)).toEqual(["backup/configurations.txt", "backup/src.txt"]);
   });
 });
+
+describe("staging modes and import modes", () => {
+  it("identity-based staging: the hubs' jobs get the bare container URL (no SAS) and identityBased authentication", async () => {
+    const source = await createTestHub("id-src");
+    const clone = await createTestHub("id-cln");
+    await seedEveryKind(source);
+    const o = copyOptions(source, clone, uniqueContainer(), "ident", { filter: { deviceIds: ["sas-1", "self-1", "gw-top"] } });
+    const r = await copyDevices({ ...o, staging: { ...o.staging, authentication: "identityBased", userAssignedIdentity: "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hub-id" } });
+    expect(r).toMatchObject({ exported: 3, exportedModules: 2, failed: 0, mismatchCount: 0, verified: 3 });
+    for (const hub of [source, clone]) {
+      const jobs = await p<Array<Record<string, unknown>>>((cb) => registryFor(hub).listJobs(cb as never));
+      expect(jobs.length).toBeGreaterThan(0);
+      for (const j of jobs) {
+        expect(j.storageAuthenticationType).toBe("identityBased");
+        expect(j.identity).toEqual({ userAssignedIdentity: "/subscriptions/0/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/hub-id" });
+        expect(String(j.outputBlobContainerUri)).not.toContain("?");
+      }
+    }
+  });
+
+  it("key-based staging: each job gets its own container SAS with only the permissions it needs", async () => {
+    const source = await createTestHub("sas-src");
+    const clone = await createTestHub("sas-cln");
+    await seedEveryKind(source);
+    const started = Date.now();
+    await copyDevices(copyOptions(source, clone, uniqueContainer(), "sas-perm", { filter: { deviceIds: ["sas-1"] }, jobDeadlineMs: 3600_000 }));
+    const sas = (uri: unknown) => new URL(String(uri)).searchParams;
+    const exp = (await p<Array<Record<string, unknown>>>((cb) => registryFor(source).listJobs(cb as never)))[0];
+    expect(sas(exp.outputBlobContainerUri).get("sp")).toBe("rwd");
+    expect(sas(exp.outputBlobContainerUri).get("sr")).toBe("c");
+    const expiry = Date.parse(sas(exp.outputBlobContainerUri).get("se")!);
+    // Expires shortly after the job's own deadline (1 h) plus 15 minutes' grace, not days later.
+    expect(expiry).toBeGreaterThan(started + 3600_000);
+    expect(expiry).toBeLessThan(Date.now() + 3600_000 + 16 * 60_000);
+    const imp = (await p<Array<Record<string, unknown>>>((cb) => registryFor(clone).listJobs(cb as never))).find((j) => j.type === "import")!;
+    expect(sas(imp.inputBlobContainerUri).get("sp")).toBe("r");
+    expect(sas(imp.outputBlobContainerUri).get("sp")).toBe("rwd");
+  });
+
+  it("importMode create reports devices that already exist in the clone (409001) and copies the rest", async () => {
+    const source = await createTestHub("crt-src");
+    const clone = await createTestHub("crt-cln");
+    await seedEveryKind(source);
+    const own = { deviceId: "sas-1", status: "enabled" };
+    await p((cb) => registryFor(clone).create(own as never, cb as never));
+    const r = await copyDevices(copyOptions(source, clone, uniqueContainer(), "create-mode", { importMode: "create", filter: { deviceIds: ["sas-1", "self-1", "ca-1"] } }));
+    expect(r.failed).toBe(1);
+    expect(r.failures).toEqual([expect.objectContaining({ deviceId: "sas-1", errorCode: "409001" })]);
+    // The clone's own sas-1 was not overwritten, and verification says it differs.
+    expect(r.mismatches).toEqual([{ id: "sas-1", fields: ["desired", "keys", "tags"] }]);
+    expect(r.verified).toBe(2);
+  });
+
+  it("a query filter copies just the matching devices, their modules following them, hierarchy included", async () => {
+    const source = await createTestHub("flt-src");
+    const clone = await createTestHub("flt-cln");
+    await seedEveryKind(source);
+    const r = await copyDevices(copyOptions(source, clone, uniqueContainer(), "query", { filter: { query: "SELECT * FROM devices WHERE capabilities.iotEdge = true" }, includeConfigurations: false }));
+    expect(r).toMatchObject({ exported: 3, exportedModules: 3, imported: 6, failed: 0, reparented: 2, verified: 3, mismatchCount: 0 });
+    const want = await copiedView(source);
+    const got = await copiedView(clone);
+    expect(Object.keys(got).sort()).toEqual(["$configurations", "gw-low", "gw-mid", "gw-top"]);
+    for (const id of ["gw-low", "gw-mid", "gw-top"]) expect(got[id]).toEqual(want[id]);
+  });
+});
