@@ -21,8 +21,17 @@ export function localEndpointsIf(local: boolean | undefined): LocalEndpoints | u
   return local ? readLocalEndpoints() : undefined;
 }
 
-/** `--source-connection-string`, else $HUBCLONE_SOURCE_CONNECTION_STRING. */
-export function resolveHub(value: string | undefined, which: "source" | "clone"): HubTarget {
+/**
+ * `--source-connection-string`, else $HUBCLONE_SOURCE_CONNECTION_STRING, else (with --local)
+ * `--source-hub <name>` looked up in the local endpoints file (same for the clone).
+ */
+export function resolveHub(value: string | undefined, which: "source" | "clone", hubName?: string, local?: LocalEndpoints): HubTarget {
+  if (hubName !== undefined) {
+    if (!local) throw new UserError("names a local hub: add --local (or pass the connection string)", `--${which}-hub`);
+    const hub = local.iothub.hubs[hubName];
+    if (!hub) throw new UserError(`no local hub named ${hubName} (have: ${Object.keys(local.iothub.hubs).join(", ") || "none"}); create it with npm run local -- hub create ${hubName}`, `--${which}-hub`);
+    return hubTarget(hub.connectionString, `--${which}-hub`);
+  }
   return hubTarget(value ?? process.env[ENV[which]], `--${which}-connection-string`);
 }
 

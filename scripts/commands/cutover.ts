@@ -9,6 +9,8 @@ import { emit, runCommand, type GlobalOptions } from "../cli";
 interface Flags {
   sourceConnectionString?: string;
   cloneConnectionString?: string;
+  sourceHub?: string;
+  cloneHub?: string;
   stagingConnectionString?: string;
   stagingContainer?: string;
   query?: string;
@@ -24,6 +26,8 @@ export function register(program: Command): void {
     .command("cutover")
     .description("point a wave of devices at the clone: one scheduled twin update setting properties.desired.<property> on the original (--rollback: on the clone, back to the original)")
     .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
+    .option("--source-hub <name>", "with --local: the original hub by name")
+    .option("--clone-hub <name>", "with --local: the clone hub by name")
     .option("--clone-connection-string <cs>", "clone hub (env HUBCLONE_CLONE_CONNECTION_STRING)")
     .option("--staging-connection-string <cs>", "storage for the pre-cutover verification (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
     .option("--staging-container <name>", "private container for the verification exports", "hubclone-staging")
@@ -37,8 +41,8 @@ export function register(program: Command): void {
       await runCommand(async () => {
         const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
         const local = localEndpointsIf(o.local);
-        const original = resolveHub(o.sourceConnectionString, "source");
-        const clone = resolveHub(o.cloneConnectionString, "clone");
+        const original = resolveHub(o.sourceConnectionString, "source", o.sourceHub, local);
+        const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
         const maxExec = Number(o.maxExecutionSeconds);
         if (!Number.isInteger(maxExec) || maxExec < 60) throw new UserError("must be a whole number of seconds >= 60", "--max-execution-seconds");
         const staging = o.rollback || o.force ? undefined : resolveStaging(o.stagingConnectionString, o.stagingContainer, local);

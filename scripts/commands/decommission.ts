@@ -8,6 +8,8 @@ import { emit, runCommand, type GlobalOptions } from "../cli";
 interface Flags {
   sourceConnectionString?: string;
   cloneConnectionString?: string;
+  sourceHub?: string;
+  cloneHub?: string;
   stagingConnectionString?: string;
   stagingContainer?: string;
   confirm?: string;
@@ -19,6 +21,8 @@ export function register(program: Command): void {
     .command("decommission")
     .description("delete the original's devices after the clone verifies, with a full backup export (keys included) first; needs --confirm <original hub name>")
     .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
+    .option("--source-hub <name>", "with --local: the original hub by name")
+    .option("--clone-hub <name>", "with --local: the clone hub by name")
     .option("--clone-connection-string <cs>", "clone hub, verified first (env HUBCLONE_CLONE_CONNECTION_STRING)")
     .option("--staging-connection-string <cs>", "storage for verification and the backup (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
     .option("--staging-container <name>", "private container for the backup", "hubclone-staging")
@@ -27,10 +31,10 @@ export function register(program: Command): void {
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
         const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
-        const original = resolveHub(o.sourceConnectionString, "source");
-        checkConfirmation(original, o.confirm); // before any other input is read or any call made
         const local = localEndpointsIf(o.local);
-        const clone = resolveHub(o.cloneConnectionString, "clone");
+        const original = resolveHub(o.sourceConnectionString, "source", o.sourceHub, local);
+        checkConfirmation(original, o.confirm); // before any call is made
+        const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
         const staging = resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
         const r = await runDecommission({
           original,

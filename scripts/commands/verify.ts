@@ -12,6 +12,8 @@ import { emit, runCommand, type GlobalOptions } from "../cli";
 interface Flags {
   sourceConnectionString?: string;
   cloneConnectionString?: string;
+  sourceHub?: string;
+  cloneHub?: string;
   stagingConnectionString?: string;
   stagingContainer?: string;
   devices?: boolean;
@@ -42,6 +44,8 @@ export function register(program: Command): void {
     .command("verify")
     .description("prove the clone matches: settings (ARM or snapshots; differences classified expected/unexpected) and devices (every device, streaming)")
     .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
+    .option("--source-hub <name>", "with --local: the original hub by name")
+    .option("--clone-hub <name>", "with --local: the clone hub by name")
     .option("--clone-connection-string <cs>", "clone hub (env HUBCLONE_CLONE_CONNECTION_STRING)")
     .option("--staging-connection-string <cs>", "storage for the verification exports (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
     .option("--staging-container <name>", "private container for the exports (deleted after)", "hubclone-staging")
@@ -76,8 +80,8 @@ export function register(program: Command): void {
         }
         if (o.devices !== false) {
           const local = localEndpointsIf(o.local);
-          const source = resolveHub(o.sourceConnectionString, "source");
-          const clone = resolveHub(o.cloneConnectionString, "clone");
+          const source = resolveHub(o.sourceConnectionString, "source", o.sourceHub, local);
+          const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
           const staging = resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
           result.devices = await verifyDeviceSets({ source, clone, staging, local, maxDifferences: max, ignoreDesiredProperty: o.ignoreDesired });
           result.ok &&= result.devices.ok;

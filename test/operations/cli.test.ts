@@ -132,6 +132,18 @@ describe("hubclone commands (child process, --local)", () => {
     expect(list).toHaveLength(4);
   });
 
+  it("--source-hub/--clone-hub name local hubs instead of connection strings", async () => {
+    // after the wave-1 cutover above, those twins differ in the cutover property: counted unless ignored
+    const strict = await hubclone(["--local", "--json", "verify", "--source-hub", original.name, "--clone-hub", clone.name]);
+    expect(strict.code).toBe(2);
+    expect(JSON.parse(strict.stdout).devices).toMatchObject({ differentCount: 2, different: [{ id: "d0", fields: ["desired"] }, { id: "d2", fields: ["desired"] }] });
+    const r = await hubclone(["--local", "--json", "verify", "--source-hub", original.name, "--clone-hub", clone.name, "--ignore-desired", "iotHubHostName"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).devices).toMatchObject({ source: 4, clone: 4, differentCount: 0, cutoverOnly: 2 });
+    const bad = await hubclone(["--local", "verify", "--source-hub", "nope", "--clone-hub", clone.name]);
+    expect(bad.stderr).toMatch(/^error: --source-hub: no local hub named nope \(have: /);
+  });
+
   it("bad input is one line naming the option", async () => {
     const r = await hubclone(["cutover", "--source-connection-string", "nonsense", "--clone-connection-string", "x"]);
     expect(r.code).toBe(1);
