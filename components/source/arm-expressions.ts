@@ -973,7 +973,13 @@ function call(node: Extract<Node, { kind: "call" }>, scope: Scope): unknown {
   // Only string-building functions carry secrecy into their result; the others (empty, equals,
   // length, …) look at the value itself.
   const args = secretPropagating.has(name) ? evaluated : evaluated.map(unwrapSecrets);
-  return fn(args, scope, node);
+  try {
+    return fn(args, scope, node);
+  } catch (e) {
+    if (e instanceof ExpressionError) throw e;
+    // A built-in tripping over a value of the wrong shape (TypeError, URL errors): the user's input, not a bug.
+    throw new ExpressionError(`${node.name}() cannot use these arguments (${args.map(describe).join(", ")})`);
+  }
 }
 
 /** `listKeys(resourceId, apiVersionOrPolicy)`: only the resource id is needed offline. */

@@ -33,6 +33,7 @@ function isObj(v: unknown): v is Obj {
   return !!v && typeof v === "object" && !Array.isArray(v);
 }
 function getCI(o: Obj, name: string): unknown {
+  if (!o || typeof o !== "object" || Array.isArray(o)) return undefined;
   if (name in o) return o[name];
   const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
   return k === undefined ? undefined : o[k];
