@@ -46,6 +46,16 @@ describe("local IoT Hub: queries", () => {
     expect(exact.pages).toEqual([5, 5, 5, 5, 5]);
   });
 
+  it("answers a continuation token used twice with the same page (a retried page request)", async () => {
+    const query = registry.createQuery("SELECT * FROM devices WHERE status = 'enabled'", 6);
+    await query.next();
+    const token = query.continuationToken as unknown as string;
+    const first = (await query.next(token)).result as Array<{ deviceId: string }>;
+    const again = (await registry.createQuery("SELECT * FROM devices WHERE status = 'enabled'", 6).next(token)).result as Array<{ deviceId: string }>;
+    expect(first).toHaveLength(6);
+    expect(again.map((t) => t.deviceId)).toEqual(first.map((t) => t.deviceId));
+  });
+
   it("uses the service's default page size when none is asked", async () => {
     const { pages } = await allPages(registry, "SELECT * FROM devices");
     expect(pages).toEqual([26]);
