@@ -727,7 +727,13 @@ const eager: Record<string, Fn> = {
   mod: (a) => (arity("mod", a, 2), num(a[0], "mod") % num(a[1], "mod")),
   min: (a) => Math.min(...(a.length === 1 && Array.isArray(a[0]) ? (a[0] as number[]) : (a as number[]))),
   max: (a) => Math.max(...(a.length === 1 && Array.isArray(a[0]) ? (a[0] as number[]) : (a as number[]))),
-  range: (a) => (arity("range", a, 2), Array.from({ length: num(a[1], "range") }, (_, i) => num(a[0], "range") + i)),
+  range: (a) => {
+    arity("range", a, 2);
+    const count = num(a[1], "range");
+    // ARM's own limit; also keeps a damaged template from exhausting memory.
+    if (count < 0 || count > 10000) throw new ExpressionError("range() count must be between 0 and 10000");
+    return Array.from({ length: count }, (_, i) => num(a[0], "range") + i);
+  },
   union: (a) => (arity("union", a, 1, Infinity), noMarkers("union", a), union(a)),
   intersection: (a) => {
     if (a.every(Array.isArray)) return (a[0] as unknown[]).filter((x) => (a as unknown[][]).every((arr) => arr.some((y) => deepEqual(x, y))));

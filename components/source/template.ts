@@ -202,7 +202,8 @@ function coerce(value: unknown, type: string): unknown {
 function expandCopy(loop: Obj, scope: Scope, path: string, origin: string, mode: ErrorMode = "definition"): unknown[] {
   const name = String(getCI(loop, "name") ?? "").toLowerCase();
   const count = evalDeep(getCI(loop, "count"), scope, join(path, "count"), origin, mode);
-  if (typeof count !== "number") throw new UserError(`copy count must be a number (in ${origin})`, join(path, "count"));
+  if (typeof count !== "number" || count < 0 || count > 800)
+    throw new UserError(`copy count must be a number from 0 to 800, ARM's limit (in ${origin})`, join(path, "count"));
   const out: unknown[] = [];
   for (let i = 0; i < count; i++) {
     const indexes = new Map(scope.copyIndexes ?? []);
@@ -342,7 +343,8 @@ function copies(r: Obj, scope: Scope, path: string, origin: string): Scope[] {
   const copy = getCI(r, "copy");
   if (!isObj(copy)) return [scope];
   const count = field(getCI(copy, "count"), scope, join(join(path, "copy"), "count"), origin);
-  if (typeof count !== "number") throw new UserError(`copy count must be a number (in ${origin})`, join(join(path, "copy"), "count"));
+  if (typeof count !== "number" || count < 0 || count > 800)
+    throw new UserError(`copy count must be a number from 0 to 800, ARM's limit (in ${origin})`, join(join(path, "copy"), "count"));
   const name = String(getCI(copy, "name") ?? "").toLowerCase();
   return Array.from({ length: count }, (_, i) => {
     const indexes = new Map(scope.copyIndexes ?? []);
