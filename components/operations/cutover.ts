@@ -158,6 +158,48 @@ export async function runCutover(o: CutoverOptions): Promise<CutoverResult> {
   return result;
 }
 
+export interface WaveStatus {
+  direction: "cutover" | "rollback";
+  condition: string;
+  property: string;
+  value: string;
+  /** Devices matching the wave on the hub the job runs on. */
+  inWave: number;
+  /** Of those, how many have the desired property set to the new host (the job reached them). */
+  pointed: number;
+  /** Devices of the wave reporting the new host on the hub they moved to. */
+  reporting: number;
+}
+
+/** Watch a wave without writing anything: three counting queries. */
+export async function waveStatus(o: Pick<CutoverOptions, "original" | "clone" | "query" | "property" | "rollback" | "local">): Promise<WaveStatus> {
+  validateCutover(o);
+  const property = o.property ?? "iotHubHostName";
+  const condition = o.query?.trim() || ALL_DEVICES;
+  const jobHub = o.rollback ? o.clone : o.original;
+  const newHub = o.rollback ? o.original : o.clone;
+  const jobRegistry = registryOf(jobHub, o.local);
+  const count = (hub: HubTarget, sql: string) =>
+    countQuery(hub === jobHub ? jobRegistry : registryOf(hub, o.local), sql).catch((e) => {
+      throw hubUserError(e, hub, hub === o.original ? "--source-connection-string" : "--clone-connection-string", "query the wave");
+    });
+  const [inWave, pointed, reporting] = await Promise.all([
+    count(jobHub, `SELECT * FROM devices WHERE ${condition}`),
+    count(jobHub, `SELECT * FROM devices WHERE (${condition}) AND properties.desired.${property} = '${newHub.hostName}'`),
+    count(newHub, reportingQuery(condition, property, newHub.hostName)),
+  ]);
+  return { direction: o.rollback ? "rollback" : "cutover", condition, property, value: newHub.hostName, inWave, pointed, reporting };
+}
+
+export function describeWaveStatus(w: WaveStatus): string {
+  return [
+    `${w.direction} status for devices where ${w.condition}:`,
+    `  in the wave: ${w.inWave}`,
+    `  told to move (desired.${w.property} = ${w.value}): ${w.pointed}`,
+    `  reporting ${w.value} (reported.${w.property}): ${w.reporting}`,
+  ].join("\n");
+}
+
 export function describeCutover(r: CutoverResult): string {
   return [
     `${r.direction}: job ${r.jobId} on ${r.jobHub}: ${r.status}`,

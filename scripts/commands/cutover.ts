@@ -1,7 +1,7 @@
 /** `hubclone cutover`: move a wave of devices to the clone (or back, with --rollback) through one twin-update job. */
 import type { Command } from "commander";
 import { UserError } from "../../components/errors";
-import { describeCutover, guardedCutover } from "../../components/operations/cutover";
+import { describeCutover, describeWaveStatus, guardedCutover, waveStatus } from "../../components/operations/cutover";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
 import { describeDevices } from "../../components/operations/verify";
 import { emit, runCommand, type GlobalOptions } from "../cli";
@@ -18,6 +18,7 @@ interface Flags {
   rollback?: boolean;
   wait: boolean;
   force?: boolean;
+  status?: boolean;
   maxExecutionSeconds: string;
 }
 
@@ -36,6 +37,7 @@ export function register(program: Command): void {
     .option("--rollback", "schedule the job on the clone with the original's host name (never blocked by verification)")
     .option("--no-wait", "schedule the job and return; do not follow it")
     .option("--force", "cut over even if the clone does not verify")
+    .option("--status", "watch a wave: count devices in it, told to move, and reporting the new hub; writes nothing")
     .option("--max-execution-seconds <n>", "job lifetime on the hub", "3600")
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
@@ -45,6 +47,11 @@ export function register(program: Command): void {
         const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
         const maxExec = Number(o.maxExecutionSeconds);
         if (!Number.isInteger(maxExec) || maxExec < 60) throw new UserError("must be a whole number of seconds >= 60", "--max-execution-seconds");
+        if (o.status) {
+          const w = await waveStatus({ original, clone, query: o.query, property: o.property, rollback: o.rollback, local });
+          emit(o, w, () => describeWaveStatus(w));
+          return 0;
+        }
         const staging = o.rollback || o.force ? undefined : resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
         const { gate, result } = await guardedCutover({
           original,

@@ -7,7 +7,7 @@ import { randomBytes } from "crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "azure-iothub";
 import { copyDevices, type StagingOptions } from "../../components/devices";
-import { ALL_DEVICES, guardedCutover, runCutover } from "../../components/operations/cutover";
+import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../components/operations/cutover";
 import { runDecommission } from "../../components/operations/decommission";
 import { hubTarget, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
@@ -115,6 +115,19 @@ describe("operations against the local hub", () => {
     expect(back.result).toMatchObject({ direction: "rollback", jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, value: pair.original.hostName });
     for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(cl, id)).toBe(pair.original.hostName);
     for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(cl, id)).toBeUndefined();
+
+    // watching: counts only, nothing written
+    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 2" })).toEqual({
+      direction: "cutover",
+      condition: "tags.wave = 2",
+      property: "iotHubHostName",
+      value: pair.clone.hostName,
+      inWave: 3,
+      pointed: 3,
+      reporting: 0,
+    });
+    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true })).toMatchObject({ inWave: 3, pointed: 3, value: pair.original.hostName });
+    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 2", rollback: true })).toMatchObject({ inWave: 3, pointed: 0 });
   });
 
   it("--no-wait returns after scheduling, without following the job", async () => {
