@@ -7,7 +7,6 @@
  */
 import * as fs from "fs";
 import { UserError } from "../errors";
-import { redact } from "../secrets";
 import { normaliseHubBody } from "./hub-body";
 import type { DeploymentContext, HubModel, ParameterValues, SourceFormat } from "./model";
 import { looksLikeSnapshot, snapshotSchema } from "./snapshot";
@@ -299,13 +298,4 @@ export function mergeParameters(...sets: ParameterValues[]): ParameterValues {
     if (actual && actual !== name) secret.add(actual);
   }
   return { values, secret };
-}
-
-/** Redacted one-line description of a model for logs (never prints KeyRef literals). */
-export function describeHub(model: HubModel): string {
-  const ep = model.properties.routing?.endpoints;
-  const count = ep ? Object.values(ep).reduce((n, list) => n + list.length, 0) : 0;
-  return redact(
-    `${model.name} (${model.format}, ${model.location}, ${model.sku.name} x${model.sku.capacity}, ${count} routing endpoint(s), ${model.consumerGroups.length} consumer group(s))`,
-  );
 }
