@@ -71,6 +71,22 @@ describe("DeviceMigration provider against the local hub", () => {
     expect(printed.some((l) => l.startsWith("devices: "))).toBe(true);
   });
 
+  it("the edge hierarchy sits on each hub's own scopes (leaf under nested edge under edge)", async () => {
+    type D = { deviceId: string; deviceScope?: string; parentScopes?: string[]; capabilities?: { iotEdge?: boolean } };
+    for (const hub of [source, clone]) {
+      const get = async (id: string) => (await registryFor(hub).get(id)).responseBody as unknown as D;
+      const [edge, nested, leaf] = [await get("gen-0000000"), await get("gen-0000006"), await get("gen-0000007")];
+      expect(edge.deviceScope).toMatch(/^ms-azure-iot-edge:\/\/gen-0000000-/);
+      expect(nested.capabilities?.iotEdge).toBe(true);
+      expect(nested.parentScopes).toEqual([edge.deviceScope]);
+      expect(leaf.deviceScope).toBe(nested.deviceScope);
+      expect(leaf.parentScopes).toEqual([nested.deviceScope]);
+    }
+    // Generation ids differ between hubs: the clone's scopes are its own, not copies.
+    const scopeOf = async (hub: TestHub) => ((await registryFor(hub).get("gen-0000000")).responseBody as unknown as D).deviceScope;
+    expect(await scopeOf(clone)).not.toBe(await scopeOf(source));
+  });
+
   it("update with a new syncGeneration imports only the changed and new devices", async () => {
     // 3 devices change at the original, 5 are added.
     const changed = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" },

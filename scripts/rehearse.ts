@@ -1,0 +1,281 @@
+/**
+ * The rehearsal: a whole device migration on this machine, no Azure.
+ *
+ *   npm run rehearse -- [--devices N | --devices-file FILE] [--keep] [--json]
+ *
+ * Starts the local hub (`scripts/local.ts up`) with an original and a clone hub, fills the
+ * original (generated devices of every kind, or an ExportImportDevice JSONL file) through import
+ * jobs — re-parenting edge children onto the original's own edge scopes, as a migration must —
+ * runs the same engine as DeviceMigration (copyDevices), verifies original against clone, and
+ * prints a report. Exit 0 only when nothing failed and nothing mismatched. `--keep` leaves the
+ * local hub running; otherwise it is stopped (unless it was already running before).
+ *
+ * `--json` prints exactly {sourceHub, cloneHub, source, clone, imported, failed, mismatches,
+ * durationMs, endpoints}, where `endpoints` is `local up --json`'s output (connection strings
+ * masked by that command; the real ones stay in .local/endpoints.json).
+ */
+import { spawn } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as readline from "readline";
+import { Command } from "commander";
+import { UserError } from "../components/errors";
+import { redact } from "../components/secrets";
+import { expectedCounts, generateDeviceLines, loadDevices } from "../components/devices/generate";
+import { copyDevices, verifyDevices } from "../components/devices/index";
+import type { LocalEndpoints } from "../components/devices/local-hub";
+import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
+import type { ImportFailure, Progress } from "../components/devices/types";
+import { adminCall } from "../test/emulator/launcher";
+import { runCommand } from "./cli";
+
+// ---------------------------------------------------------------------------------------------
+// The local hub, driven through its own command (scripts/local.ts has no programmatic API).
+
+const projectDir = path.resolve(__dirname, "..");
+const tsxCli = path.join(path.dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
+
+/** Runs `scripts/local.ts <args> --json` in `cwd` (whose `.local/` holds the hub's state). */
+export function runLocal(args: string[], cwd = process.cwd()): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tsxCli, path.join(projectDir, "scripts", "local.ts"), ...args, "--json"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new UserError(`local hub: \`npm run local -- ${args.join(" ")}\` failed (${code}): ${redact(err.trim() || out.trim())}`));
+      try {
+        resolve(out.trim() ? JSON.parse(out) : {});
+      } catch {
+        reject(new Error(`local hub: unexpected output from \`local ${args.join(" ")}\`: ${redact(out.slice(0, 200))}`));
+      }
+    });
+  });
+}
+
+/** True when the local hub of `cwd` answers (`local status`). */
+export async function localHubRunning(cwd = process.cwd()): Promise<boolean> {
+  if (!fs.existsSync(path.join(cwd, ".local", "endpoints.json"))) return false;
+  return runLocal(["status"], cwd).then(
+    () => true,
+    () => false,
+  );
+}
+
+export interface LocalSession {
+  /** `local up --json` output (secrets masked by that command). */
+  upJson: Record<string, unknown>;
+  /** The real endpoints (.local/endpoints.json). */
+  endpoints: LocalEndpoints;
+  sourceHub: string;
+  cloneHub: string;
+  /** Whether this session started the local hub (and so stops it unless kept). */
+  started: boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts (or joins) the local hub with a fresh pair of uniquely named hubs. */
+export async function startLocalSession(prefix: string, cwd = process.cwd()): Promise<LocalSession> {
+  const wasRunning = await localHubRunning(cwd);
+  const tag = randomBytes(3).toString("hex");
+  const sourceHub = `${prefix}-${tag}-source`;
+  const cloneHub = `${prefix}-${tag}-clone`;
+  const upJson = (await runLocal(["up", "--hubs", `${sourceHub},${cloneHub}`], cwd)) as Record<string, unknown>;
+  const endpoints = loadLocalEndpoints(path.join(cwd, ".local", "endpoints.json"));
+  return {
+    upJson,
+    endpoints,
+    sourceHub,
+    cloneHub,
+    started: !wasRunning,
+    stop: async () => {
+      await deleteLocalHubs(cwd, endpoints, [sourceHub, cloneHub]);
+      if (!wasRunning) await runLocal(["down"], cwd);
+    },
+  };
+}
+
+/**
+ * Removes the session's hubs (and their devices) from the emulator's state so repeated rehearsals
+ * don't pile up in .local/. `local` has no `hub delete` command yet: this uses the emulator's admin
+ * API with the key `local up` keeps in .local/emulator/admin-key. Best effort.
+ */
+async function deleteLocalHubs(cwd: string, e: LocalEndpoints, names: string[]): Promise<void> {
+  const keyFile = path.join(cwd, ".local", "emulator", "admin-key");
+  if (!fs.existsSync(keyFile)) return;
+  const target = { port: e.iothub.port, caFile: e.iothub.caFile, adminKey: fs.readFileSync(keyFile, "utf8").trim() };
+  for (const name of names) await adminCall(target, "DELETE", `/$admin/hubs/${encodeURIComponent(name)}`).catch(() => undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rehearsal.
+
+export interface RehearsalOptions {
+  devices?: number;
+  devicesFile?: string;
+  keep?: boolean;
+  /** Progress lines for people (stderr); nothing when omitted. */
+  print?: (line: string) => void;
+  cwd?: string;
+}
+
+export interface RehearsalFailure extends ImportFailure {
+  /** `load`: filling the original; `copy`: the migration into the clone. */
+  stage: "load" | "copy";
+}
+
+export interface RehearsalMismatch {
+  id: string;
+  moduleId?: string;
+  fields: string[];
+}
+
+export interface RehearsalReport {
+  sourceHub: string;
+  cloneHub: string;
+  source: { devices: number; modules: number };
+  clone: { devices: number; modules: number };
+  imported: number;
+  failed: RehearsalFailure[];
+  mismatches: RehearsalMismatch[];
+  durationMs: number;
+  endpoints: Record<string, unknown>;
+}
+
+/** Streams a JSONL file line by line (bounded memory). */
+async function* fileLines(file: string): AsyncGenerator<string> {
+  const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  for await (const line of rl) if (line.trim()) yield line;
+}
+
+function progressPrinter(print: ((line: string) => void) | undefined): ((p: Progress) => void) | undefined {
+  if (!print) return undefined;
+  let phase = "";
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (p.phase !== phase || now - last > 3_000 || p.phase === "done") {
+      phase = p.phase;
+      last = now;
+      print(p.message);
+    }
+  };
+}
+
+export async function rehearse(o: RehearsalOptions): Promise<RehearsalReport> {
+  const started = Date.now();
+  const print = o.print;
+  if (o.devicesFile && !fs.existsSync(o.devicesFile)) throw new UserError(`${o.devicesFile} does not exist; give an ExportImportDevice JSONL file`, "--devices-file");
+  const count = o.devices ?? (o.devicesFile ? undefined : 1000);
+  print?.("rehearsal: starting the local hub");
+  const session = await startLocalSession("rehearsal", o.cwd);
+  try {
+    const e = session.endpoints;
+    const local = engineLocal(e);
+    const source = { connectionString: localHubConnectionString(e, session.sourceHub) };
+    const clone = { connectionString: localHubConnectionString(e, session.cloneHub) };
+    const stagingCs = localStagingConnectionString(e);
+    const failed: RehearsalFailure[] = [];
+
+    print?.(`rehearsal: filling ${session.sourceHub} with ${o.devicesFile ? path.basename(o.devicesFile) : `${count} generated devices`}`);
+    const lines = o.devicesFile ? fileLines(o.devicesFile) : generateDeviceLines({ count: count! });
+    const load = await loadDevices(source, { connectionString: stagingCs, containerName: "rehearsal-load" }, lines, {
+      local,
+      onProgress: progressPrinter(print),
+      log: print,
+    });
+    for (const f of load.failures) failed.push({ stage: "load", ...f, errorStatus: redact(f.errorStatus) });
+    if (load.failed > load.failures.length) print?.(`rehearsal: ${load.failed - load.failures.length} more load failures not listed`);
+    if (count !== undefined) {
+      const want = expectedCounts(count);
+      print?.(`rehearsal: original has ${load.devices} devices, ${load.modules} modules (expected ${want.devices}/${want.modules}), ${load.reparented} edge children re-parented`);
+    }
+
+    print?.(`rehearsal: migrating ${session.sourceHub} → ${session.cloneHub} with the DeviceMigration engine`);
+    const staging = { connectionString: stagingCs, containerName: "rehearsal-staging", authentication: "keyBased" as const };
+    const copy = await copyDevices({
+      source,
+      clone,
+      staging,
+      runId: `rehearsal-${session.cloneHub}`,
+      local,
+      // Verified below, once, with the report's own counts.
+      verify: false,
+      onProgress: progressPrinter(print),
+      log: print,
+    });
+    for (const f of copy.failures) failed.push({ stage: "copy", ...f, errorStatus: redact(f.errorStatus) });
+
+    print?.("rehearsal: verifying original against clone, device by device");
+    const report = await verifyDevices({ source, clone, staging, local, onProgress: progressPrinter(print), log: print });
+    const mismatches: RehearsalMismatch[] = [
+      ...report.missing.map((key) => ({ ...splitKey(key), fields: ["missing"] })),
+      ...report.extra.map((key) => ({ ...splitKey(key), fields: ["extra"] })),
+      ...report.different.map((d) => ({ id: d.id, ...(d.moduleId ? { moduleId: d.moduleId } : {}), fields: d.fields })),
+    ];
+    return {
+      sourceHub: session.sourceHub,
+      cloneHub: session.cloneHub,
+      source: { devices: report.source, modules: report.sourceModules },
+      clone: { devices: report.clone, modules: report.cloneModules },
+      imported: copy.imported,
+      failed,
+      mismatches,
+      durationMs: Date.now() - started,
+      endpoints: session.upJson,
+    };
+  } finally {
+    if (o.keep) {
+      print?.(`rehearsal: local hub left running with ${session.sourceHub} and ${session.cloneHub}; stop it with npm run local -- down`);
+    } else {
+      await session.stop();
+      print?.(session.started ? "rehearsal: local hub stopped" : "rehearsal: removed the rehearsal hubs; the local hub was already running, so it stays up");
+    }
+  }
+}
+
+/** `deviceId/moduleId` keys of the verifier → id and moduleId. */
+function splitKey(key: string): { id: string; moduleId?: string } {
+  const i = key.indexOf("/");
+  return i < 0 ? { id: key } : { id: key.slice(0, i), moduleId: key.slice(i + 1) };
+}
+
+export function describeReport(r: RehearsalReport): string {
+  const ok = r.failed.length === 0 && r.mismatches.length === 0;
+  const lines = [
+    `rehearsal ${ok ? "PASSED" : "FAILED"} in ${(r.durationMs / 1000).toFixed(1)} s`,
+    `  original ${r.sourceHub}: ${r.source.devices} devices, ${r.source.modules} modules`,
+    `  clone    ${r.cloneHub}: ${r.clone.devices} devices, ${r.clone.modules} modules`,
+    `  imported ${r.imported} lines, failed ${r.failed.length}, mismatches ${r.mismatches.length}`,
+  ];
+  for (const f of r.failed.slice(0, 20)) lines.push(`  ✗ [${f.stage}] ${f.deviceId}${f.moduleId ? "/" + f.moduleId : ""}: ${f.errorCode} ${f.errorStatus}`);
+  for (const m of r.mismatches.slice(0, 20)) lines.push(`  ≠ ${m.id}${m.moduleId ? "/" + m.moduleId : ""}: ${m.fields.join(", ")}`);
+  return lines.join("\n");
+}
+
+if (require.main === module) {
+  const program = new Command("rehearse")
+    .description("rehearse a device migration on the local hub: fill an original, copy with the DeviceMigration engine, verify")
+    .option("--devices <n>", "generate this many devices of every kind (default 1000)")
+    .option("--devices-file <file>", "load this ExportImportDevice JSONL file into the original instead")
+    .option("--keep", "leave the local hub running afterwards")
+    .option("--json", "print the report as JSON")
+    .action((o: { devices?: string; devicesFile?: string; keep?: boolean; json?: boolean }) =>
+      runCommand(async () => {
+        if (o.devices !== undefined && o.devicesFile !== undefined) throw new UserError("give either --devices or --devices-file, not both", "--devices");
+        let devices: number | undefined;
+        if (o.devices !== undefined) {
+          devices = Number(o.devices);
+          if (!Number.isInteger(devices) || devices < 1 || devices > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
+        }
+        const report = await rehearse({ devices, devicesFile: o.devicesFile, keep: o.keep, print: o.json ? undefined : (l) => process.stderr.write(redact(l) + "\n") });
+        // Printed as is: `endpoints` is already masked by `local up --json`, the rest holds ids and counts.
+        process.stdout.write((o.json ? JSON.stringify(report) : describeReport(report)) + "\n");
+        return report.failed.length === 0 && report.mismatches.length === 0 ? 0 : 1;
+      }),
+    );
+  void program.parseAsync(process.argv);
+}
