@@ -117,6 +117,25 @@ describe("compareSettings", () => {
   });
 });
 
+describe("settings of two snapshots taken through the real ARM client", () => {
+  it("the recorded clone (relocated storage, 8 partitions, own keys) verifies against the recorded original", async () => {
+    const { iotHubClient } = await import("../../components/operations/arm");
+    const { takeSnapshot } = await import("../../components/operations/snapshot");
+    const { FakeCredential, RecordedTransport } = await import("./recorded");
+    const snap = (file: string, rg: string, name: string) =>
+      takeSnapshot(iotHubClient({ subscriptionId: "11111111-2222-3333-4444-555555555555", credential: new FakeCredential(), httpClient: new RecordedTransport(loadInteractions(file)) }), { resourceGroup: rg, name });
+    const original = await snap("arm-iothub-contoso.json", "rg-iot-weu", "contoso-hub");
+    const clone = await snap("arm-iothub-contoso-neu.json", "rg-iot-neu", "contoso-hub-neu");
+    const r = compareSettings(original, clone);
+    expect(r.unexpected).toEqual([]);
+    expect(r.expected.map((d) => d.path)).toContain("hub.properties.routing.endpoints.storageContainers[archive-storage].connectionString");
+    expect(r.expected.map((d) => d.path)).toContain("hub.properties.eventHubEndpoints.events.partitionCount");
+    // drop a consumer group from the clone's recording: now unexpected
+    clone.consumerGroups.events = clone.consumerGroups.events.filter((g) => g !== "alerts-function");
+    expect(compareSettings(original, clone).unexpected.map((d) => d.path)).toEqual(["consumerGroups.events"]);
+  });
+});
+
 describe("classify (rule table as data)", () => {
   const cases: Array<[string, boolean]> = [
     ["hub.name", true],
