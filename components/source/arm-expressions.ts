@@ -354,7 +354,7 @@ function markerOf(values: unknown[]): Marker | undefined {
 }
 
 /** Replaces secret markers by their values (for computing the string that stays secret). */
-function unwrapSecrets(v: unknown): unknown {
+export function unwrapSecrets(v: unknown): unknown {
   if (v instanceof SecretValue) return unwrapSecrets(v.value);
   if (Array.isArray(v)) return v.map(unwrapSecrets);
   return v;

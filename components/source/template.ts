@@ -16,6 +16,7 @@ import {
   SecretValue,
   evaluateString,
   isMarker,
+  unwrapSecrets,
 } from "./arm-expressions";
 import type { ConsumerGroup, DeploymentContext, HubCertificate, ParameterValues } from "./model";
 
@@ -201,7 +202,7 @@ function coerce(value: unknown, type: string): unknown {
 /** `copy: [{name, count, input}]` (variables and properties) → array of evaluated inputs. */
 function expandCopy(loop: Obj, scope: Scope, path: string, origin: string, mode: ErrorMode = "definition"): unknown[] {
   const name = String(getCI(loop, "name") ?? "").toLowerCase();
-  const count = evalDeep(getCI(loop, "count"), scope, join(path, "count"), origin, mode);
+  const count = unwrapSecrets(evalDeep(getCI(loop, "count"), scope, join(path, "count"), origin, mode));
   if (typeof count !== "number" || count < 0 || count > 800)
     throw new UserError(`copy count must be a number from 0 to 800, ARM's limit (in ${origin})`, join(path, "count"));
   const out: unknown[] = [];
@@ -245,7 +246,7 @@ export function evalDeep(v: unknown, scope: Scope, path: string, origin: string,
       }
       let key = k;
       try {
-        const ek = evaluateString(k, scope);
+        const ek = unwrapSecrets(evaluateString(k, scope));
         key = typeof ek === "string" ? ek : String(ek);
       } catch (e) {
         if (rethrowRaw && e instanceof ExpressionError) {
@@ -259,6 +260,14 @@ export function evalDeep(v: unknown, scope: Scope, path: string, origin: string,
     return out;
   }
   return v;
+}
+
+/**
+ * A field that shapes the walk (type, name, condition, copy count, target resource group): a
+ * secret parameter's value is used as is (`--param` values are all secret).
+ */
+function structural(v: unknown, scope: Scope, path: string, origin: string): unknown {
+  return unwrapSecrets(field(v, scope, path, origin));
 }
 
 /** Evaluates one field for the user: errors name this field's path. */
@@ -307,7 +316,7 @@ interface Walk {
 function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: string, origin: string, w: Walk, parent?: { type: string; name: () => string }): void {
   for (const [r, rpath] of resourceEntries(resources, path)) {
     if (getCI(r, "existing") === true) continue;
-    const rawType = field(getCI(r, "type") ?? "", scope, join(rpath, "type"), origin);
+    const rawType = structural(getCI(r, "type") ?? "", scope, join(rpath, "type"), origin);
     if (typeof rawType !== "string") continue;
     let type = rawType.toLowerCase();
     // Children nested in the hub's `resources` may use the short type (`eventHubEndpoints/ConsumerGroups`).
@@ -323,7 +332,7 @@ function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: str
 
     for (const iterScope of copies(r, scope, rpath, origin)) {
       const cond = getCI(r, "condition");
-      if (cond !== undefined && !field(cond, iterScope, join(rpath, "condition"), origin)) continue;
+      if (cond !== undefined && !structural(cond, iterScope, join(rpath, "condition"), origin)) continue;
       if (kind === "deployment") {
         walkDeployment(r, iterScope, tscope, rpath, origin, w);
         continue;
@@ -332,7 +341,7 @@ function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: str
       w.found.push(found);
       if (kind === "hub" && getCI(r, "resources") !== undefined) {
         let cached: string | undefined;
-        const hubName = () => (cached ??= String(field(getCI(r, "name"), iterScope, join(rpath, "name"), origin)));
+        const hubName = () => (cached ??= String(structural(getCI(r, "name"), iterScope, join(rpath, "name"), origin)));
         walk(getCI(r, "resources"), iterScope, tscope, join(rpath, "resources"), origin, w, { type: HUB, name: hubName });
       }
     }
@@ -342,7 +351,7 @@ function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: str
 function copies(r: Obj, scope: Scope, path: string, origin: string): Scope[] {
   const copy = getCI(r, "copy");
   if (!isObj(copy)) return [scope];
-  const count = field(getCI(copy, "count"), scope, join(join(path, "copy"), "count"), origin);
+  const count = structural(getCI(copy, "count"), scope, join(join(path, "copy"), "count"), origin);
   if (typeof count !== "number" || count < 0 || count > 800)
     throw new UserError(`copy count must be a number from 0 to 800, ARM's limit (in ${origin})`, join(join(path, "copy"), "count"));
   const name = String(getCI(copy, "name") ?? "").toLowerCase();
@@ -364,8 +373,8 @@ function walkDeployment(r: Obj, scope: Scope, tscope: TemplateScope, path: strin
   const rg = getCI(r, "resourceGroup");
   const sub = getCI(r, "subscriptionId");
   if (rg !== undefined || sub !== undefined) {
-    const rgName = rg === undefined ? context?.resourceGroup : String(field(rg, scope, join(path, "resourceGroup"), origin));
-    const subId = sub === undefined ? context?.subscriptionId : String(field(sub, scope, join(path, "subscriptionId"), origin));
+    const rgName = rg === undefined ? context?.resourceGroup : String(structural(rg, scope, join(path, "resourceGroup"), origin));
+    const subId = sub === undefined ? context?.subscriptionId : String(structural(sub, scope, join(path, "subscriptionId"), origin));
     context = rgName && subId ? { ...(context ?? {}), resourceGroup: rgName, subscriptionId: subId, location: rg === undefined ? context?.location : undefined } : undefined;
   }
   if (!inner) {
@@ -395,7 +404,7 @@ function walkDeployment(r: Obj, scope: Scope, tscope: TemplateScope, path: strin
 
 function resourceName(f: Found, origin: string): string {
   const path = join(f.path, "name");
-  const name = field(getCI(f.resource, "name"), f.scope, path, origin);
+  const name = structural(getCI(f.resource, "name"), f.scope, path, origin);
   if (typeof name !== "string" || name === "") throw new UserError(`is required but missing (in ${origin})`, path);
   return name;
 }
@@ -475,7 +484,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
       const props = getCI(f.resource, "properties");
       const ev = isObj(props) ? (field(props, f.scope, join(f.path, "properties"), origin) as Obj) : {};
       const cert = getCI(ev, "certificate");
-      const verified = getCI(ev, "isVerified");
+      const verified = unwrapSecrets(getCI(ev, "isVerified"));
       const plainCert = cert instanceof SecretValue ? cert.value : cert;
       if (cert instanceof MissingSecretValue) notes.push(`${join(f.path, "properties.certificate")}: parameter '${cert.parameter}' not supplied; the certificate body must be supplied before deploying`);
       certificates.push({

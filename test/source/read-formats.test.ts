@@ -285,6 +285,19 @@ describe("parameters", () => {
     expect(merged.values).toEqual({ key: "k1", hubname: "b" });
     expect([...merged.secret]).toEqual(["key"]);
   });
+  it("parameters passed as secrets (the plan treats every --param as one) still shape names, loops and identities", () => {
+    const values = { hubName: "secret-named-hub", consumerGroups: ["a", "b", "c"], caCertificate: "MIIBsecret", partitions: "6" };
+    const m = readHubFile(fx("bicep-v2-modules.json"), { context, parameters: { values, secret: new Set(Object.keys(values)) } });
+    expect(m.name).toBe("secret-named-hub");
+    expect(m.consumerGroups.map((c) => c.name)).toEqual(["a", "b", "c"]);
+    expect(m.certificates).toEqual([{ name: "root-ca", certificate: "MIIBsecret", isVerified: true }]);
+    expect(m.properties.eventHubEndpoints?.events.partitionCount).toBe(6);
+    const uami = readHubFile(path.join(examples, "fleet-hub-export.json"), {
+      parameters: { values: { userAssignedIdentities_fleet_hub_routing_externalid: "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u" }, secret: new Set(["userAssignedIdentities_fleet_hub_routing_externalid"]) },
+    });
+    expect(uami.identity?.userAssignedIdentities).toEqual(["/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u"]);
+  });
+
   it("template parameters come from a parameters file and are coerced to the declared type", () => {
     const params = mergeParameters(loadParametersFile(fx("params.json")), parseParamArgs(["partitions=8"]));
     const m = readHubFile(fx("bicep-v2-modules.json"), {
