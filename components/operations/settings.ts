@@ -54,8 +54,9 @@ export const settingRules: Array<{ pattern: RegExp; expected: boolean; reason: s
   { pattern: /^hub\.properties\.eventHubEndpoints\.[^.]+\.(partitionIds|path|endpoint)(\.|$|\[)/, expected: true, reason: "built-in endpoint coordinates are generated per hub" },
   { pattern: /^hub\.properties\.eventHubEndpoints\.[^.]+\.partitionCount$/, expected: true, reason: "partitions are fixed at creation; the clone is the way to change them" },
   { pattern: /\.(primaryKey|secondaryKey)$/, expected: true, reason: "keys are regenerated for the clone" },
+  { pattern: /^hub\.properties\.routing\.endpoints\.\w+\[[^\]]+\]\.id$/, expected: true, reason: "endpoint ids are generated per hub" },
   {
-    pattern: /^hub\.properties\.routing\.endpoints\.\w+\[[^\]]+\]\.(id|connectionString|endpointUri|subscriptionId|resourceGroup)$/,
+    pattern: /^hub\.properties\.routing\.endpoints\.\w+\[[^\]]+\]\.(connectionString|endpointUri|subscriptionId|resourceGroup)$/,
     expected: true,
     reason: "relocated endpoint (new resource coordinates): check it points at the relocated resource",
   },
