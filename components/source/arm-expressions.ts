@@ -101,8 +101,8 @@ export class MissingContextError extends ExpressionError {
       `${fn} needs ${what}`,
       (viaParameter ? `supply --param ${viaParameter}=VALUE, or ` : "") +
         (what.includes("location")
-          ? "pass the resource group's location in the deployment context"
-          : "give the original's subscription id and resource group (source.subscriptionId and source.resourceGroup in stack config)"),
+          ? "give the location of the original's resource group (source.location in stack config, --source-location for the plan)"
+          : "give the original's subscription id and resource group (source.subscriptionId and source.resourceGroup in stack config, --source-subscription and --source-resource-group for the plan)"),
     );
   }
 }
