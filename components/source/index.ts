@@ -116,7 +116,7 @@ function fromArmDocument(document: unknown, origin: string, options: ReadOptions
       throw new UserError(
         options.hubName
           ? `no IoT hub named '${options.hubName}' in ${origin}; it lists: ${names.join(", ")}`
-          : `${origin} lists ${hubs.length} IoT hubs (${names.join(", ")}): choose one with source.name in stack config (hubName in ReadOptions)`,
+          : `${origin} lists ${hubs.length} IoT hubs (${names.join(", ")}): choose one with source.name in stack config (--source-name for the plan)`,
         "hubName",
       );
     return fromArmResource(pick, origin);

@@ -450,7 +450,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     chosen = match;
   } else if (named.length > 1) {
     throw new UserError(
-      `${origin} declares ${named.length} IoT hubs (${named.map((n) => n.name).join(", ")}): choose one with source.name in stack config (hubName in ReadOptions)`,
+      `${origin} declares ${named.length} IoT hubs (${named.map((n) => n.name).join(", ")}): choose one with source.name in stack config (--source-name for the plan)`,
       join(base, "resources"),
     );
   }
