@@ -59,7 +59,7 @@ function hubFrom(
     const c = local().localHubConnectionString(endpoints, hubName, hubFlag);
     return { connectionString: c, hostName: hostOf(c) };
   }
-  const value = cs ?? process.env[envName];
+  const value = cs ?? (process.env[envName] || undefined);
   if (!value) {
     throw new UserError(`is required (or set ${envName}${endpoints ? `, or name a local hub with ${hubFlag} NAME` : ""})`, flag);
   }
@@ -70,7 +70,7 @@ function hubFrom(
 }
 
 function stagingFrom(o: ConnectionFlags, endpoints: LocalEndpoints | undefined): StagingOptions {
-  const cs = o.stagingConnectionString ?? process.env.HUBCLONE_STAGING_CONNECTION_STRING ?? (endpoints ? local().localStagingConnectionString(endpoints) : undefined);
+  const cs = o.stagingConnectionString ?? (process.env.HUBCLONE_STAGING_CONNECTION_STRING || undefined) ?? (endpoints ? local().localStagingConnectionString(endpoints) : undefined);
   if (!cs) throw new UserError("is required: the staging storage account's connection string (or set HUBCLONE_STAGING_CONNECTION_STRING)", "--staging-connection-string");
   if (!/AccountKey=/i.test(cs)) throw new UserError("has no AccountKey, so no job SAS can be minted; use the account's key connection string", "--staging-connection-string");
   if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(o.container)) {
