@@ -26,6 +26,8 @@ const sourceSchema = z
     /** Name of the original hub (live source, or to pick one hub out of a multi-hub template). */
     name: str.optional(),
     subscriptionId: str.optional(),
+    /** Location of the original's resource group (template expressions `resourceGroup().location`). */
+    location: str.optional(),
   })
   .strict();
 

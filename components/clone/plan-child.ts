@@ -37,7 +37,7 @@ function invokeResult(token: string, inputs: Record<string, any>, live?: unknown
     case "azure-native:iothub:getIotHubResource":
       if (live) return live as Record<string, unknown>;
       throw new UserError(
-        `the stack reads the live hub ${inputs.resourceGroupName}/${inputs.resourceName}, which an offline plan cannot reach: pass --template FILE with its \`az iot hub show\` output`,
+        `the stack reads the live hub ${inputs.resourceGroupName}/${inputs.resourceName}, which an offline plan cannot reach: pass its \`az iot hub show\` output with --live-source FILE (or plan a file with --template FILE)`,
         "source",
       );
     default:
@@ -112,6 +112,15 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   const configStrings: Record<string, string> = {};
   for (const [k, v] of Object.entries(cfg.config)) configStrings[k] = typeof v === "string" ? v : JSON.stringify(v);
   pulumi.runtime.setAllConfig(configStrings, [...cfg.secretKeys]);
+  const invokeErrors: string[] = [];
+  const lines = (e: unknown): string[] => {
+    try {
+      return errorLines(e);
+    } catch (err) {
+      if (invokeErrors.length) return [...invokeErrors];
+      throw err;
+    }
+  };
 
   await pulumi.runtime.setMocks(
     {
@@ -123,7 +132,13 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
         return { id: COMPUTED, state: { ...args.inputs, name, ...deployTimeOutputs(args.type, args.inputs) } };
       },
       call(args) {
-        return invokeResult(args.token, args.inputs, live);
+        try {
+          return invokeResult(args.token, args.inputs, live);
+        } catch (e) {
+          // The SDK re-wraps invoke failures; keep the user's line to report it as such.
+          if (e instanceof UserError) invokeErrors.push(e.message);
+          throw e;
+        }
       },
     },
     PROJECT,
@@ -150,7 +165,7 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   try {
     program = require(path.join(opts.projectDir ?? process.cwd(), "index.ts"));
   } catch (e) {
-    result.errors.push(...errorLines(e));
+    result.errors.push(...lines(e));
   }
   const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
   try {
@@ -163,12 +178,12 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
       }
     }
   } catch (e) {
-    result.errors.push(...errorLines(e));
+    result.errors.push(...lines(e));
   }
   await settings.waitForRPCs().catch(() => undefined);
   process.off("unhandledRejection", onRejection);
   for (const r of rejections) {
-    for (const line of errorLines(r)) if (!result.errors.includes(line)) result.errors.push(line);
+    for (const line of lines(r)) if (!result.errors.includes(line)) result.errors.push(line);
   }
 
   if (result.errors.length) {

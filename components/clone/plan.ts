@@ -27,6 +27,14 @@ export interface PlanOptions {
   sku?: string;
   units?: number;
   parameters?: string;
+  /** The original's coordinates (template context; key look-ups on the original). */
+  sourceResourceGroup?: string;
+  sourceSubscription?: string;
+  sourceLocation?: string;
+  /** Which hub, when the template declares several. */
+  sourceName?: string;
+  /** A stack file outside the project (instead of Pulumi.<stack>.yaml). */
+  stackFile?: string;
   /** `NAME=VALUE` template parameters (treated as secrets). */
   param?: string[];
   /** Where Pulumi.<stack>.yaml and index.ts live (default: this repository). */
@@ -105,6 +113,7 @@ export interface RenderOptions {
 export function renderInputs(value: unknown, options: RenderOptions = {}, inSecret = false, key = ""): unknown {
   const known = (options.secretValues ?? []).filter((v) => v.length >= 4);
   const maskText = (t: string): unknown => {
+    if (t === "") return t; // an empty credential field carries nothing
     if (known.some((v) => t.includes(v))) return SECRET;
     if (inSecret && (CREDENTIAL_FIELDS.has(key) || containsSecret(t))) return SECRET;
     return t;
@@ -197,8 +206,8 @@ export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: 
   const config: ConfigMap = {};
   const secretKeys = new Set<string>();
   const notes: string[] = [];
-  if (opts.stack) {
-    const file = path.join(projectDir, `Pulumi.${opts.stack}.yaml`);
+  if (opts.stack || opts.stackFile) {
+    const file = opts.stackFile ? path.resolve(cwd, opts.stackFile) : path.join(projectDir, `Pulumi.${opts.stack}.yaml`);
     if (!fs.existsSync(file)) {
       throw new UserError(`no Pulumi.${opts.stack}.yaml in ${projectDir}: use one of ${stackNames(projectDir).join(", ") || "(none)"} or --template FILE`, "--stack");
     }
@@ -234,7 +243,7 @@ export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: 
   if (opts.template) {
     source.template = path.resolve(cwd, opts.template);
     // A template replaces a live source: keep resourceGroup/subscriptionId as template context.
-    if (!opts.stack) {
+    if (!opts.stack && !opts.stackFile) {
       const devices = obj("devices");
       if (devices.enabled === undefined) {
         devices.enabled = false;
@@ -242,6 +251,10 @@ export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: 
       }
     }
   }
+  if (opts.sourceResourceGroup) source.resourceGroup = opts.sourceResourceGroup;
+  if (opts.sourceSubscription) source.subscriptionId = opts.sourceSubscription;
+  if (opts.sourceLocation) source.location = opts.sourceLocation;
+  if (opts.sourceName) source.name = opts.sourceName;
   if (opts.parameters) source.parameters = path.resolve(cwd, opts.parameters);
   if (opts.param?.length) {
     const params = { ...((source.param as Record<string, unknown>) ?? {}) };

@@ -22,9 +22,10 @@ export function sourceParameters(config: CloneConfig, secretKeys: Set<string>, b
 }
 
 export function deploymentContext(config: CloneConfig): DeploymentContext | undefined {
-  const { subscriptionId, resourceGroup } = config.source;
+  const { subscriptionId, resourceGroup, location } = config.source;
   if (!resourceGroup) return undefined;
-  return { subscriptionId: subscriptionId ?? "00000000-0000-0000-0000-000000000000", resourceGroup };
+  // Without a subscription id, subscription() yields the all-zero id; it only names coordinates.
+  return { subscriptionId: subscriptionId ?? "00000000-0000-0000-0000-000000000000", resourceGroup, ...(location ? { location } : {}) };
 }
 
 /** Reads the original from the configured file. Throws UserError with the JSON path and the fix. */

@@ -146,19 +146,20 @@ function lookupFor(
   const resourceGroup = ks.resourceGroup ?? ep.resourceGroup ?? id?.resourceGroup;
   const subscriptionId = ks.subscriptionId ?? ep.subscriptionId ?? id?.subscriptionId;
   const masked = ref.kind === "masked" ? ref.masked : undefined;
-  if (ref.kind === "parameter" && !resourceGroup) return `the key comes from template parameter '${ref.parameter}', which was not supplied`;
+  const missingParam = ref.kind === "parameter" ? ` (or supply template parameter --param ${ref.parameter}=VALUE)` : "";
+  if (ref.kind === "parameter" && !resourceGroup) return `the key comes from template parameter '${ref.parameter}', which was not supplied (--param ${ref.parameter}=VALUE)`;
   if (!resourceGroup) return "the target's resource group is unknown (the source names no resourceGroup)";
   if (kind === "storageContainers" || kind === "fileUpload") {
     const acct =
       (id && segment(id, "storageAccounts") ? { accountName: segment(id, "storageAccounts")!, endpointSuffix: "core.windows.net" } : undefined) ??
       (masked ? storageFromConnectionString(masked) : undefined) ??
       (ep.endpointUri ? storageFromUri(ep.endpointUri) : undefined);
-    if (!acct) return "cannot tell the storage account from the source";
+    if (!acct) return `cannot tell the storage account from the source${missingParam}`;
     return { service: "storage", subscriptionId, resourceGroup, ...acct };
   }
   if (kind === "cosmosDBSqlContainers") {
     const accountName = (id && segment(id, "databaseAccounts")) ?? (ep.endpointUri ? cosmosAccountFromUri(ep.endpointUri) : undefined);
-    if (!accountName) return "cannot tell the Cosmos DB account from the source";
+    if (!accountName) return `cannot tell the Cosmos DB account from the source${missingParam}`;
     return { service: "cosmosDb", subscriptionId, resourceGroup, accountName, key: which };
   }
   const service = kind === "eventHubs" ? "eventHubs" : "serviceBus";
@@ -182,7 +183,7 @@ function lookupFor(
   const coords = masked ? messagingFromConnectionString(masked) : undefined;
   const namespace = coords?.namespace ?? (ep.endpointUri ? messagingNamespaceFromUri(ep.endpointUri) : undefined);
   const ruleName = ks.ruleName ?? coords?.ruleName;
-  if (!namespace || !ruleName) return "cannot tell the namespace and authorization rule from the source";
+  if (!namespace || !ruleName) return `cannot tell the namespace and authorization rule from the source${missingParam}`;
   // A namespace-wide RootManageSharedAccessKey is the one rule name that is never entity-scoped.
   const scope = ks.scope ?? (ruleName === "RootManageSharedAccessKey" ? "namespace" : "entity");
   const entityName = coords?.entityPath ?? ep.entityPath;
@@ -353,6 +354,11 @@ function planFileUpload(ctx: Ctx): FileUploadPlan | undefined {
     const ks = ctx.config.endpoints["$default"]?.keySource;
     if (src.connectionString?.kind !== "literal" && src.connectionString?.kind !== "none" && src.connectionString && !ks?.resourceGroup && hubRg) {
       warn(ctx, `storageEndpoints.$default: the file-upload storage account is assumed to be in the original's resource group '${hubRg}' for the key look-up; set iothub-clone:endpoints.$default.keySource.resourceGroup if it is not`);
+    }
+    // No container means file upload is not configured (the guide's export): no key is needed.
+    if (!src.containerName && src.connectionString?.kind !== "literal") {
+      ctx.plan.summary.carriedOver.push("file upload storage ($default, not configured)");
+      return { ...plan, credential: { kind: "empty" } };
     }
     plan.credential = credentialFor(
       ctx,

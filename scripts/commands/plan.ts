@@ -20,6 +20,11 @@ interface PlanFlags {
   parameters?: string;
   param: string[];
   liveSource?: string;
+  sourceResourceGroup?: string;
+  sourceSubscription?: string;
+  sourceLocation?: string;
+  sourceName?: string;
+  stackFile?: string;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -95,6 +100,11 @@ export function register(program: Command): void {
     .option("--units <n>", "IoT hub units")
     .option("--parameters <file>", "ARM parameters file for the template")
     .option("--param <name=value>", "template parameter (repeatable; treated as a secret)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--source-resource-group <rg>", "the original's resource group (template resourceGroup(); key look-ups)")
+    .option("--source-subscription <id>", "the original's subscription id (template subscription())")
+    .option("--source-location <region>", "location of the original's resource group (template resourceGroup().location)")
+    .option("--source-name <hub>", "which hub of a template that declares several")
+    .option("--stack-file <file>", "a stack config file outside the project")
     .option("--live-source <file>", "for a stack that reads the live hub: its `az iot hub show` output")
     .action(async (flags: PlanFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as GlobalOptions;
@@ -111,6 +121,11 @@ export function register(program: Command): void {
           parameters: flags.parameters,
           param: flags.param,
           liveSourceFile: flags.liveSource,
+          sourceResourceGroup: flags.sourceResourceGroup,
+          sourceSubscription: flags.sourceSubscription,
+          sourceLocation: flags.sourceLocation,
+          sourceName: flags.sourceName,
+          stackFile: flags.stackFile,
         });
         const json = redactStrings({ resources: result.resources, warnings: result.warnings, errors: result.errors });
         // Redacted value by value (emit() redacts the JSON text, which would also mask harmless

@@ -3,7 +3,7 @@ import { buildClonePlan } from "../../components/clone/desired-state";
 import { normaliseRights, transformHub } from "../../components/clone/transform";
 import { config, contosoModel, fleetModel } from "../fixtures/clone/models";
 
-const devConfig = () => config({ source: { template: "x.json" }, clone: { location: "eastus", resourceGroup: "ContosoResourcesClone" } });
+const devConfig = () => config({ source: { template: "x.json", resourceGroup: "ContosoResources" }, clone: { location: "eastus", resourceGroup: "ContosoResourcesClone" } });
 
 describe("transform: the guide's ContosoTestHub29358", () => {
   const plan = buildClonePlan(contosoModel(), devConfig());
@@ -156,6 +156,12 @@ describe("transform: config choices", () => {
     expect(plan.errors).toContainEqual(expect.objectContaining({ field: "iothub-clone:endpoints.archvie" }));
   });
 
+  it("the device copy needs the original's resource group (it reads the original's keys)", () => {
+    const plan = buildClonePlan(contosoModel(), config({ source: { template: "x" }, clone: { resourceGroup: "rg" } }));
+    expect(plan.errors.map((e) => e.field)).toEqual(["iothub-clone:source.resourceGroup"]);
+    expect(buildClonePlan(contosoModel(), config({ source: { template: "x" }, clone: { resourceGroup: "rg" }, devices: { enabled: false } })).errors).toEqual([]);
+  });
+
   it("a certificate known only by name needs its body or skip", () => {
     const model = fleetModel();
     model.certificates = [{ name: "no-body" }];
@@ -163,6 +169,23 @@ describe("transform: config choices", () => {
     const skipped = buildClonePlan(model, config({ source: { template: "f" }, certificates: { "no-body": { skip: true } } }));
     expect(skipped.errors).toEqual([]);
     expect(skipped.certificates).toEqual([]);
+  });
+
+  it("file upload without a container is not configured: no key needed even if its parameter is missing", () => {
+    const model = contosoModel();
+    model.properties.storageEndpoints = { $default: { containerName: "", sasTtlAsIso8601: "PT1H", connectionString: { kind: "parameter", parameter: "IotHubs_x_connectionString" } } };
+    const plan = buildClonePlan(model, devConfig());
+    expect(plan.errors).toEqual([]);
+    expect(plan.fileUpload?.credential).toEqual({ kind: "empty" });
+  });
+
+  it("a missing SecureString parameter for a configured endpoint names the parameter to supply", () => {
+    const model = contosoModel();
+    model.properties.storageEndpoints = { $default: { containerName: "uploads", connectionString: { kind: "parameter", parameter: "IotHubs_x_connectionString" } } };
+    const plan = buildClonePlan(model, config({ source: { template: "x" }, clone: { resourceGroup: "rg" }, devices: { enabled: false } }));
+    expect(plan.errors.map((e) => `${e.field}: ${e.message}`)).toEqual([
+      expect.stringMatching(/^storageEndpoints\.\$default\.connectionString: .*--param IotHubs_x_connectionString=VALUE/),
+    ]);
   });
 
   it("normaliseRights orders rights like the AccessRights enum", () => {

@@ -103,7 +103,7 @@ describe("routing", () => {
 
 describe("whole plan", () => {
   it("an invalid config yields one line per problem, each naming the field", () => {
-    const plan = buildClonePlan(contosoModel(), config({ source: { template: "x" }, clone: { name: "ContosoTestHub29358", location: "mars", partitions: 64, retentionDays: 9, resourceGroup: "rg" } }));
+    const plan = buildClonePlan(contosoModel(), config({ source: { template: "x", resourceGroup: "src" }, clone: { name: "ContosoTestHub29358", location: "mars", partitions: 64, retentionDays: 9, resourceGroup: "rg" } }));
     expect(plan.errors.map((e) => e.field)).toEqual([
       "iothub-clone:clone.name",
       "iothub-clone:clone.location",
