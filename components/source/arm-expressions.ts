@@ -971,7 +971,9 @@ function call(node: Extract<Node, { kind: "call" }>, scope: Scope): unknown {
   if (name in deployTimeOnly)
     throw new ExpressionError(
       `${deployTimeOnly[name]}`,
-      "replace the value with a parameter and supply it (--param NAME=VALUE), or read the live hub instead",
+      scope.evaluatingParameter
+        ? `supply --param ${scope.evaluatingParameter}=VALUE (its default uses ${node.name}()), or read the live hub instead`
+        : "replace the value with a parameter and supply it (--param NAME=VALUE), or read the live hub instead",
     );
   const fn = eager[name];
   if (!fn) throw new ExpressionError(`function '${node.name}' is not supported by the offline reader`);

@@ -73,7 +73,7 @@ describe("template reading from inline documents: errors name the JSON path and 
     const now = template({ name: "[concat('hub', parameters('stamp'))]" }, { stamp: { type: "string", defaultValue: "[utcNow()]" } });
     const err = userError(() => readHub(now, "t.json"));
     expect(err.field).toBe("resources[0].name");
-    expect(err.message).toMatch(/utcNow\(\)/);
+    expect(err.message).toMatch(/utcNow\(\) returns the deployment time.*: supply --param stamp=VALUE \(its default uses utcNow\(\)\)/);
   });
 
   it("but deploy-time functions elsewhere in the template do not matter", () => {
