@@ -1,0 +1,257 @@
+/**
+ * Benchmark of the device-migration engine on the unthrottled local hub.
+ *
+ *   npm run bench -- --devices N [--json] [--keep]
+ *
+ * Fills an original hub with N generated devices (not measured), then runs the copy in a fresh
+ * child process (the client being measured: the same engine the DeviceMigration provider and the
+ * CLI run) and reports:
+ *   clientPeakRssMb  the child's peak resident memory (VmHWM), the bar is ≤ 200 MB and flat in N
+ *   clientCpuMs      the child's user+system CPU for the copy
+ *   wallMs           the copy's wall time; devicesPerSec = N / wall
+ *   transformMBps    export-blob bytes / the engine's own streaming-pass time (durationsMs.transform)
+ *   rawCopyMBps      a plain download+upload of the same export blob, same process, same run
+ *                    (the machine's limit; the bar is transformMBps ≥ 0.5 × rawCopyMBps)
+ * plus hub API calls by kind (independent of N: jobs, not per-device calls) and a delta sync
+ * after 1% of the devices changed (imported lines should be ~1% of the lines).
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import type * as http from "http";
+import * as path from "path";
+import { Command } from "commander";
+import { UserError } from "../components/errors";
+import { redact } from "../components/secrets";
+import { generateDeviceLines, loadDevices } from "../components/devices/generate";
+import { engineLocal, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
+import type { CopyOptions } from "../components/devices/types";
+import { runCommand } from "./cli";
+import { startLocalSession } from "./rehearse";
+
+const tsxCli = path.join(path.dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
+
+/** What the parent hands the measured child (through the environment: it holds connection strings). */
+interface WorkerConfig {
+  mode: "copy" | "sync";
+  source: string;
+  clone: string;
+  staging: string;
+  endpointsFile: string;
+  runId: string;
+}
+
+interface HubCalls {
+  total: number;
+  jobCreates: number;
+  jobPolls: number;
+  other: number;
+  storage: number;
+}
+
+interface WorkerResult {
+  mode: "copy" | "sync";
+  wallMs: number;
+  cpuMs: number;
+  peakRssMb: number;
+  exported: number;
+  exportedModules: number;
+  imported: number;
+  failed: number;
+  changed: number;
+  transformMs: number;
+  durationsMs: Record<string, number>;
+  hubCalls: HubCalls;
+  exportBytes?: number;
+  rawCopyMs?: number;
+}
+
+function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
+    if (m) return Math.round(Number(m[1]) / 102.4) / 10;
+  } catch {
+    // not Linux: fall back to the sampled peak
+  }
+  return Math.round(sampledPeak / 104857.6) / 10;
+}
+let sampledPeak = 0;
+
+/** Counts every HTTP(S) request this process makes, by kind (measurement harness only). */
+function countRequests(): HubCalls {
+  const calls: HubCalls = { total: 0, jobCreates: 0, jobPolls: 0, other: 0, storage: 0 };
+  // The real module objects (an `import * as` namespace is a copy under tsx): the SDKs call
+  // `https.request` / `http.request` through them at request time.
+  for (const mod of [require("http"), require("https")] as Array<typeof http>) {
+    const original = mod.request;
+    (mod as { request: unknown }).request = function (this: unknown, ...args: unknown[]) {
+      const o = (typeof args[0] === "object" && !(args[0] instanceof URL) ? args[0] : args[1]) as { host?: string; hostname?: string; path?: string; method?: string } | undefined;
+      const u = args[0] instanceof URL ? args[0] : typeof args[0] === "string" ? new URL(args[0]) : undefined;
+      const host = (u?.hostname ?? o?.hostname ?? o?.host ?? "").toLowerCase();
+      const p = u?.pathname ?? o?.path ?? "";
+      const method = (o?.method ?? "GET").toUpperCase();
+      if (/\.azure-devices\.net$/.test(host)) {
+        calls.total++;
+        if (method === "POST" && p.startsWith("/jobs/create")) calls.jobCreates++;
+        else if (method === "GET" && p.startsWith("/jobs/")) calls.jobPolls++;
+        else calls.other++;
+      } else calls.storage++;
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof http.request;
+  }
+  return calls;
+}
+
+/** The measured client: one copy or sync, then (copy only) a raw copy of the same export blob. */
+async function worker(): Promise<void> {
+  const cfg = JSON.parse(process.env.HUBCLONE_BENCH_WORKER ?? "{}") as WorkerConfig;
+  const calls = countRequests();
+  const timer = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage().rss)), 100);
+  timer.unref();
+  // Loaded after the request counter is in place.
+  const engine = require("../components/devices/index") as typeof import("../components/devices/index");
+  const { loadLocalEndpoints } = require("../components/devices/provider-local") as typeof import("../components/devices/provider-local");
+  const local = engineLocal(loadLocalEndpoints(cfg.endpointsFile));
+  const staging = { connectionString: cfg.staging, containerName: "bench-staging", authentication: "keyBased" as const };
+  const o: CopyOptions = { source: { connectionString: cfg.source }, clone: { connectionString: cfg.clone }, staging, runId: cfg.runId, local, verify: false, pollIntervalMs: { min: 200, max: 2_000 } };
+  const cpu0 = process.cpuUsage();
+  const t0 = Date.now();
+  const r = cfg.mode === "copy" ? await engine.copyDevices(o) : await engine.syncDevices(o);
+  const wallMs = Date.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const result: WorkerResult = {
+    mode: cfg.mode,
+    wallMs,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    peakRssMb: peakRssMb(),
+    exported: r.exported,
+    exportedModules: r.exportedModules,
+    imported: r.imported,
+    failed: r.failed,
+    changed: r.sync.changed,
+    transformMs: r.durationsMs.transform ?? 0,
+    durationsMs: r.durationsMs,
+    hubCalls: { ...calls },
+  };
+  if (cfg.mode === "copy") {
+    // The same export (keys included), then a plain download → upload of that blob: the
+    // machine's limit for the streaming pass, measured in this process.
+    const exp = await engine.exportDevices(o.source, staging, { local, blobName: "bench/raw/devices.txt", pollIntervalMs: { min: 200, max: 2_000 } });
+    const { BlobServiceClient } = require("@azure/storage-blob") as typeof import("@azure/storage-blob");
+    const container = BlobServiceClient.fromConnectionString(cfg.staging).getContainerClient(staging.containerName);
+    const props = await container.getBlobClient(exp.blobName).getProperties();
+    const t1 = Date.now();
+    const download = await container.getBlobClient(exp.blobName).download();
+    await container.getBlockBlobClient("bench/raw/copy.txt").uploadStream(download.readableStreamBody as unknown as import("stream").Readable, 4 << 20, 2);
+    result.rawCopyMs = Date.now() - t1;
+    result.exportBytes = props.contentLength ?? 0;
+    // The export holds every key: remove it.
+    await container.getBlobClient(exp.blobName).deleteIfExists();
+    await container.getBlobClient("bench/raw/copy.txt").deleteIfExists();
+  }
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+function runWorker(cfg: WorkerConfig): Promise<WorkerResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tsxCli, __filename, "--worker"], {
+      env: { ...process.env, HUBCLONE_BENCH_WORKER: JSON.stringify(cfg) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c));
+    child.stderr.on("data", (c: Buffer) => (err += c));
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(redact(`bench worker (${cfg.mode}) failed (${code}): ${err.trim().slice(-2000)}`)));
+      resolve(JSON.parse(out.trim().split("\n").pop()!) as WorkerResult);
+    });
+  });
+}
+
+const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+export async function bench(devices: number, print: (l: string) => void, keep = false): Promise<Record<string, unknown>> {
+  print(`bench: starting the local hub`);
+  const session = await startLocalSession("bench");
+  try {
+    const e = session.endpoints;
+    const source = localHubConnectionString(e, session.sourceHub);
+    const clone = localHubConnectionString(e, session.cloneHub);
+    const staging = localStagingConnectionString(e);
+    const endpointsFile = path.resolve(".local", "endpoints.json");
+
+    print(`bench: filling ${session.sourceHub} with ${devices} devices (not measured)`);
+    const f0 = Date.now();
+    const load = await loadDevices({ connectionString: source }, { connectionString: staging, containerName: "bench-load" }, generateDeviceLines({ count: devices }), { local: engineLocal(e) });
+    if (load.failed > 0) throw new Error(`filling the original failed for ${load.failed} lines (first: ${JSON.stringify(load.failures[0])})`);
+    const fillMs = Date.now() - f0;
+
+    print(`bench: copying (measured, in a fresh process)`);
+    const runId = `bench-${session.cloneHub}`;
+    const copy = await runWorker({ mode: "copy", source, clone, staging, endpointsFile, runId });
+    if (copy.failed > 0) throw new Error(`the copy failed for ${copy.failed} lines`);
+
+    print(`bench: changing 1% of the devices at the original, then a delta sync`);
+    // Every 97th device: ~1%, cycling through every kind of the generator's 50-device block.
+    const changed = (i: number) => i % 97 === 0;
+    const changedDevices = Math.floor((devices - 1) / 97) + 1;
+    const change = await loadDevices({ connectionString: source }, { connectionString: staging, containerName: "bench-load" },
+      generateDeviceLines({ count: devices, select: changed, revision: 1 }), { local: engineLocal(e) });
+    if (change.failed > 0) throw new Error(`changing devices failed for ${change.failed} lines`);
+    const sync = await runWorker({ mode: "sync", source, clone, staging, endpointsFile, runId });
+
+    const exportMB = (copy.exportBytes ?? 0) / (1 << 20);
+    const sourceLines = copy.exported + copy.exportedModules;
+    return {
+      devices,
+      clientPeakRssMb: copy.peakRssMb,
+      clientCpuMs: copy.cpuMs,
+      wallMs: copy.wallMs,
+      devicesPerSec: Math.round(devices / (copy.wallMs / 1000)),
+      transformMBps: copy.transformMs > 0 ? round(exportMB / (copy.transformMs / 1000)) : null,
+      rawCopyMBps: copy.rawCopyMs ? round(exportMB / (copy.rawCopyMs / 1000)) : null,
+      exportMB: round(exportMB),
+      modules: copy.exportedModules,
+      importedLines: copy.imported,
+      hubCalls: copy.hubCalls,
+      durationsMs: copy.durationsMs,
+      fillMs,
+      delta: {
+        changedDevices,
+        changedLines: change.devices + change.modules,
+        importedLines: sync.imported,
+        importedPercentOfLines: round((100 * sync.imported) / sourceLines, 2),
+        wallMs: sync.wallMs,
+        clientPeakRssMb: sync.peakRssMb,
+        hubCalls: sync.hubCalls,
+      },
+    };
+  } finally {
+    if (keep) print(`bench: local hub left running (${session.sourceHub}, ${session.cloneHub})`);
+    else await session.stop();
+  }
+}
+
+if (require.main === module) {
+  if (process.argv.includes("--worker")) {
+    worker().catch((err) => {
+      process.stderr.write(redact(err instanceof Error ? err.stack ?? err.message : String(err)) + "\n");
+      process.exit(1);
+    });
+  } else {
+    const program = new Command("bench")
+      .description("benchmark the device-migration engine on the unthrottled local hub")
+      .requiredOption("--devices <n>", "devices to generate and copy")
+      .option("--json", "print the figures as JSON")
+      .option("--keep", "leave the local hub running")
+      .action((o: { devices: string; json?: boolean; keep?: boolean }) =>
+        runCommand(async () => {
+          const n = Number(o.devices);
+          if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
+          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), o.keep);
+          process.stdout.write(redact(o.json ? JSON.stringify(r) : JSON.stringify(r, null, 2)) + "\n");
+        }),
+      );
+    void program.parseAsync(process.argv);
+  }
+}
