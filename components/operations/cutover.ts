@@ -2,9 +2,10 @@
  * `hubclone cutover`: moves a wave of devices to the clone the way Microsoft's guide suggests —
  * a desired property the device firmware watches (`properties.desired.iotHubHostName` by default)
  * set to the clone's host name, by ONE scheduled twin-update job on the original (not one patch
- * per device). `--rollback` runs the same job on the clone with the original's host name:
- * devices that moved read the clone's twin. This desired-property job is the one write to the
- * original hub the operations make besides decommission.
+ * per device), plus one "pin" job on the clone setting the same value there. `--rollback` runs
+ * the mirror image: the move job on the clone (devices that moved read the clone's twin) with the
+ * original's host name, pinned on the original. These desired-property jobs are the one write to
+ * the original hub the operations make besides decommission.
  */
 import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
@@ -45,6 +46,8 @@ export interface CutoverResult {
   updated: number;
   failed: number;
   pending: number;
+  /** The pin job on the hub the devices go to (same property, same value: "stay here"). */
+  pin?: { jobHub: string; jobId: string; status: string; targeted: number; updated: number; failed: number };
   /** Devices of the wave that report the new host (`properties.reported.<property>`), counted on the hub they moved to. */
   reportingNewHub?: number;
   failureReason?: string;
@@ -113,46 +116,78 @@ function summarise(direction: CutoverResult["direction"], jobHub: HubTarget, con
   };
 }
 
+function newJobId(kind: string): string {
+  return `hubclone-${kind}-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
+}
+
+/** Schedules one twin-update job on `hub` and, unless told not to wait, follows it to a terminal state. */
+async function scheduleAndFollow(
+  o: CutoverOptions,
+  hub: HubTarget,
+  field: string,
+  label: string,
+  jobId: string,
+  condition: string,
+  patch: ReturnType<typeof cutoverPatch>,
+): Promise<JobStatus> {
+  const jobs = jobClientOf(hub, o.local);
+  const maxExec = o.maxExecutionTimeInSeconds ?? 3600;
+  let status: JobStatus;
+  try {
+    const scheduled = await jobs.scheduleTwinUpdate(jobId, condition, patch, new Date(), maxExec);
+    status = (scheduled.jobStatus ?? {}) as JobStatus;
+  } catch (e) {
+    const err = e as { response?: { statusCode?: number }; message?: string };
+    if (err.response?.statusCode === 400)
+      throw new UserError(`${hub.name} rejected the job (${(err.message ?? "").split("\n")[0]}): check the WHERE condition`, "--query");
+    throw hubUserError(e, hub, field, "schedule the twin update job");
+  }
+  o.onProgress?.(`${label}: job ${jobId} scheduled on ${hub.name} for devices where ${condition}`);
+  if (o.wait === false) return status;
+  const deadline = Date.now() + (o.deadlineMs ?? (maxExec + 300) * 1000);
+  let interval = o.pollIntervalMs?.min ?? 1000;
+  while (!TERMINAL.has(status.status ?? "")) {
+    if (Date.now() > deadline) throw new UserError(`job ${jobId} on ${hub.name} did not finish in time (status ${status.status}); follow it with --status`, "--max-execution-seconds");
+    await sleep(interval);
+    interval = Math.min(interval * 2, o.pollIntervalMs?.max ?? 15_000);
+    status = ((await jobs.getJob(jobId)).jobStatus ?? {}) as JobStatus;
+    const st = status.deviceJobStatistics ?? {};
+    o.onProgress?.(`${label}: ${status.status} — ${st.succeededCount ?? 0}/${st.deviceCount ?? 0} updated, ${st.failedCount ?? 0} failed`);
+  }
+  return status;
+}
+
+/**
+ * One wave. The move job runs on the hub the devices leave (the original for a cutover, the
+ * clone for a rollback) and sets the property to the other hub's host name. Before it, a "pin"
+ * job sets the same value on the hub the devices go to, so a device arriving there reads "stay
+ * here": without it, a cutover after a rollback would find the clone's twins still naming the
+ * original and bounce the devices straight back (and a rollback would leave devices not yet
+ * moved told to move). Both jobs write only the one desired property.
+ */
 export async function runCutover(o: CutoverOptions): Promise<CutoverResult> {
   validateCutover(o);
   const property = o.property ?? "iotHubHostName";
   const condition = o.query?.trim() || ALL_DEVICES;
   const direction = o.rollback ? "rollback" : "cutover";
-  const jobHub = o.rollback ? o.clone : o.original;
-  const newHub = o.rollback ? o.original : o.clone;
-  const field = o.rollback ? "--clone-connection-string" : "--source-connection-string";
-  const jobs = jobClientOf(jobHub, o.local);
-  const jobId = `hubclone-${direction}-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
-  const maxExec = o.maxExecutionTimeInSeconds ?? 3600;
+  const fromHub = o.rollback ? o.clone : o.original;
+  const toHub = o.rollback ? o.original : o.clone;
+  const fromField = o.rollback ? "--clone-connection-string" : "--source-connection-string";
+  const toField = o.rollback ? "--source-connection-string" : "--clone-connection-string";
+  const patch = cutoverPatch(property, toHub.hostName);
 
-  let status: JobStatus;
-  try {
-    const scheduled = await jobs.scheduleTwinUpdate(jobId, condition, cutoverPatch(property, newHub.hostName), new Date(), maxExec);
-    status = (scheduled.jobStatus ?? {}) as JobStatus;
-  } catch (e) {
-    const err = e as { response?: { statusCode?: number }; responseBody?: string; message?: string };
-    if (err.response?.statusCode === 400)
-      throw new UserError(`the hub rejected the job (${(err.message ?? "").split("\n")[0]}): check the WHERE condition`, "--query");
-    throw hubUserError(e, jobHub, field, "schedule the twin update job");
-  }
-  o.onProgress?.(`${direction}: job ${jobId} scheduled on ${jobHub.name} for devices where ${condition}`);
-  if (o.wait !== false) {
-    const deadline = Date.now() + (o.deadlineMs ?? (maxExec + 300) * 1000);
-    let interval = o.pollIntervalMs?.min ?? 1000;
-    while (!TERMINAL.has(status.status ?? "")) {
-      if (Date.now() > deadline) throw new UserError(`job ${jobId} did not finish in time (status ${status.status}); follow it later or cancel it`, "--no-wait");
-      await sleep(interval);
-      interval = Math.min(interval * 2, o.pollIntervalMs?.max ?? 15_000);
-      status = ((await jobs.getJob(jobId)).jobStatus ?? {}) as JobStatus;
-      const s = status.deviceJobStatistics ?? {};
-      o.onProgress?.(`${direction}: ${status.status} — ${s.succeededCount ?? 0}/${s.deviceCount ?? 0} updated, ${s.failedCount ?? 0} failed`);
-    }
-  }
-  const result = summarise(direction, jobHub, condition, property, newHub.hostName, status, jobId);
+  const pinId = newJobId(`${direction}-pin`);
+  const pin = await scheduleAndFollow(o, toHub, toField, `${direction} (pin on ${toHub.name})`, pinId, condition, patch);
+  const jobId = newJobId(direction);
+  const move = await scheduleAndFollow(o, fromHub, fromField, direction, jobId, condition, patch);
+
+  const result = summarise(direction, fromHub, condition, property, toHub.hostName, move, jobId);
+  const p = summarise(direction, toHub, condition, property, toHub.hostName, pin, pinId);
+  result.pin = { jobHub: p.jobHub, jobId: p.jobId, status: p.status, targeted: p.targeted, updated: p.updated, failed: p.failed };
   if (o.wait !== false) {
     // Devices that moved report on the hub they moved to.
-    result.reportingNewHub = await countQuery(registryOf(newHub, o.local), reportingQuery(condition, property, newHub.hostName)).catch((e) => {
-      throw hubUserError(e, newHub, o.rollback ? "--source-connection-string" : "--clone-connection-string", "count reporting devices");
+    result.reportingNewHub = await countQuery(registryOf(toHub, o.local), reportingQuery(condition, property, toHub.hostName)).catch((e) => {
+      throw hubUserError(e, toHub, toField, "count reporting devices");
     });
   }
   return result;
@@ -205,6 +240,7 @@ export function describeCutover(r: CutoverResult): string {
     `${r.direction}: job ${r.jobId} on ${r.jobHub}: ${r.status}`,
     `  set properties.desired.${r.property} = ${r.value} where ${r.condition}`,
     `  devices targeted ${r.targeted}, updated ${r.updated}, failed ${r.failed}${r.pending ? `, still pending ${r.pending}` : ""}`,
+    ...(r.pin ? [`  pinned on ${r.pin.jobHub} (job ${r.pin.jobId}: ${r.pin.status}): ${r.pin.updated} of ${r.pin.targeted} twins there name ${r.value} too`] : []),
     ...(r.reportingNewHub !== undefined ? [`  devices of this wave reporting ${r.value}: ${r.reportingNewHub}`] : []),
     ...(r.failureReason ? [`  failure: ${r.failureReason}`] : []),
   ].join("\n");

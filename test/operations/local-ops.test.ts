@@ -96,16 +96,18 @@ describe("operations against the local hub", () => {
     expect(wave1.result.reportingNewHub).toBe(0);
     const orig = registryFor(pair.original);
     const cl = registryFor(pair.clone);
+    expect(wave1.result.pin).toMatchObject({ jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, failed: 0 });
     for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
     for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(orig, id)).toBeUndefined();
-    // the clone was not touched by a cutover
-    for (const id of ["dev-0", "dev-3"]) expect(await desiredHost(cl, id)).toBeUndefined();
+    // pinned on the clone: a device arriving there reads "stay"; other waves untouched
+    for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(cl, id)).toBe(pair.clone.hostName);
+    for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(cl, id)).toBeUndefined();
     // the unrelated desired property is intact
     expect((await orig.getTwin("dev-0")).responseBody.properties.desired.telemetryInterval).toBe(30);
 
-    // wave 2: the gate sees wave 1's devices differ only in the cutover property and lets it go
+    // wave 2: the pinned twins match, so the clone still verifies
     const wave2 = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 2", pollIntervalMs: poll });
-    expect(wave2.gate.kind === "verified" && wave2.gate.devices.cutoverOnly).toBe(3);
+    expect(wave2.gate.kind === "verified" && wave2.gate.devices.ok).toBe(true);
     expect(wave2.result).toMatchObject({ status: "completed", targeted: 3, updated: 3 });
     for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
 
@@ -113,8 +115,20 @@ describe("operations against the local hub", () => {
     const back = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
     expect(back.gate.kind).toBe("rollback");
     expect(back.result).toMatchObject({ direction: "rollback", jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, value: pair.original.hostName });
+    expect(back.result.pin).toMatchObject({ jobHub: pair.original.name, updated: 3 });
     for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(cl, id)).toBe(pair.original.hostName);
-    for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(cl, id)).toBeUndefined();
+    // devices of wave 1 that had not moved yet are told to stay on the original
+    for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(orig, id)).toBe(pair.original.hostName);
+    for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(cl, id)).toBe(pair.clone.hostName);
+
+    // cutover of wave 1 again after the rollback: no bounce, both hubs name the clone
+    const again = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", pollIntervalMs: poll });
+    expect(again.result).toMatchObject({ status: "completed", updated: 3 });
+    for (const id of ["dev-0", "dev-1", "dev-2"]) {
+      expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
+      expect(await desiredHost(cl, id)).toBe(pair.clone.hostName);
+    }
+    await guardedCutover({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
 
     // watching: counts only, nothing written
     expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 2" })).toEqual({
@@ -128,6 +142,18 @@ describe("operations against the local hub", () => {
     });
     expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true })).toMatchObject({ inWave: 3, pointed: 3, value: pair.original.hostName });
     expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 2", rollback: true })).toMatchObject({ inWave: 3, pointed: 0 });
+  });
+
+  it("verify counts a difference in the cutover property unless told to ignore it (then rechecks twin by twin)", async () => {
+    // as if a move job reached dev-4 on the original but its pin on the clone failed
+    await registryFor(pair.original).updateTwin("dev-4", { properties: { desired: { iotHubHostName: "elsewhere.azure-devices.net" } } }, "*");
+    const base = { source: pair.o, clone: pair.c, staging: pair.staging, local: localEndpoints(), pollIntervalMs: poll };
+    expect(await verifyDeviceSets(base)).toMatchObject({ ok: false, differentCount: 1, different: [{ id: "dev-4", fields: ["desired"] }] });
+    expect(await verifyDeviceSets({ ...base, ignoreDesiredProperty: "iotHubHostName" })).toMatchObject({ ok: true, differentCount: 0, cutoverOnly: 1 });
+    // a real desired difference on the same device is still caught
+    await registryFor(pair.original).updateTwin("dev-4", { properties: { desired: { telemetryInterval: 5 } } }, "*");
+    expect(await verifyDeviceSets({ ...base, ignoreDesiredProperty: "iotHubHostName" })).toMatchObject({ ok: false, differentCount: 1, cutoverOnly: 0 });
+    await registryFor(pair.original).updateTwin("dev-4", { properties: { desired: { telemetryInterval: 30, iotHubHostName: pair.clone.hostName } } }, "*");
   });
 
   it("--no-wait returns after scheduling, without following the job", async () => {
@@ -196,13 +222,13 @@ describe("decommission of a verified, cut-over original", () => {
   it("backs up every device WITH keys, prints where, then deletes exactly those from the original", async () => {
     const pair = await clonedPair("decom", 4);
     const local = localEndpoints();
-    // after a full cutover the originals' twins differ in the cutover property only
+    // a full cutover first, as in the runbook
     await runCutover({ original: pair.o, clone: pair.c, local, pollIntervalMs: poll });
     const keysBefore = await Promise.all(
       ["dev-0", "dev-3"].map(async (id) => (await p<{ authentication: { symmetricKey: { primaryKey: string } } }>((cb) => registryFor(pair.original).get(id, cb as never))).authentication.symmetricKey.primaryKey),
     );
     const r = await runDecommission({ original: pair.o, clone: pair.c, confirm: pair.original.name, staging: pair.staging, local, pollIntervalMs: poll, now: new Date("2026-01-02T03:04:05Z") });
-    expect(r.verification).toEqual({ ok: true, devices: 4, cutoverOnly: 4 });
+    expect(r.verification).toEqual({ ok: true, devices: 4, cutoverOnly: 0 });
     expect(r.backup).toMatchObject({ account: "devstoreaccount1", container: pair.staging.containerName, blob: `backups/${pair.original.name}-2026-01-02T03-04-05-000Z/devices.txt`, devices: 4 });
     expect(r.deleted).toMatchObject({ requested: 4, deleted: 4, failed: 0 });
 
