@@ -173,6 +173,30 @@ describe("each source format plans", () => {
     expect(props(r).routing.endpoints.serviceBusQueues[0].connectionString).toBe("[secret]");
   });
 
+  it("hubclone snapshot (the source area's fixture): certificates and consumer groups become child resources", async () => {
+    const r = await runPlan({ template: path.join(__dirname, "..", "fixtures", "source", "snapshot.json"), resourceGroup: "clone-rg", location: "eastus" });
+    expect(r.errors).toEqual([]);
+    const certs = of(r, "azure-native:iothub:Certificate");
+    expect(certs.length).toBeGreaterThan(0);
+    for (const c of certs) expect(c.inputs).toMatchObject({ resourceGroupName: "clone-rg", properties: { certificate: expect.any(String) } });
+    expect(of(r, "azure-native:iothub:IotHubResourceEventHubConsumerGroup").length).toBeGreaterThan(0);
+  });
+
+  it("targets in another subscription: a provider for it, and a Cosmos DB SQL role grant there", async () => {
+    const r = await plan("arm-cross-subscription.json");
+    expect(r.errors).toEqual([]);
+    const [provider] = of(r, "pulumi:providers:azure-native");
+    expect(provider.inputs).toMatchObject({ subscriptionId: "eeeeeeee-9999-8888-7777-666666666666" });
+    const [grant] = of(r, "azure-native:cosmosdb:SqlResourceSqlRoleAssignment");
+    expect(grant.inputs).toMatchObject({
+      accountName: "shared-cosmos",
+      resourceGroupName: "rg-shared-data",
+      roleDefinitionId: "/subscriptions/eeeeeeee-9999-8888-7777-666666666666/resourceGroups/rg-shared-data/providers/Microsoft.DocumentDB/databaseAccounts/shared-cosmos/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002",
+      principalId: "[computed]",
+    });
+    expect(props(r).routing.endpoints.cosmosDBSqlContainers[0]).toMatchObject({ authenticationType: "identityBased", identity: { userAssignedIdentity: "[computed]" } });
+  });
+
   it("live source (getIotHubResource), planned offline from the hub's GET body", async () => {
     const r = await runPlan({ stackFile: path.join(fixtures, "Pulumi.live.yaml"), liveSourceFile: path.join(fixtures, "arm-get-body.json") });
     expect(r.errors).toEqual([]);
