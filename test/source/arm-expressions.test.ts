@@ -168,10 +168,13 @@ describe("deployment context", () => {
 });
 
 describe("uniqueString and guid", () => {
-  // Published input/output pairs of ARM's uniqueString (collected from a public reimplementation's
-  // self-test, "verified against Bicep uniqueString() output"); our implementation was written
-  // from the algorithm's description, so these pairs are an independent check.
+  // Published input/output pairs of ARM's uniqueString: five from a public reimplementation's
+  // self-test ("verified against Bicep uniqueString() output"), and "tyeth" from a Stack Overflow
+  // answer that computed it with Microsoft's Azure.Deployments.Expression library. "tyeth" (5
+  // bytes) is the one that exercises the 5–7-byte tail. Our implementation was written from the
+  // algorithm's description, so these pairs are an independent check.
   const published: Array<[string[], string]> = [
+    [["tyeth"], "zcztcwvu6iyg6"],
     [["test"], "rbgf3xv4ufgzg"],
     [["hello", "world"], "a7wkljktk6wne"],
     [["abc"], "cgtzqvhu4i23s"],
