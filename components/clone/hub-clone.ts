@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as iothub from "@pulumi/azure-native/iothub";
 import type { CloneConfig } from "../config";
-import { ValidationError } from "../errors";
+import { UserError, ValidationError } from "../errors";
 import { redact } from "../secrets";
 import type { HubModel } from "../source/model";
 import { buildClonePlan } from "./desired-state";
@@ -52,7 +52,9 @@ interface Built {
 
 /** Policy with registry read+write, preferring the conventional owner policy. */
 function pickPolicy(rules: Array<{ keyName: string; rights: string; primaryKey?: string }>, need: string[]): { keyName: string; primaryKey?: string } | undefined {
-  const ok = (r: { rights: string }) => need.every((n) => r.rights.includes(n));
+  // RegistryWrite implies RegistryRead in IoT Hub's permission model.
+  const has = (rights: string, n: string) => rights.includes(n) || (n === "RegistryRead" && rights.includes("RegistryWrite"));
+  const ok = (r: { rights: string }) => need.every((n) => has(r.rights, n));
   return rules.find((r) => r.keyName === "iothubowner" && ok(r)) ?? rules.find(ok);
 }
 
@@ -87,7 +89,15 @@ export class HubClone extends pulumi.ComponentResource {
       // known. Built once, read field by field so one secret field does not make all outputs secret.
       let cache: Built | undefined;
       const model = readLiveSource(args.config, { parent: this });
-      const get = (m: HubModel) => (cache ??= this.build(name, checkedPlan(m, args.config), args.config));
+      const get = (m: HubModel) => {
+        try {
+          return (cache ??= this.build(name, checkedPlan(m, args.config), args.config));
+        } catch (err) {
+          // Bad input found at deploy time: one line per finding, no stack (as at program start).
+          if (err instanceof UserError) throw new pulumi.RunError(redact(err.message));
+          throw err;
+        }
+      };
       this.hostName = model.apply((m) => get(m).hostName);
       this.resourceId = model.apply((m) => get(m).resourceId);
       this.eventHubCompatibleEndpoint = model.apply((m) => get(m).eventHubCompatibleEndpoint);

@@ -204,6 +204,12 @@ describe("each source format plans", () => {
     expect(props(r).eventHubEndpoints.events.partitionCount).toBe(16);
   });
 
+  it("live source with an invalid clone: the finding made after the GET is one line, nothing created", async () => {
+    const r = await runPlan({ stackFile: path.join(fixtures, "Pulumi.live-invalid.yaml"), liveSourceFile: path.join(fixtures, "arm-get-body.json") });
+    expect(r.resources).toEqual([]);
+    expect(r.errors).toEqual([expect.stringMatching(/^iothub-clone:clone\.name: 'plant-hub' is the original's name/)]);
+  });
+
   it("live source without its GET body: one actionable line", async () => {
     const r = await runPlan({ stackFile: path.join(fixtures, "Pulumi.live.yaml") });
     expect(r.resources).toEqual([]);
