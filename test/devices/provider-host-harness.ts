@@ -29,12 +29,15 @@ export interface CompiledProgram {
   cleanup(): void;
 }
 
-/** tsc → CommonJS for the DeviceMigration entry points (and everything they import). */
-export function compileDevices(tag: string): CompiledProgram {
+/** tsc → CommonJS for the DeviceMigration entry points (and everything they import); `compile: false` only makes the scratch folder. */
+export function compileDevices(tag: string, compile = true): CompiledProgram {
   const outDirRel = path.join("bin", `provider-host-${tag}-${process.pid}`);
   const outDir = path.join(projectDir, outDirRel);
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir, { recursive: true });
+  const deviceMigrationJs = path.join(outDir, "components", "devices", "device-migration.js");
+  const cleanup = () => fs.rmSync(outDir, { recursive: true, force: true });
+  if (!compile) return { outDirRel, outDir, deviceMigrationJs, cleanup };
   const tsconfig = path.join(outDir, "tsconfig.json");
   const entries = ["device-migration.ts", "provider-impl.ts", "index.ts", "local-hub.ts", "transform.ts", "generate.ts"]
     .map((f) => path.join(projectDir, "components", "devices", f))
@@ -51,21 +54,25 @@ export function compileDevices(tag: string): CompiledProgram {
   const tsc = require.resolve("typescript/bin/tsc", { paths: [projectDir] });
   const r = spawnSync(process.execPath, [tsc, "-p", tsconfig], { cwd: projectDir, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`tsc failed:\n${r.stdout}\n${r.stderr}`);
-  const deviceMigrationJs = path.join(outDir, "components", "devices", "device-migration.js");
   if (!fs.existsSync(deviceMigrationJs)) throw new Error(`tsc emitted no ${deviceMigrationJs}`);
-  return { outDirRel, outDir, deviceMigrationJs, cleanup: () => fs.rmSync(outDir, { recursive: true, force: true }) };
+  return { outDirRel, outDir, deviceMigrationJs, cleanup };
 }
 
 /**
  * `__provider` exactly as `pulumi up` would store it: constructed through `new DeviceMigration`
- * under Pulumi mocks in a plain node process, from the compiled JS.
+ * under Pulumi mocks in a plain node process, from the compiled JS — or, with `viaTsNode`, from
+ * the TypeScript source loaded by ts-node (what Pulumi does for a `typescript: true` project that
+ * is not compiled first; the provider host then finds no JS and loads the source through ts-node).
  */
-export function serializedProvider(p: CompiledProgram): string {
-  const outFile = path.join(p.outDir, "provider.txt");
-  const script = path.join(p.outDir, "serialize-provider.js");
+export function serializedProvider(p: CompiledProgram, viaTsNode = false): string {
+  const outFile = path.join(p.outDir, viaTsNode ? "provider-ts.txt" : "provider.txt");
+  const script = path.join(p.outDir, viaTsNode ? "serialize-provider-ts.js" : "serialize-provider.js");
+  const deviceMigration = viaTsNode ? path.join(projectDir, "components", "devices", "device-migration.ts") : p.deviceMigrationJs;
+  const register = viaTsNode ? `require("ts-node").register({ transpileOnly: true });` : "";
   fs.writeFileSync(
     script,
     `
+${register}
 const fs = require("fs");
 const pulumi = require("@pulumi/pulumi");
 (async () => {
@@ -76,7 +83,7 @@ const pulumi = require("@pulumi/pulumi");
     },
     call(args) { return args.inputs; },
   }, "hubclone", "test", false);
-  const { DeviceMigration } = require(${JSON.stringify(p.deviceMigrationJs)});
+  const { DeviceMigration } = require(${JSON.stringify(deviceMigration)});
   new DeviceMigration("devices", { sourceHubHostName: "orig.azure-devices.net", cloneHubHostName: "clone.azure-devices.net" });
 })().catch((e) => { console.error(e); process.exit(1); });
 `,

@@ -136,3 +136,56 @@ describe("DeviceMigration in the Pulumi dynamic provider host", () => {
     expect(containsSecret(host.output.join("\n") + JSON.stringify(state))).toBe(false);
   });
 });
+
+/**
+ * Pulumi's default for this project (Pulumi.yaml `typescript: true`, main index.ts) runs the
+ * program through ts-node, so no JS exists next to device-migration.ts: the serialized shim must
+ * then load the TypeScript implementation in the host through ts-node.
+ */
+describe("DeviceMigration serialized from a ts-node run (no compiled JS)", () => {
+  let program: CompiledProgram;
+  let provider: string;
+  let host: ProviderHost;
+  let source: TestHub;
+  let clone: TestHub;
+  let endpointsDir: string;
+
+  beforeAll(async () => {
+    program = compileDevices("tsnode", false);
+    provider = serializedProvider(program, true);
+    host = await startProviderHost();
+    source = await createTestHub("tsn-src");
+    clone = await createTestHub("tsn-cln");
+    endpointsDir = fs.mkdtempSync(path.join(os.tmpdir(), "dm-tsnode-"));
+    fs.writeFileSync(path.join(endpointsDir, "endpoints.json"), JSON.stringify(localEndpoints()));
+    const load = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" }, generateDeviceLines({ count: 10 }), {
+      local: localEndpoints() as never,
+    });
+    expect(load.failed).toBe(0);
+  });
+  afterAll(async () => {
+    await host?.stop();
+    program?.cleanup();
+    if (endpointsDir) fs.rmSync(endpointsDir, { recursive: true, force: true });
+  });
+
+  it("captures the source directory and creates through ts-node in the host", async () => {
+    expect(provider).toContain(`implDir: "components/devices"`);
+    const inputs = {
+      __provider: provider,
+      sourceHubHostName: source.hostName,
+      sourceConnectionString: source.connectionString,
+      cloneHubHostName: clone.hostName,
+      cloneConnectionString: clone.connectionString,
+      stagingConnectionString: stagingConnectionString(),
+      stagingContainerName: "dm-tsnode-test",
+      filter: { deviceIds: ["gen-0000001", "gen-0000002"] },
+      localEndpointsFile: path.join(endpointsDir, "endpoints.json"),
+    };
+    const checked = await host.check({}, inputs);
+    expect(checked.failures).toEqual([]);
+    const r = await host.create(checked.inputs);
+    expect(r.properties).toMatchObject({ exported: 2, imported: 2, failed: 0, mismatchCount: 0 });
+    expect(await deviceIds(clone)).toEqual(["gen-0000001", "gen-0000002"]);
+  });
+});
