@@ -151,9 +151,10 @@ async function worker(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 
-function runWorker(cfg: WorkerConfig): Promise<WorkerResult> {
+function runWorker(cfg: WorkerConfig, heapMb?: number): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsxCli, __filename, "--worker"], {
+    const flags = heapMb ? [`--max-old-space-size=${heapMb}`] : [];
+    const child = spawn(process.execPath, [...flags, tsxCli, __filename, "--worker"], {
       env: { ...process.env, HUBCLONE_BENCH_WORKER: JSON.stringify(cfg) },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -170,7 +171,7 @@ function runWorker(cfg: WorkerConfig): Promise<WorkerResult> {
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-export async function bench(devices: number, print: (l: string) => void, keep = false): Promise<Record<string, unknown>> {
+export async function bench(devices: number, print: (l: string) => void, keep = false, heapMb?: number): Promise<Record<string, unknown>> {
   print(`bench: starting the local hub`);
   const session = await startLocalSession("bench");
   try {
@@ -188,7 +189,7 @@ export async function bench(devices: number, print: (l: string) => void, keep = 
 
     print(`bench: copying (measured, in a fresh process)`);
     const runId = `bench-${session.cloneHub}`;
-    const copy = await runWorker({ mode: "copy", source, clone, staging, endpointsFile, runId });
+    const copy = await runWorker({ mode: "copy", source, clone, staging, endpointsFile, runId }, heapMb);
     if (copy.failed > 0) throw new Error(`the copy failed for ${copy.failed} lines`);
 
     print(`bench: changing 1% of the devices at the original, then a delta sync`);
@@ -198,12 +199,13 @@ export async function bench(devices: number, print: (l: string) => void, keep = 
     const change = await loadDevices({ connectionString: source }, { connectionString: staging, containerName: "bench-load" },
       generateDeviceLines({ count: devices, select: changed, revision: 1 }), { local: engineLocal(e) });
     if (change.failed > 0) throw new Error(`changing devices failed for ${change.failed} lines`);
-    const sync = await runWorker({ mode: "sync", source, clone, staging, endpointsFile, runId });
+    const sync = await runWorker({ mode: "sync", source, clone, staging, endpointsFile, runId }, heapMb);
 
     const exportMB = (copy.exportBytes ?? 0) / (1 << 20);
     const sourceLines = copy.exported + copy.exportedModules;
     return {
       devices,
+      ...(heapMb ? { clientHeapCapMb: heapMb } : {}),
       clientPeakRssMb: copy.peakRssMb,
       clientCpuMs: copy.cpuMs,
       wallMs: copy.wallMs,
@@ -244,11 +246,14 @@ if (require.main === module) {
       .requiredOption("--devices <n>", "devices to generate and copy")
       .option("--json", "print the figures as JSON")
       .option("--keep", "leave the local hub running")
-      .action((o: { devices: string; json?: boolean; keep?: boolean }) =>
+      .option("--heap-mb <n>", "run the measured client with --max-old-space-size=N (tells live memory from uncollected garbage)")
+      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string }) =>
         runCommand(async () => {
           const n = Number(o.devices);
           if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
-          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), o.keep);
+          const heap = o.heapMb === undefined ? undefined : Number(o.heapMb);
+          if (heap !== undefined && (!Number.isInteger(heap) || heap < 16)) throw new UserError("must be a whole number of MB ≥ 16", "--heap-mb");
+          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), o.keep, heap);
           process.stdout.write(redact(o.json ? JSON.stringify(r) : JSON.stringify(r, null, 2)) + "\n");
         }),
       );
