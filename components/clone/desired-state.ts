@@ -17,6 +17,13 @@ export function buildClonePlan(model: HubModel, config: CloneConfig): ClonePlan 
       message: "the device copy reads the original's keys (read-only) and needs its resource group: set source.resourceGroup (and source.subscriptionId), or devices.enabled: false",
     });
   }
+  if (config.devices.enabled && config.devices.storageAuthenticationType === "identityBased" && !plan.identity.reused.length) {
+    plan.errors.push({
+      field: "iothub-clone:devices.storageAuthenticationType",
+      message:
+        "identityBased staging needs a user-assigned identity on the original that the clone reuses (the original is never modified to add one): use keyBased, or give the original a user-assigned identity first",
+    });
+  }
   for (const f of validateClonePlan(plan)) {
     if (!seen.has(`${f.field}|${f.message}`)) plan.errors.push(f);
   }

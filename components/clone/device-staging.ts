@@ -4,11 +4,14 @@
  * wiring of the DeviceMigration resource onto the original and the clone.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
 import * as storage from "@pulumi/azure-native/storage";
 import * as random from "@pulumi/random";
 import type { DevicesConfig } from "../config";
 import { DeviceMigration } from "../devices/device-migration";
 import { storageConnectionString } from "./key-lookups";
+import { subscriptionOf } from "./routing-identity";
+import { DATA_ROLES } from "./types";
 
 export const STAGING_CONTAINER = "devicefiles";
 
@@ -17,6 +20,8 @@ export interface DeviceStagingArgs {
   resourceGroupName: pulumi.Input<string>;
   location: string;
   tags?: Record<string, string>;
+  /** Identity-based staging: the principal both hubs' jobs use, granted Storage Blob Data Contributor. */
+  grantPrincipalId?: pulumi.Input<string>;
 }
 
 export class DeviceStaging extends pulumi.ComponentResource {
@@ -50,6 +55,19 @@ export class DeviceStaging extends pulumi.ComponentResource {
       { accountName: account.name, resourceGroupName: args.resourceGroupName, containerName: STAGING_CONTAINER, publicAccess: "None" },
       parent,
     );
+    if (args.grantPrincipalId) {
+      new authorization.RoleAssignment(
+        `${name}-blob-contributor`,
+        {
+          principalId: args.grantPrincipalId,
+          principalType: "ServicePrincipal",
+          roleDefinitionId: account.id.apply((scope) => `${subscriptionOf(scope)}/providers/Microsoft.Authorization/roleDefinitions/${DATA_ROLES.storageBlobDataContributor.id}`),
+          scope: account.id,
+          description: "iothub-clone: device import/export jobs write and read the staging container",
+        },
+        parent,
+      );
+    }
     this.accountName = account.name;
     this.accountId = account.id;
     this.accountUrl = pulumi.interpolate`https://${account.name}.blob.core.windows.net`;

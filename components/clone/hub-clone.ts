@@ -7,11 +7,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as iothub from "@pulumi/azure-native/iothub";
+import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import type { CloneConfig } from "../config";
 import { UserError, ValidationError } from "../errors";
 import { redact } from "../secrets";
 import type { HubModel } from "../source/model";
 import { buildClonePlan } from "./desired-state";
+import { parseArmId, segment } from "./coordinates";
 import { DeviceStaging, wireDeviceMigration } from "./device-staging";
 import { resolveCredential, SubscriptionProviders } from "./key-lookups";
 import { RoutingIdentity, type IdentityGrant } from "./routing-identity";
@@ -56,6 +58,14 @@ function pickPolicy(rules: Array<{ keyName: string; rights: string; primaryKey?:
   const has = (rights: string, n: string) => rights.includes(n) || (n === "RegistryRead" && rights.includes("RegistryWrite"));
   const ok = (r: { rights: string }) => need.every((n) => has(r.rights, n));
   return rules.find((r) => r.keyName === "iothubowner" && ok(r)) ?? rules.find(ok);
+}
+
+/** Principal id of an existing user-assigned identity (a read, for a role grant on our own resource). */
+function userAssignedPrincipal(identityId: string, providers: SubscriptionProviders): pulumi.Output<string> {
+  const id = parseArmId(identityId);
+  const resourceName = id && segment(id, "userAssignedIdentities");
+  if (!id?.resourceGroup || !resourceName) throw new UserError(`'${identityId}' is not a user-assigned identity id`, "identity.userAssignedIdentities");
+  return managedidentity.getUserAssignedIdentityOutput({ resourceGroupName: id.resourceGroup, resourceName }, providers.opts(id.subscriptionId)).principalId;
 }
 
 export class HubClone extends pulumi.ComponentResource {
@@ -132,12 +142,26 @@ export class HubClone extends pulumi.ComponentResource {
       : undefined;
     const target = (endpointName: string) => routing?.targets[endpointName];
 
-    // 2. Device staging (its account may need a grant too).
-    const staging = devicesOn ? new DeviceStaging(`${name}-staging`, { cloneName: plan.hub.resourceName, resourceGroupName: rg, location, tags }, parent) : undefined;
+    // 2. Device staging. Identity-based staging uses the original's user-assigned identity, which
+    // the clone reuses: both hubs' jobs can reach the container, and the original is not modified.
+    const stagingIdentity = stagingByIdentity ? plan.identity.reused[0] : undefined;
+    const staging = devicesOn
+      ? new DeviceStaging(
+          `${name}-staging`,
+          {
+            cloneName: plan.hub.resourceName,
+            resourceGroupName: rg,
+            location,
+            tags,
+            grantPrincipalId: stagingIdentity ? userAssignedPrincipal(stagingIdentity, providers) : undefined,
+          },
+          parent,
+        )
+      : undefined;
 
     // 3. The routing identity, granted its data roles before the hub exists.
     let identity: RoutingIdentity | undefined;
-    if (plan.identity.create || stagingByIdentity) {
+    if (plan.identity.create) {
       const deploySubscription = () => authorization.getClientConfigOutput(parent).subscriptionId;
       const grants: IdentityGrant[] = plan.roleGrants.map((g): IdentityGrant => {
         if (g.target.kind === "relocated") {
@@ -159,7 +183,6 @@ export class HubClone extends pulumi.ComponentResource {
           provider: g.target.cosmosAccountName ? providers.provider(sub) : undefined,
         };
       });
-      if (stagingByIdentity && staging) grants.push({ name: "staging", role: "storageBlobDataContributor", scopeId: staging.accountId });
       identity = new RoutingIdentity(`${name}-identity`, { identityName: plan.identity.name, resourceGroupName: rg, location, tags, grants }, parent);
     }
 
@@ -296,7 +319,7 @@ export class HubClone extends pulumi.ComponentResource {
           sourceConnectionString,
           cloneHubHostName: hostName,
           cloneConnectionString,
-          userAssignedIdentity: identity?.identityId,
+          userAssignedIdentity: stagingIdentity,
         },
         { parent: this, dependsOn: [hub, ...groups] },
       );

@@ -32,6 +32,8 @@ function invokeResult(token: string, inputs: Record<string, any>, live?: unknown
       return { primaryMasterKey: MOCK_KEY, secondaryMasterKey: MOCK_KEY, primaryReadonlyMasterKey: MOCK_KEY, secondaryReadonlyMasterKey: MOCK_KEY };
     case "azure-native:iothub:listIotHubResourceKeys":
       return { value: [{ keyName: "iothubowner", primaryKey: MOCK_KEY, secondaryKey: MOCK_KEY, rights: "RegistryRead, RegistryWrite, ServiceConnect, DeviceConnect" }] };
+    case "azure-native:managedidentity:getUserAssignedIdentity":
+      return { id: COMPUTED, name: inputs.resourceName, principalId: COMPUTED, clientId: COMPUTED, tenantId: COMPUTED };
     case "azure-native:authorization:getClientConfig":
       return { subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "00000000-0000-0000-0000-000000000000", clientId: "offline-plan", objectId: "offline-plan" };
     case "azure-native:iothub:getIotHubResource":
@@ -158,6 +160,15 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
     return register(req, cb);
   };
 
+  // Pulumi logs failed registrations (log.error → console.error without an engine) and carries
+  // on; a plan must not silently miss resources, so such lines make the plan fail.
+  const runtimeErrors: string[] = [];
+  const consoleError = console.error;
+  console.error = (...a: unknown[]) => {
+    const line = a.map(String).join(" ");
+    if (line.startsWith("error: [runtime]")) runtimeErrors.push(line.replace(/^error: \[runtime\] /, "").split("\n")[0]);
+    else consoleError(...a);
+  };
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
   process.on("unhandledRejection", onRejection);
@@ -180,10 +191,20 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   } catch (e) {
     result.errors.push(...lines(e));
   }
-  await settings.waitForRPCs().catch(() => undefined);
+  // Some failures (an input Output rejecting while a registration serializes) surface a few
+  // ticks after the RPC queue drains: let them, so a plan never silently misses a resource.
+  for (let i = 0; i < 5; i++) {
+    await settings.waitForRPCs().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   process.off("unhandledRejection", onRejection);
   for (const r of rejections) {
     for (const line of lines(r)) if (!result.errors.includes(line)) result.errors.push(line);
+  }
+  console.error = consoleError;
+  if (pulumi.log.hasErrors() && !result.errors.length) {
+    // Not a user error: the program (or a mock) failed. Report it as such, one line each.
+    result.errors.push(...(runtimeErrors.length ? runtimeErrors : ["the program logged an error"]).map((l) => `program: ${l}`));
   }
 
   if (result.errors.length) {

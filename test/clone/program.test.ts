@@ -217,6 +217,28 @@ describe("each source format plans", () => {
   });
 });
 
+describe("identity-based device staging and more relocations", () => {
+  it("grants the original's reused identity on the staging account and hands it to the device copy", async () => {
+    const r = await runPlan({ stackFile: path.join(fixtures, "Pulumi.identity-staging.yaml") });
+    expect(r.errors).toEqual([]);
+    const grant = r.resources.find((x) => x.name === "clone-staging-blob-contributor")!;
+    expect(grant.inputs.roleDefinitionId).toMatch(/ba92f5b4-2d11-453d-a403-e96b0029c9fe$/);
+    const [migration] = r.resources.filter((x) => x.type.endsWith("DeviceMigration"));
+    expect(migration.inputs).toMatchObject({
+      storageAuthenticationType: "identityBased",
+      userAssignedIdentity: expect.stringMatching(/userAssignedIdentities\/fleet-hub-routing$/),
+      stagingAccountUrl: expect.stringMatching(/^https:\/\/contosofleetstg.*\.blob\.core\.windows\.net$/),
+    });
+    expect(migration.inputs).not.toHaveProperty("stagingConnectionString");
+    // Relocated Cosmos DB (account, database, container) and queue with its send rule.
+    expect(of(r, "azure-native:cosmosdb:SqlResourceSqlContainer")[0].inputs).toMatchObject({ containerName: "device-state", resource: { partitionKey: { paths: ["/deviceId"] } } });
+    expect(of(r, "azure-native:servicebus:QueueAuthorizationRule")[0].inputs).toMatchObject({ queueName: "critical-alerts", rights: ["Send"] });
+    const eps = props(r).routing.endpoints;
+    expect(eps.cosmosDBSqlContainers[0]).toMatchObject({ resourceGroup: "rg-neu", primaryKey: "[secret]", endpointUri: expect.stringMatching(/^https:\/\/contoso-fleet-hubclone-cosmos-/) });
+    expect(props(r).storageEndpoints.$default).toMatchObject({ containerName: "fleet-uploads", connectionString: "[secret]" });
+  });
+});
+
 describe("invalid input creates nothing", () => {
   it("lists every finding, one line each, and no resource", async () => {
     const r = await runPlan({ stack: "dev", location: "mars", partitions: 64, name: "ContosoTestHub29358" });

@@ -162,6 +162,12 @@ describe("transform: config choices", () => {
     expect(buildClonePlan(contosoModel(), config({ source: { template: "x" }, clone: { resourceGroup: "rg" }, devices: { enabled: false } })).errors).toEqual([]);
   });
 
+  it("identity-based device staging needs an identity of the original the clone reuses", () => {
+    const dev = config({ source: { template: "x", resourceGroup: "src" }, clone: { resourceGroup: "rg" }, devices: { storageAuthenticationType: "identityBased" } });
+    expect(buildClonePlan(contosoModel(), dev).errors.map((e) => e.field)).toEqual(["iothub-clone:devices.storageAuthenticationType"]);
+    expect(buildClonePlan(fleetModel(), dev).errors).toEqual([]);
+  });
+
   it("a certificate known only by name needs its body or skip", () => {
     const model = fleetModel();
     model.certificates = [{ name: "no-body" }];
