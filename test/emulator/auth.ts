@@ -74,7 +74,7 @@ export function authorize(header: string | undefined, hostName: string, policies
   }
   const expiry = Number(se);
   if (!Number.isFinite(expiry)) throw unauthorized("Malformed SharedAccessSignature: se is not a number");
-  if (expiry * 1000 <= nowMs) throw unauthorized("Unauthorized: the SharedAccessSignature is expired");
+  if (expiry * 1000 <= nowMs) throw unauthorized("Unauthorized: the shared access token has expired (se is in the past)");
   if (!skn) throw unauthorized("Service tokens must name a shared access policy (skn)");
   const keyName = decodeURIComponent(skn);
   const policy = policies.find((p) => p.keyName === keyName);

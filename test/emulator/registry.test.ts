@@ -5,7 +5,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "azure-iothub";
 import { createSasToken } from "./auth";
-import { createTestHub, registryFor, registryForSas, type TestHub } from "../support/local-hub";
+import { containsSecret } from "../../components/secrets";
+import { createTestHub, emulatorLog, registryFor, registryForSas, type TestHub } from "../support/local-hub";
 
 /** The SDK error's status, service error code header and parsed current-format body. */
 async function failure(p: Promise<unknown>): Promise<{ name: string; status: number; code: string; errorCode: number; message: string }> {
@@ -231,6 +232,18 @@ describe("local IoT Hub: shared access signatures", () => {
     await expect(service.getTwin("allowed")).resolves.toBeTruthy();
     expect(await failure(service.get("allowed"))).toMatchObject({ status: 401 });
     expect(await failure(registryFor(hub.connectionStrings.device).getTwin("allowed"))).toMatchObject({ status: 401 });
+  });
+
+  it("logs exactly one line per failed request, without secrets", async () => {
+    const registry = registryFor(hub);
+    await failure(registry.get("log-probe-7f3a"));
+    const wrong = hub.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${KEY_B}`);
+    await failure(registryFor(wrong).get("log-probe-8c1d"));
+    await new Promise((r) => setTimeout(r, 100)); // the log is written by the emulator process
+    const lines = emulatorLog().split("\n");
+    expect(lines.filter((l) => l.includes("log-probe-7f3a"))).toEqual([expect.stringMatching(/GET \/devices\/log-probe-7f3a -> 404 DeviceNotFound \(404001\)/)]);
+    expect(lines.filter((l) => l.includes("log-probe-8c1d"))).toEqual([expect.stringMatching(/-> 401 IotHubUnauthorizedAccess/)]);
+    expect(lines.some((l) => containsSecret(l))).toBe(false);
   });
 
   it("does not accept one hub's token on another hub", async () => {

@@ -135,6 +135,12 @@ export async function isolateEmulator(): Promise<void> {
   for (const k of Object.keys(hubs)) delete hubs[k];
 }
 
+/** The emulator's log so far (one line per failed request, plus startup and job failures). */
+export function emulatorLog(): string {
+  const file = path.join(current().stateDir, "emulator.log");
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+}
+
 /** Stops this file's private emulator (the global teardown also does, if a file forgets). */
 export async function stopIsolatedEmulator(): Promise<void> {
   if (!target?.isolated) return;
