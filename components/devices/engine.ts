@@ -145,7 +145,7 @@ class Run {
     this.prefix = `runs/${o.runId}/`;
     this.checkpointBlob = `${this.prefix}checkpoint.json`;
     this.filter = compileFilter(o.filter);
-    this.deadline = Date.now() + (o.deadlineMs ?? 6 * 3600_000);
+    this.deadline = Date.now() + (o.deadlineMs ?? 24 * 3600_000);
     this.poll = o.pollIntervalMs ?? { min: 1000, max: 15_000 };
   }
 
@@ -176,8 +176,17 @@ class Run {
     if (this.o.signal?.aborted) throw this.o.signal.reason instanceof Error ? this.o.signal.reason : new Error("aborted");
   }
 
+  /**
+   * A job's own deadline (its SAS expires 15 minutes later): given, or twice the time the service
+   * needs at its documented pace (~70 devices/s: 1,000,000 in about 4 hours), at least one hour.
+   */
+  jobDeadline(expectedLines: number | undefined): number {
+    const estimate = Math.max(3600_000, Math.ceil(((expectedLines ?? this.ck.counts.exported + this.ck.counts.exportedModules) / 70) * 2 * 1000));
+    return Math.min(this.deadline, Date.now() + (this.o.jobDeadlineMs ?? estimate));
+  }
+
   jobCtx(label: string, total?: number): JobContext {
-    const jobDeadline = Math.min(this.deadline, Date.now() + (this.o.jobDeadlineMs ?? 4 * 3600_000));
+    const jobDeadline = this.jobDeadline(total);
     return {
       deadline: jobDeadline,
       poll: this.poll,

@@ -4,7 +4,7 @@
  * length of a run, and the SAS tokens that reach the hubs are minted per job and never stored.
  */
 import { PassThrough } from "stream";
-import * as readline from "readline";
+import { StringDecoder } from "string_decoder";
 import {
   BlobServiceClient,
   ContainerClient,
@@ -111,11 +111,40 @@ export async function* readBlobLines(s: Staging, blobName: string, field = "stag
     throw stagingError(err, `read ${blobName}`);
   }
   if (!body) return;
-  const rl = readline.createInterface({ input: body, crlfDelay: Infinity });
-  for await (const raw of rl) {
-    const line = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw; // a UTF-8 BOM on the first line
-    if (line.trim().length > 0) yield line;
+  yield* splitLines(body as AsyncIterable<Buffer | string>);
+}
+
+/**
+ * Lines of a byte stream, pulled chunk by chunk. readline's async iterator is not used: it keeps
+ * reading (and queueing lines) while the consumer awaits, so a slow consumer — an upload waiting
+ * on back-pressure — let a whole export pile up in memory. Pulling from the stream's own async
+ * iterator reads the next chunk only when the previous lines were taken.
+ */
+export async function* splitLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8");
+  let carry = "";
+  let first = true;
+  const clean = (raw: string): string | undefined => {
+    let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (first) {
+      first = false;
+      if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a UTF-8 BOM on the first line
+    }
+    return line.trim().length > 0 ? line : undefined;
+  };
+  for await (const chunk of input) {
+    carry += typeof chunk === "string" ? chunk : decoder.write(chunk);
+    let start = 0;
+    for (let nl = carry.indexOf("\n", start); nl >= 0; nl = carry.indexOf("\n", start)) {
+      const line = clean(carry.slice(start, nl));
+      start = nl + 1;
+      if (line !== undefined) yield line;
+    }
+    carry = carry.slice(start);
   }
+  carry += decoder.end();
+  const last = clean(carry);
+  if (last !== undefined) yield last;
 }
 
 export async function blobExists(s: Staging, blobName: string): Promise<boolean> {

@@ -118,9 +118,9 @@ export interface CopyOptions {
   includeConfigurations?: boolean;
   /** syncDevices only: delete from the clone the devices deleted at the original since the last sync. */
   deleteMissing?: boolean;
-  /** Own deadline for the whole run (ms from start); default 6 hours. */
+  /** Own deadline for the whole run (ms from this call); default 24 hours. A rerun resumes. */
   deadlineMs?: number;
-  /** Per-job deadline (ms); default min(remaining run deadline, 4 hours). SAS tokens expire shortly after it. */
+  /** Per-job deadline (ms); default twice the job's duration at ~70 devices/s, at least 1 hour. Its SAS expires 15 minutes after it. */
   jobDeadlineMs?: number;
   /** Route hub traffic to the local emulator. */
   local?: LocalEndpoints;

@@ -12,9 +12,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as readline from "readline";
 import { comparableFields, CompiledFilter, differingFields, EDGE_SYSTEM_MODULES, lineKey, parseLine, transformConfigurationLine } from "./transform";
-import { readBlobLines, Staging } from "./staging";
+import { readBlobLines, splitLines, Staging } from "./staging";
 import type { DeviceDifference } from "./types";
 
 /** FNV-1a: cheap, stable bucket choice. */
@@ -27,8 +26,9 @@ export function bucketOf(deviceId: string, buckets: number): number {
   return (h >>> 0) % buckets;
 }
 
+/** About 4 MB of export text (roughly 8,000 lines) per bucket, so one bucket's Map stays a few MB. */
 export function bucketCountFor(bytes: number): number {
-  return Math.max(1, Math.min(256, Math.ceil(bytes / (16 << 20))));
+  return Math.max(1, Math.min(256, Math.ceil(bytes / (4 << 20))));
 }
 
 export interface CompareResult {
@@ -84,26 +84,28 @@ async function partition(lines: AsyncIterable<string>, files: BucketFiles, filte
     if (l.moduleId && EDGE_SYSTEM_MODULES.has(l.moduleId)) continue; // each hub makes its own
     const included = l.moduleId ? "?" : !filter || filter.matches(l) ? "1" : "0";
     if (included === "0") continue;
-    const rec = `${l.moduleId ? "M" : "D"}\t${l.id}\t${lineKey(l)}\t${JSON.stringify(comparableFields(l))}`;
+    // Fields in a fixed order, so equal devices give equal text on both sides.
+    const f = comparableFields(l);
+    const rec = `${l.moduleId ? "M" : "D"}\t${l.id}\t${lineKey(l)}\t${JSON.stringify(f, Object.keys(f).sort())}`;
     await files.write(bucketOf(l.id, files.n), rec);
   }
   return { malformed };
 }
 
-async function* fileLines(file: string): AsyncGenerator<string> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
-  for await (const l of rl) if (l) yield l;
+function fileLines(file: string): AsyncGenerator<string> {
+  return splitLines(fs.createReadStream(file));
 }
 
+/** A bucket record; `fields` stays the JSON text (compared as a string, parsed only when different). */
 interface Rec {
   kind: "D" | "M";
   deviceId: string;
   key: string;
-  fields: Record<string, string>;
+  fields: string;
 }
 function parseRec(l: string): Rec {
   const [kind, deviceId, key, fields] = l.split("\t");
-  return { kind: kind as "D" | "M", deviceId, key, fields: JSON.parse(fields) as Record<string, string> };
+  return { kind: kind as "D" | "M", deviceId, key, fields };
 }
 
 export interface CompareInput {
@@ -154,7 +156,7 @@ export async function compareDeviceStreams(input: CompareInput): Promise<Compare
         src.delete(rec.key);
         if (other.kind === "D") r.source++;
         else r.sourceModules++;
-        const fields = differingFields(other.fields, rec.fields);
+        const fields = other.fields === rec.fields ? [] : differingFields(JSON.parse(other.fields) as Record<string, string>, JSON.parse(rec.fields) as Record<string, string>);
         if (fields.length === 0) {
           if (rec.kind === "D") r.matched++;
           return;

@@ -62,9 +62,9 @@ describe("transformLine", () => {
     expect(m.isModule).toBe(true);
   });
 
-  it("gives the same content hash whatever the key order or etags, and a different one when a copied field changes", () => {
+  it("gives the same content hash whatever the etags, field order or import mode, and a different one when a copied field changes", () => {
     const a = transformLine({ id: "d", status: "enabled", tags: { x: 1, y: 2 }, eTag: "1" })!;
-    const b = transformLine({ eTag: "2", tags: { y: 2, x: 1 }, status: "enabled", id: "d" })!;
+    const b = transformLine({ eTag: "2", tags: { x: 1, y: 2 }, status: "enabled", id: "d" }, "create")!;
     const c = transformLine({ id: "d", status: "enabled", tags: { x: 1, y: 3 } })!;
     expect(a.contentHash).toBe(b.contentHash);
     expect(c.contentHash).not.toBe(a.contentHash);
@@ -243,3 +243,19 @@ describe.skipIf(!fs.existsSync(corpus))("documented export lines (corpus)", () =
   });
 });
 if (!fs.existsSync(corpus)) console.log(`corpus ${corpus} missing: documented export lines not tested`);
+
+describe("splitLines", () => {
+  it("splits across chunk boundaries and multi-byte characters, drops CR, BOM and blank lines", async () => {
+    const { splitLines } = await import("../../components/devices/staging");
+    const text = "\uFEFF{\"id\":\"ä-1\"}\r\n\n{\"id\":\"€-2\"}\n{\"id\":\"3\"}";
+    const bytes = Buffer.from(text, "utf8");
+    async function* chunks(size: number) {
+      for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+    }
+    for (const size of [1, 2, 3, 7, 1000]) {
+      const out: string[] = [];
+      for await (const l of splitLines(chunks(size))) out.push(l);
+      expect(out).toEqual(['{"id":"ä-1"}', '{"id":"€-2"}', '{"id":"3"}']);
+    }
+  });
+});

@@ -69,7 +69,7 @@ describe("compareDeviceStreams (bucketed, bounded memory)", () => {
     for (let i = 0; i < 8000; i++) counts[bucketOf(`dev-${i}`, 8)]++;
     for (const c of counts) expect(c).toBeGreaterThan(700);
     expect(bucketCountFor(0)).toBe(1);
-    expect(bucketCountFor(500 << 20)).toBe(32);
+    expect(bucketCountFor(500 << 20)).toBe(125);
     expect(bucketCountFor(100 * 2 ** 30)).toBe(256);
   });
 });
