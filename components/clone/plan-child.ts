@@ -92,7 +92,11 @@ async function valueOf<T>(o: unknown): Promise<T | undefined> {
 function errorLines(err: unknown): string[] {
   const e = err as Error & { findings?: Array<{ field: string; message: string }> };
   if (e instanceof UserError || e instanceof pulumi.RunError || e?.name === "UserError" || e?.name === "ValidationError" || e?.name === "RunError") {
-    return redact(e.message).split("\n").filter(Boolean);
+    // The SDK re-wraps an error met while serializing outputs; the user's line is what matters.
+    return redact(e.message)
+      .split("\n")
+      .map((l) => l.replace(/^error serializing property "[^"]*": /, ""))
+      .filter(Boolean);
   }
   // Invoke failures come back wrapped: keep the UserError's line.
   const m = /UserError: ([^\n]+)|(source: [^\n]+)/.exec(e?.message ?? "");
@@ -169,6 +173,9 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
     if (line.startsWith("error: [runtime]")) runtimeErrors.push(line.replace(/^error: \[runtime\] /, "").split("\n")[0]);
     else consoleError(...a);
   };
+  const addErrors = (found: string[]) => {
+    for (const line of found) if (!result.errors.includes(line)) result.errors.push(line);
+  };
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
   process.on("unhandledRejection", onRejection);
@@ -176,7 +183,7 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   try {
     program = require(path.join(opts.projectDir ?? process.cwd(), "index.ts"));
   } catch (e) {
-    result.errors.push(...lines(e));
+    addErrors(lines(e));
   }
   const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
   try {
@@ -189,7 +196,7 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
       }
     }
   } catch (e) {
-    result.errors.push(...lines(e));
+    addErrors(lines(e));
   }
   // Some failures (an input Output rejecting while a registration serializes) surface a few
   // ticks after the RPC queue drains: let them, so a plan never silently misses a resource.
@@ -199,7 +206,7 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   }
   process.off("unhandledRejection", onRejection);
   for (const r of rejections) {
-    for (const line of lines(r)) if (!result.errors.includes(line)) result.errors.push(line);
+    addErrors(lines(r));
   }
   console.error = consoleError;
   if (pulumi.log.hasErrors() && !result.errors.length) {
