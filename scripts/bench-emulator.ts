@@ -124,6 +124,15 @@ async function main(): Promise<void> {
     process.stdout.write(`query scan: ${scanned} twins in ${querySeconds.toFixed(1)}s = ${Math.round(scanned / querySeconds)} twins/s\n`);
 
     const peak = peakRssMb(emulator.pid);
+
+    // Crash recovery at scale: kill -9, restart on the same state folder, time until it answers.
+    t = Date.now();
+    await stopProcess(emulator.pid, true);
+    const restarted = await startEmulator({ stateDir: emulator.stateDir, port: emulator.port, storageConnectionString: azurite.connectionString });
+    emulator.pid = restarted.pid;
+    const restartSeconds = (Date.now() - t) / 1000;
+    const afterRestart = (await registry.getRegistryStatistics()).responseBody.totalDeviceCount;
+    process.stdout.write(`restart after kill -9: answered in ${restartSeconds.toFixed(1)}s with ${afterRestart} devices (peak RSS ${peakRssMb(restarted.pid)} MB)\n`);
     const report = {
       devices,
       importSeconds: Number(importSeconds.toFixed(1)),
@@ -133,6 +142,9 @@ async function main(): Promise<void> {
       queryScanSeconds: Number(querySeconds.toFixed(1)),
       queryTwinsPerSecond: Math.round(scanned / querySeconds),
       emulatorPeakRssMb: peak,
+      restartSeconds: Number(restartSeconds.toFixed(1)),
+      devicesAfterRestart: afterRestart,
+      restartPeakRssMb: peakRssMb(restarted.pid),
       emulatorMaxSampledRssMb: maxSampled,
       underTwoGb: peak < 2048,
     };

@@ -7,7 +7,7 @@
  * is the closest observable behaviour: the job survives and completes).
  */
 import { randomUUID } from "crypto";
-import * as readline from "readline";
+import { StringDecoder } from "string_decoder";
 import { Readable } from "stream";
 import { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import { HubError, hubError } from "./errors";
@@ -31,6 +31,25 @@ function sleep(ms: number): Promise<void> {
 }
 
 class JobFailure extends Error {}
+
+/**
+ * Lines of a blob stream, pulled chunk by chunk: async iteration keeps the stream paused until the
+ * job asks for more, so a 1,000,000-line devices.txt is never buffered whole (readline or a 'data'
+ * listener would let the download run ahead of the import).
+ */
+async function* readLines(stream: NodeJS.ReadableStream, counter: { bytes: number }): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8");
+  let rest = "";
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    counter.bytes += buf.length;
+    const parts = (rest + decoder.write(buf)).split("\n");
+    rest = parts.pop() ?? "";
+    for (const line of parts) yield line.endsWith("\r") ? line.slice(0, -1) : line;
+  }
+  rest += decoder.end();
+  if (rest) yield rest;
+}
 
 interface RunState {
   cancelled: boolean;
@@ -297,11 +316,8 @@ export class JobRunner {
     const size = Math.max(1, download.contentLength ?? 1);
     const stream = download.readableStreamBody;
     if (!stream) throw new JobFailure("ErrorCode:BlobContainerValidationError;400008 The input blob has no content stream");
-    let bytes = 0;
-    stream.on("data", (chunk: Buffer | string) => {
-      bytes += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
-    });
-    const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
+    const counter = { bytes: 0 };
+    const lines = readLines(stream, counter);
     const errors: ImportError[] = [];
     const seen = new Set<string>();
     const save = this.progressSaver(hub, job);
@@ -347,7 +363,7 @@ export class JobRunner {
         }
         sincePace += 1;
         if (sincePace >= batch) {
-          job.progress = Math.min(99, Math.floor((bytes / size) * 100));
+          job.progress = Math.min(99, Math.floor((counter.bytes / size) * 100));
           job._checkpoint = lineNo;
           this.checkFault(hub, job);
           save();

@@ -134,6 +134,8 @@ export async function startEmulator(opts: { stateDir: string; port?: number; sto
     },
     child,
     logFile,
+    // Replaying a large state log (a 1M-device hub) takes a while before the port opens.
+    300_000,
   );
   const adminKey = fs.readFileSync(path.join(opts.stateDir, "admin-key"), "utf8").trim();
   return { pid: child.pid!, port, stateDir: opts.stateDir, caFile, adminKey, logFile };
