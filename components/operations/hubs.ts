@@ -40,13 +40,17 @@ export function jobClientOf(t: HubTarget, local?: LocalEndpoints): JobClient {
 }
 
 /** Streams a registry query and counts the rows (no row is kept). */
-export async function countQuery(registry: Registry, sql: string): Promise<number> {
-  const q = registry.createQuery(sql, 1000);
+export async function countQuery(registry: Registry, sql: string, pageSize = 1000): Promise<number> {
+  const q = registry.createQuery(sql, pageSize);
   let n = 0;
+  let token: string | undefined;
   do {
-    const page = await q.next();
+    // The token is passed explicitly: the promise form of `next()` without one restarts at the
+    // first page (azure-iothub 1.16), which loops forever on a result over one page.
+    const page = token ? await q.next(token) : await q.next();
     n += (page.result as unknown[]).length;
-  } while (q.hasMoreResults);
+    token = q.hasMoreResults ? q.continuationToken : undefined;
+  } while (token);
   return n;
 }
 

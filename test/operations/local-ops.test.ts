@@ -9,7 +9,7 @@ import type { Registry } from "azure-iothub";
 import { copyDevices, type StagingOptions } from "../../components/devices";
 import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../components/operations/cutover";
 import { runDecommission } from "../../components/operations/decommission";
-import { hubTarget, type HubTarget } from "../../components/operations/hubs";
+import { countQuery, hubTarget, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
 import { blobServiceClient, createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
 
@@ -154,6 +154,12 @@ describe("operations against the local hub", () => {
     await registryFor(pair.original).updateTwin("dev-4", { properties: { desired: { telemetryInterval: 5 } } }, "*");
     expect(await verifyDeviceSets({ ...base, ignoreDesiredProperty: "iotHubHostName" })).toMatchObject({ ok: false, differentCount: 1, cutoverOnly: 0 });
     await registryFor(pair.original).updateTwin("dev-4", { properties: { desired: { telemetryInterval: 30, iotHubHostName: pair.clone.hostName } } }, "*");
+  });
+
+  it("counting queries follow the continuation over many pages", async () => {
+    const r = registryFor(pair.original);
+    expect(await countQuery(r, "SELECT * FROM devices", 2)).toBe(6);
+    expect(await countQuery(r, "SELECT * FROM devices WHERE tags.wave = 2", 1)).toBe(3);
   });
 
   it("--no-wait returns after scheduling, without following the job", async () => {
