@@ -175,3 +175,20 @@ export async function moveEnrollments(svc: ProvisioningServiceClient, originalHo
   await flush();
   return out;
 }
+
+export function describeDpsLink(link: LinkResult, moved?: MoveResult): string {
+  const lines = [
+    link.linked ? `linked ${link.cloneHostName} to DPS ${link.dps}` : `${link.cloneHostName} was already linked to DPS ${link.dps} (nothing changed)`,
+    `  linked hubs: ${link.linkedHubs.join(", ")}`,
+  ];
+  if (moved) {
+    lines.push(
+      `  enrollment groups: ${moved.enrollmentGroups.moved} moved of ${moved.enrollmentGroups.examined}` +
+        (moved.enrollmentGroups.custom.length ? ` (custom allocation, left to its function: ${moved.enrollmentGroups.custom.join(", ")})` : ""),
+      `  individual enrollments: ${moved.individualEnrollments.moved} moved of ${moved.individualEnrollments.examined}` +
+        (moved.individualEnrollments.custom.length ? ` (custom allocation: ${moved.individualEnrollments.custom.join(", ")})` : ""),
+      ...moved.failed.map((f) => `  FAILED ${f.id}: ${f.error}`),
+    );
+  }
+  return lines.join("\n");
+}

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { UserError } from "../../components/errors";
 import { dpsClient, iotHubClient } from "../../components/operations/arm";
 import { armUserError } from "../../components/operations/arm-errors";
-import { dpsConnectionString, linkCloneToDps, moveEnrollments, provisioningClient, type MoveResult } from "../../components/operations/dps";
+import { describeDpsLink, dpsConnectionString, linkCloneToDps, moveEnrollments, provisioningClient, type MoveResult } from "../../components/operations/dps";
 import { emit, runCommand, type GlobalOptions } from "../cli";
 
 interface LinkFlags {
@@ -56,21 +56,7 @@ export function register(program: Command): void {
           const svc = provisioningClient(await dpsConnectionString(dpsClient(arm), target));
           moved = await moveEnrollments(svc, host(o.originalHub!), link.cloneHostName);
         }
-        emit(o, { link, enrollments: moved }, () => {
-          const lines = [
-            link.linked ? `linked ${link.cloneHostName} to DPS ${link.dps}` : `${link.cloneHostName} was already linked to DPS ${link.dps} (nothing changed)`,
-            `  linked hubs: ${link.linkedHubs.join(", ")}`,
-          ];
-          if (moved) {
-            lines.push(
-              `  enrollment groups: ${moved.enrollmentGroups.moved} moved of ${moved.enrollmentGroups.examined}` +
-                (moved.enrollmentGroups.custom.length ? ` (custom allocation, left to its function: ${moved.enrollmentGroups.custom.join(", ")})` : ""),
-              `  individual enrollments: ${moved.individualEnrollments.moved} moved of ${moved.individualEnrollments.examined}`,
-              ...moved.failed.map((f) => `  FAILED ${f.id}: ${f.error}`),
-            );
-          }
-          return lines.join("\n");
-        });
+        emit(o, { link, enrollments: moved }, () => describeDpsLink(link, moved));
         return moved?.failed.length ? 1 : 0;
       });
     });
