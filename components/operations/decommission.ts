@@ -122,6 +122,6 @@ export function describeDecommission(r: DecommissionResult): string {
       ` (${r.backup.devices} devices, ${r.backup.modules} modules, ${r.backup.configurations} configurations${r.backup.configurationsBlob ? ` in ${r.backup.configurationsBlob}` : ""})`,
     `  deleted ${r.deleted.deleted} of ${r.deleted.requested} devices (already absent ${r.deleted.alreadyAbsent}, failed ${r.deleted.failed})${r.deleted.jobId ? ` by import job ${r.deleted.jobId}` : ""}`,
     ...r.deleted.failures.map((f) => `  FAILED ${f.deviceId}${f.moduleId ? `/${f.moduleId}` : ""}: ${f.errorCode} ${f.errorStatus}`),
-    `  to restore: import ${r.backup.container}/${r.backup.blob} into ${r.hub} (devices import, importMode createOrUpdate)`,
+    `  to restore: an import job on ${r.hub} with input blob ${r.backup.blob} of container ${r.backup.container} (importMode createOrUpdate)`,
   ].join("\n");
 }
