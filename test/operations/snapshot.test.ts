@@ -79,6 +79,19 @@ describe("snapshot through the real @azure/arm-iothub client (recorded responses
     expect(transport.sent.every((r) => r.authorization === "Bearer fake-arm-token")).toBe(true);
   });
 
+  it("the clone program reads it as its source: consumer groups, certificates and policies survive", async () => {
+    const { readHub } = await import("../../components/source");
+    const { snap } = await snapshotFromRecording();
+    const model = readHub(JSON.parse(JSON.stringify(snap)), "contoso-hub.snapshot.json");
+    expect(model.format).toBe("snapshot");
+    expect(model.name).toBe("contoso-hub");
+    expect(model.consumerGroups.map((g) => `${g.eventHubEndpoint}/${g.name}`)).toEqual(expect.arrayContaining(["events/stream-analytics", "events/alerts-function"]));
+    expect(model.certificates.map((c) => c.name)).toEqual(["fleet-root"]);
+    expect(model.properties.authorizationPolicies?.map((p) => p.keyName)).toEqual(["iothubowner", "service", "registryRead"]);
+    const storage = model.properties.routing?.endpoints.storageContainers[0];
+    expect(storage?.connectionString).toMatchObject({ kind: "masked" });
+  });
+
   it("a failed ARM call surfaces (no half-written snapshot)", async () => {
     const transport = new RecordedTransport([]);
     const client = iotHubClient({ subscriptionId: sub, credential: new FakeCredential(), httpClient: transport });
