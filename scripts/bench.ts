@@ -61,6 +61,7 @@ interface WorkerResult {
   transformMs: number;
   durationsMs: Record<string, number>;
   hubCalls: HubCalls;
+  memoryPeaks: typeof memoryPeaks;
   exportBytes?: number;
   rawCopyMs?: number;
 }
@@ -75,6 +76,15 @@ function peakRssMb(): number {
   return Math.round(sampledPeak / 104857.6) / 10;
 }
 let sampledPeak = 0;
+/** Peaks of the V8 heap and of Buffer/ArrayBuffer (off-heap) memory, to say where the RSS goes. */
+const memoryPeaks = { heapUsedMb: 0, externalMb: 0, arrayBuffersMb: 0 };
+function sampleMemory(): void {
+  const m = process.memoryUsage();
+  sampledPeak = Math.max(sampledPeak, m.rss);
+  memoryPeaks.heapUsedMb = Math.max(memoryPeaks.heapUsedMb, Math.round(m.heapUsed / 1048576));
+  memoryPeaks.externalMb = Math.max(memoryPeaks.externalMb, Math.round(m.external / 1048576));
+  memoryPeaks.arrayBuffersMb = Math.max(memoryPeaks.arrayBuffersMb, Math.round(m.arrayBuffers / 1048576));
+}
 
 /** Counts every HTTP(S) request this process makes, by kind (measurement harness only). */
 function countRequests(): HubCalls {
@@ -105,7 +115,7 @@ function countRequests(): HubCalls {
 async function worker(): Promise<void> {
   const cfg = JSON.parse(process.env.HUBCLONE_BENCH_WORKER ?? "{}") as WorkerConfig;
   const calls = countRequests();
-  const timer = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage().rss)), 100);
+  const timer = setInterval(sampleMemory, 50);
   timer.unref();
   // Loaded after the request counter is in place.
   const engine = require("../components/devices/index") as typeof import("../components/devices/index");
@@ -131,6 +141,7 @@ async function worker(): Promise<void> {
     transformMs: r.durationsMs.transform ?? 0,
     durationsMs: r.durationsMs,
     hubCalls: { ...calls },
+    memoryPeaks: { ...memoryPeaks },
   };
   if (cfg.mode === "copy") {
     // The same export (keys included), then a plain download → upload of that blob: the
@@ -207,6 +218,7 @@ export async function bench(devices: number, print: (l: string) => void, keep = 
       devices,
       ...(heapMb ? { clientHeapCapMb: heapMb } : {}),
       clientPeakRssMb: copy.peakRssMb,
+      clientMemoryPeaksMb: copy.memoryPeaks,
       clientCpuMs: copy.cpuMs,
       wallMs: copy.wallMs,
       devicesPerSec: Math.round(devices / (copy.wallMs / 1000)),

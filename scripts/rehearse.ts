@@ -155,11 +155,13 @@ function progressPrinter(print: ((line: string) => void) | undefined): ((p: Prog
   if (!print) return undefined;
   let phase = "";
   let last = 0;
+  let lastMessage = "";
   return (p) => {
     const now = Date.now();
-    if (p.phase !== phase || now - last > 3_000 || p.phase === "done") {
+    if (p.message !== lastMessage && (p.phase !== phase || now - last > 3_000 || p.phase === "done")) {
       phase = p.phase;
       last = now;
+      lastMessage = p.message;
       print(p.message);
     }
   };

@@ -266,11 +266,14 @@ function progressPrinter(print: (line: string) => void): (p: Progress) => void {
   let phase = "";
   let lastPct = -100;
   let lastAt = 0;
+  let lastMessage = "";
   return (p) => {
     const pct = p.percent ?? (p.total ? (100 * p.done) / p.total : undefined);
     const now = Date.now();
     const newPhase = p.phase !== phase;
+    if (p.message === lastMessage) return;
     if (newPhase || (pct !== undefined && pct - lastPct >= 10) || now - lastAt >= 15_000 || p.phase === "done") {
+      lastMessage = p.message;
       phase = p.phase;
       lastPct = pct ?? lastPct;
       lastAt = now;
