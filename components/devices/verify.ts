@@ -59,11 +59,21 @@ class BucketFiles {
   file(i: number): string {
     return path.join(this.dir, `${this.side}-${i}.tsv`);
   }
+  /** Records are batched per bucket (~16 KB: larger batches live long enough to be promoted to the old generation) so the files get few large writes, not one small Buffer per line. */
+  private readonly pending: string[] = [];
   async write(i: number, record: string): Promise<void> {
+    this.pending[i] = (this.pending[i] ?? "") + record + "\n";
+    if (this.pending[i].length >= 16 * 1024) await this.flush(i);
+  }
+  private async flush(i: number): Promise<void> {
+    const text = this.pending[i];
+    if (!text) return;
+    this.pending[i] = "";
     const s = this.streams[i];
-    if (!s.write(record + "\n")) await new Promise<void>((r) => s.once("drain", r));
+    if (!s.write(text)) await new Promise<void>((r) => s.once("drain", r));
   }
   async close(): Promise<void> {
+    for (let i = 0; i < this.n; i++) await this.flush(i);
     await Promise.all(this.streams.map((s) => new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())))));
   }
 }
@@ -129,31 +139,34 @@ export async function compareDeviceStreams(input: CompareInput): Promise<Compare
   try {
     const s = new BucketFiles(dir, "s", n);
     const c = new BucketFiles(dir, "c", n);
-    const [ps, pc] = await Promise.all([partition(input.sourceLines, s, input.filter), partition(input.cloneLines, c, input.filter)]);
+    // One side after the other: half the objects in flight, so fewer survive into the old generation.
+    const ps = await partition(input.sourceLines, s, input.filter);
+    const pc = await partition(input.cloneLines, c, input.filter);
     r.malformed = ps.malformed + pc.malformed;
     await Promise.all([s.close(), c.close()]);
     for (let i = 0; i < n; i++) {
-      const src = new Map<string, Rec>();
-      const srcDevices = new Set<string>();
-      for await (const l of fileLines(s.file(i))) {
-        const rec = parseRec(l);
-        src.set(rec.key, rec);
-        if (rec.kind === "D") srcDevices.add(rec.deviceId);
-      }
+      // key → the record's text (one string per record: fewer objects to age into the old generation).
+      const src = new Map<string, string>();
+      for await (const l of fileLines(s.file(i))) src.set(parseRec(l).key, l);
       // Modules whose device the filter dropped (or that has no device line) are not in the copy.
-      for (const [k, rec] of src) if (rec.kind === "M" && !srcDevices.has(rec.deviceId)) src.delete(k);
+      // (Device keys are bare ids; module keys contain '/', which device ids cannot.)
+      for (const [k, l] of src) {
+        const rec = parseRec(l);
+        if (rec.kind === "M" && !src.has(rec.deviceId)) src.delete(k);
+      }
       const cloneDevices = new Set<string>();
       const cloneModules: Rec[] = [];
       const seen = async (rec: Rec) => {
         if (rec.kind === "D") r.clone++;
         else r.cloneModules++;
-        const other = src.get(rec.key);
-        if (!other) {
+        const otherText = src.get(rec.key);
+        if (otherText === undefined) {
           r.extraCount++;
           if (r.extra.length < input.cap) r.extra.push(rec.key);
           return;
         }
         src.delete(rec.key);
+        const other = parseRec(otherText);
         if (other.kind === "D") r.source++;
         else r.sourceModules++;
         const fields = other.fields === rec.fields ? [] : differingFields(JSON.parse(other.fields) as Record<string, string>, JSON.parse(rec.fields) as Record<string, string>);
@@ -174,7 +187,8 @@ export async function compareDeviceStreams(input: CompareInput): Promise<Compare
       }
       // Clone modules count only under clone devices that passed the filter.
       for (const rec of cloneModules) if (cloneDevices.has(rec.deviceId)) await seen(rec);
-      for (const rec of src.values()) {
+      for (const text of src.values()) {
+        const rec = parseRec(text);
         if (rec.kind === "D") r.source++;
         else r.sourceModules++;
         r.missingCount++;
