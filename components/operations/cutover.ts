@@ -11,7 +11,7 @@ import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import { countQuery, hubUserError, jobClientOf, registryOf, type HubTarget } from "./hubs";
-import { verifyDeviceSets, type DevicesSummary } from "./verify";
+import { differenceSummary, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface CutoverOptions {
   original: HubTarget;
@@ -268,13 +268,8 @@ export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate
     ignoreDesiredProperty: o.property ?? "iotHubHostName",
     pollIntervalMs: o.pollIntervalMs,
   });
-  if (!devices.ok) {
-    const first = [...devices.missing.map((id) => `${id} missing`), ...devices.extra.map((id) => `${id} extra`), ...devices.different.map((d) => `${d.id} ${d.fields.join("+")}`)].slice(0, 5);
-    throw new UserError(
-      `refused: the clone does not verify (${devices.missingCount} missing, ${devices.extraCount} extra, ${devices.differentCount} different${first.length ? `; e.g. ${first.join(", ")}` : "; configurations differ"}): run a delta sync and retry, or pass --force`,
-      "cutover",
-    );
-  }
+  if (!devices.ok)
+    throw new UserError(`refused: the clone does not verify (${differenceSummary(devices)}): run a delta sync and retry, or pass --force`, "cutover");
   return { kind: "verified", devices };
 }
 

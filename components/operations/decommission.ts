@@ -10,7 +10,7 @@ import { deleteDevices, exportDevices, type DeleteResult, type StagingOptions } 
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import type { HubTarget } from "./hubs";
-import { verifyDeviceSets, type DevicesSummary } from "./verify";
+import { differenceSummary, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface DecommissionOptions {
   original: HubTarget;
@@ -58,11 +58,7 @@ export function accountOf(staging: StagingOptions): string {
 
 export class NotVerifiedError extends UserError {
   constructor(readonly devices: DevicesSummary) {
-    const first = [...devices.missing.map((id) => `${id} missing`), ...devices.extra.map((id) => `${id} extra`), ...devices.different.map((d) => `${d.id} ${d.fields.join("+")}`)].slice(0, 5);
-    super(
-      `nothing deleted: the clone does not verify (${devices.missingCount} missing, ${devices.extraCount} extra, ${devices.differentCount} different${first.length ? `; e.g. ${first.join(", ")}` : ""}); sync and verify again first`,
-      "decommission",
-    );
+    super(`nothing deleted: the clone does not verify (${differenceSummary(devices)}); sync and verify again first`, "decommission");
   }
 }
 

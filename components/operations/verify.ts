@@ -158,6 +158,20 @@ function configurationsOk(c: VerifyReport["configurations"]): boolean {
   return c.missing.length + c.extra.length + c.different.length === 0;
 }
 
+/** One-line summary of what differs, for refusals: counts, the first few ids, and what was not listed. */
+export function differenceSummary(d: DevicesSummary): string {
+  const first = [...d.missing.map((id) => `${id} missing`), ...d.extra.map((id) => `${id} extra`), ...d.different.map((x) => `${x.id}${x.moduleId ? `/${x.moduleId}` : ""} ${x.fields.join("+")}`)].slice(0, 5);
+  const unlisted = d.differentCount - d.different.length;
+  const c = d.configurations;
+  const configs = c.missing.length + c.extra.length + c.different.length;
+  return (
+    `${d.missingCount} missing, ${d.extraCount} extra, ${d.differentCount} different` +
+    (first.length ? `; e.g. ${first.join(", ")}` : "") +
+    (unlisted > 0 ? `; ${unlisted} different not listed or rechecked` : "") +
+    (configs ? `; ${configs} configuration(s) differ` : "")
+  );
+}
+
 export function describeDevices(d: DevicesSummary): string {
   const lines = [
     `devices: original ${d.source} (${d.sourceModules} modules), clone ${d.clone} (${d.cloneModules} modules): ${d.matched} identical, ${d.missingCount} missing, ${d.extraCount} extra, ${d.differentCount} different` +
