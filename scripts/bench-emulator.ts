@@ -99,6 +99,7 @@ async function main(): Promise<void> {
     const importJob = await waitForJob(registry, imported.jobId, emulator.pid, sample);
     const importSeconds = (Date.now() - t) / 1000;
     const stats = (await registry.getRegistryStatistics()).responseBody;
+    process.stdout.write(`  rss so far: max sampled ${maxSampled} MB, VmHWM ${peakRssMb(emulator.pid)} MB\n`);
     process.stdout.write(`import: ${importJob.status} in ${importSeconds.toFixed(1)}s = ${Math.round(devices / importSeconds)} devices/s; registry holds ${stats.totalDeviceCount}\n`);
     if (importJob.status !== "completed") throw new Error(`import ${importJob.status}: ${importJob.failureReason ?? ""}`);
 
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
     const exportJob = await waitForJob(registry, exported.jobId, emulator.pid, sample);
     const exportSeconds = (Date.now() - t) / 1000;
     const props = await output.getBlockBlobClient("devices.txt").getProperties();
+    process.stdout.write(`  rss so far: max sampled ${maxSampled} MB, VmHWM ${peakRssMb(emulator.pid)} MB\n`);
     process.stdout.write(`export: ${exportJob.status} in ${exportSeconds.toFixed(1)}s = ${Math.round(devices / exportSeconds)} devices/s; devices.txt ${Math.round((props.contentLength ?? 0) / 1024 / 1024)} MB\n`);
     if (exportJob.status !== "completed") throw new Error(`export ${exportJob.status}: ${exportJob.failureReason ?? ""}`);
 

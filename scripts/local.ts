@@ -25,6 +25,7 @@ import {
 } from "../test/emulator/launcher";
 import type { HubOptions } from "../test/emulator/hub";
 
+const SERVICE_MAX_OLD_SPACE_MB = 4096;
 const root = path.resolve(process.cwd(), ".local");
 const emulatorDir = path.join(root, "emulator");
 const azuriteDir = path.join(root, "azurite");
@@ -105,7 +106,8 @@ async function up(opts: GlobalOptions & { hubs?: string }): Promise<void> {
   }
   if (!running(emulatorPidFile(emulatorDir))) {
     const azuritePort = readNumber(azuritePortFile)!;
-    const emulator = await startEmulator({ stateDir: emulatorDir, detached: true, storageConnectionString: azuriteConnectionString(azuritePort) });
+    // The service mode holds an original and a clone hub (up to 1,000,000 devices each): give V8 room for both.
+    const emulator = await startEmulator({ stateDir: emulatorDir, detached: true, storageConnectionString: azuriteConnectionString(azuritePort), maxOldSpaceMb: SERVICE_MAX_OLD_SPACE_MB });
     fs.writeFileSync(emulatorPortFile, String(emulator.port));
   }
   const target = adminTarget();

@@ -105,6 +105,13 @@ export interface EmulatorHandle {
   logFile: string;
 }
 
+/**
+ * V8 old-space cap for the emulator. A 1,000,000-device hub keeps ~650 MB live; with a loose cap V8
+ * defers collection and the process grows towards 2 GB, so the cap keeps it collecting. Raise it
+ * (IOTHUB_EMULATOR_MAX_OLD_SPACE_MB) when one emulator holds several hubs of a million devices.
+ */
+export const DEFAULT_MAX_OLD_SPACE_MB = 1536;
+
 export function emulatorPidFile(stateDir: string): string {
   return path.join(stateDir, "emulator.pid");
 }
@@ -113,14 +120,22 @@ export function emulatorPidFile(stateDir: string): string {
  * Spawns `test/emulator/main.ts` with Node + tsx's CommonJS hook (one process, so a kill -9 really
  * kills the emulator). Detached processes outlive their parent (npm run local, restarts from a test worker).
  */
-export async function startEmulator(opts: { stateDir: string; port?: number; storageConnectionString?: string; detached?: boolean }): Promise<EmulatorHandle> {
+export async function startEmulator(opts: {
+  stateDir: string;
+  port?: number;
+  storageConnectionString?: string;
+  detached?: boolean;
+  /** V8 old-space cap in MB (default: IOTHUB_EMULATOR_MAX_OLD_SPACE_MB or DEFAULT_MAX_OLD_SPACE_MB). */
+  maxOldSpaceMb?: number;
+}): Promise<EmulatorHandle> {
   fs.mkdirSync(opts.stateDir, { recursive: true });
   const port = opts.port ?? (await freePort());
   const logFile = path.join(opts.stateDir, "emulator.log");
   const out = fs.openSync(logFile, "a");
   const args = ["-r", findPackageFile("tsx", "cjs"), path.join(__dirname, "main.ts"), "--state", opts.stateDir, "--port", String(port)];
   if (opts.storageConnectionString) args.push("--storage", opts.storageConnectionString);
-  const child = spawn(process.execPath, ["--max-old-space-size=4096", ...args], { stdio: ["ignore", out, out], detached: opts.detached === true });
+  const heapMb = Number(process.env.IOTHUB_EMULATOR_MAX_OLD_SPACE_MB ?? opts.maxOldSpaceMb ?? DEFAULT_MAX_OLD_SPACE_MB);
+  const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...args], { stdio: ["ignore", out, out], detached: opts.detached === true });
   fs.closeSync(out);
   if (opts.detached) child.unref();
   fs.writeFileSync(emulatorPidFile(opts.stateDir), String(child.pid));
