@@ -468,7 +468,11 @@ export class Hub {
     throw hubError("ArgumentInvalid", `status '${String(status)}' must be enabled or disabled`);
   }
 
-  /** Parent scope rules: a scope must belong to a live edge device of this hub (scopes from another hub never do). */
+  /**
+   * Parent scope rules: a scope must belong to a live edge device of this hub (scopes from another hub
+   * never do). The service rejects such a child with a 400; which of its 400xxx codes it uses is not
+   * documented, so the emulator answers 400004 ArgumentInvalid.
+   */
   private resolveScopes(id: string, isEdge: boolean, ownScope: string | undefined, deviceScope: unknown, parentScopes: unknown): { sc?: string; ps?: string[] } {
     const parents = Array.isArray(parentScopes) ? (parentScopes.filter((p) => typeof p === "string" && p) as string[]) : [];
     const check = (scope: string) => {
