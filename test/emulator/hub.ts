@@ -1046,6 +1046,22 @@ export class Hub {
     }
     const content = isPlainObject(body.content) ? body.content : {};
     const isEdge = isPlainObject(content.modulesContent) || isPlainObject(content.moduleContent);
+    // ADM content targets desired properties by path; edge deployments (base or layered) give each
+    // module either its whole `properties.desired` or dotted paths below it (layered).
+    if (isPlainObject(content.deviceContent)) {
+      for (const key of Object.keys(content.deviceContent)) {
+        if (!/^properties\.desired(\..+)?$/.test(key)) throw hubError("ArgumentInvalid", `Configuration '${id}': deviceContent key '${key}' must start with properties.desired`);
+      }
+    }
+    for (const modules of [content.modulesContent, content.moduleContent]) {
+      if (!isPlainObject(modules)) continue;
+      for (const [moduleId, twin] of Object.entries(modules)) {
+        if (!isPlainObject(twin)) throw hubError("ArgumentInvalid", `Configuration '${id}': content for module '${moduleId}' must be an object`);
+        for (const key of Object.keys(twin)) {
+          if (!/^properties\.desired(\..+)?$/.test(key)) throw hubError("ArgumentInvalid", `Configuration '${id}': module '${moduleId}' key '${key}' must be properties.desired or a path below it`);
+        }
+      }
+    }
     if (isEdge && isPlainObject(content.deviceContent) && Object.keys(content.deviceContent).length) {
       throw hubError("ArgumentInvalid", `Configuration '${id}': deviceContent and modulesContent cannot be combined`);
     }

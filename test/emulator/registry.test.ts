@@ -2,11 +2,13 @@
  * Identity registry, twins, modules and auth of the local IoT Hub, driven only through the real
  * azure-iothub SDK (the wire the clone uses against Azure).
  */
+import * as https from "https";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "azure-iothub";
 import { createSasToken } from "./auth";
 import { containsSecret } from "../../components/secrets";
-import { createTestHub, emulatorLog, registryFor, registryForSas, type TestHub } from "../support/local-hub";
+import { localHubAgent } from "../../components/devices/local-hub";
+import { createTestHub, emulatorLog, localEndpoints, registryFor, registryForSas, type TestHub } from "../support/local-hub";
 
 /** The SDK error's status, service error code header and parsed current-format body. */
 async function failure(p: Promise<unknown>): Promise<{ name: string; status: number; code: string; errorCode: number; message: string }> {
@@ -251,5 +253,39 @@ describe("local IoT Hub: shared access signatures", () => {
     const key = /SharedAccessKey=([^;]+)/.exec(hub.connectionString)![1];
     const forged = other.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${key}`);
     expect(await failure(registryFor(forged).list())).toMatchObject({ status: 401 });
+  });
+});
+
+describe("local IoT Hub: malformed requests", () => {
+  // Requests the SDK never sends badly, so they are made by hand; the answers must still be the service's.
+  async function raw(hub: TestHub, method: string, urlPath: string, body?: string): Promise<{ status: number; code: string | undefined }> {
+    const key = /SharedAccessKey=([^;]+)/.exec(hub.connectionString)![1];
+    const token = createSasToken(hub.hostName, "iothubowner", key, Math.floor(Date.now() / 1000) + 600);
+    const agent = localHubAgent(localEndpoints());
+    return new Promise((resolve, reject) => {
+      const req = https.request({ host: hub.hostName, method, path: urlPath, agent, headers: { authorization: token, "content-type": "application/json" } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, code: res.headers["iothub-errorcode"] as string | undefined }));
+      });
+      req.on("error", reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  it("answers invalid JSON, bad percent-encoding, unknown paths and missing api-version without crashing", async () => {
+    const hub = await createTestHub("malformed");
+    expect(await raw(hub, "PUT", "/devices/x?api-version=2021-04-12", "{not json")).toEqual({ status: 400, code: "IotHubFormatError" });
+    expect(await raw(hub, "GET", "/devices/%E0%A4%A?api-version=2021-04-12")).toEqual({ status: 400, code: "ArgumentInvalid" });
+    expect((await raw(hub, "GET", "/nothing/here?api-version=2021-04-12")).status).toBe(404);
+    expect((await raw(hub, "GET", "/devices/x")).status).toBe(400);
+    expect((await raw(hub, "PATCH", "/devices/x?api-version=2021-04-12", "{}")).status).toBe(405);
+    expect(emulatorLog()).not.toMatch(/crashed/);
+  });
+
+  it("validates configuration content paths", async () => {
+    const registry = registryFor(await createTestHub("config-paths"));
+    const bad = await failure(registry.addConfiguration({ id: "bad", content: { deviceContent: { "tags.x": 1 } } } as never));
+    expect(bad).toMatchObject({ status: 400, errorCode: 400004 });
   });
 });

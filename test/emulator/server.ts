@@ -89,7 +89,11 @@ export async function handleRequest(emulator: Emulator, req: IncomingMessage, re
       pathMatched = true;
       if (r.method !== method) continue;
       route = r;
-      params = pm.slice(1).map((p) => decodeURIComponent(p));
+      try {
+        params = pm.slice(1).map((p) => decodeURIComponent(p));
+      } catch {
+        throw hubError("ArgumentInvalid", `The path ${path} is not correctly percent-encoded`);
+      }
       break;
     }
     if (!route) {
