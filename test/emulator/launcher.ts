@@ -61,9 +61,27 @@ export interface AzuriteHandle {
   connectionString: string;
 }
 
-export async function startAzurite(opts: { location: string; port?: number; detached?: boolean }): Promise<AzuriteHandle> {
+/**
+ * A free port is picked before the child binds it; another process can take it in between (many
+ * test runs share this machine). When the port was not chosen by the caller, try again on a new one.
+ */
+async function withPortRetry<T>(explicitPort: number | undefined, start: (port: number) => Promise<T>): Promise<T> {
+  if (explicitPort !== undefined) return start(explicitPort);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE|exited with code/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+export function startAzurite(opts: { location: string; port?: number; detached?: boolean }): Promise<AzuriteHandle> {
+  return withPortRetry(opts.port, (port) => startAzuriteOn(port, opts));
+}
+
+async function startAzuriteOn(port: number, opts: { location: string; detached?: boolean }): Promise<AzuriteHandle> {
   fs.mkdirSync(opts.location, { recursive: true });
-  const port = opts.port ?? (await freePort());
   const logFile = path.join(opts.location, "azurite.log");
   const out = fs.openSync(logFile, "a");
   const main = findPackageFile("azurite", "dist", "src", "blob", "main.js");
@@ -120,16 +138,21 @@ export function emulatorPidFile(stateDir: string): string {
  * Spawns `test/emulator/main.ts` with Node + tsx's CommonJS hook (one process, so a kill -9 really
  * kills the emulator). Detached processes outlive their parent (npm run local, restarts from a test worker).
  */
-export async function startEmulator(opts: {
+export interface EmulatorStartOptions {
   stateDir: string;
   port?: number;
   storageConnectionString?: string;
   detached?: boolean;
   /** V8 old-space cap in MB (default: IOTHUB_EMULATOR_MAX_OLD_SPACE_MB or DEFAULT_MAX_OLD_SPACE_MB). */
   maxOldSpaceMb?: number;
-}): Promise<EmulatorHandle> {
+}
+
+export function startEmulator(opts: EmulatorStartOptions): Promise<EmulatorHandle> {
+  return withPortRetry(opts.port, (port) => startEmulatorOn(port, opts));
+}
+
+async function startEmulatorOn(port: number, opts: EmulatorStartOptions): Promise<EmulatorHandle> {
   fs.mkdirSync(opts.stateDir, { recursive: true });
-  const port = opts.port ?? (await freePort());
   const logFile = path.join(opts.stateDir, "emulator.log");
   const out = fs.openSync(logFile, "a");
   const args = ["-r", findPackageFile("tsx", "cjs"), path.join(__dirname, "main.ts"), "--state", opts.stateDir, "--port", String(port)];
