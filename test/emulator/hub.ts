@@ -760,6 +760,30 @@ export class Hub {
     return this.deviceTwinJson(rec);
   }
 
+  /**
+   * What a connected device (or module) does with a reported-properties patch. No device ever
+   * connects to the emulator, so tests simulate it through the admin API.
+   */
+  reportProperties(deviceId: string, moduleId: string | undefined, patch: unknown): Json {
+    if (!isPlainObject(patch)) throw hubError("ArgumentInvalid", "The reported properties patch must be a JSON object");
+    const now = new Date().toISOString();
+    const apply = (tw: TwinRec): TwinRec => ({ ...tw, rep: mergePatch(tw.rep, patch), rv: tw.rv + 1, rlu: now, v: tw.v + 1 });
+    if (moduleId) {
+      const rec = this.getModuleRec(deviceId, moduleId);
+      if (!rec) throw this.moduleMissing(deviceId, moduleId);
+      rec.tw = apply(rec.tw);
+      if (!rec.tw.rep) delete rec.tw.rep;
+      this.setModuleRaw(rec);
+      return this.moduleTwinJson(rec);
+    }
+    const rec = this.getDeviceRec(deviceId);
+    if (!rec) throw hubError("DeviceNotFound", `Device ${deviceId} not registered in IotHub ${this.name}`);
+    rec.tw = apply(rec.tw);
+    if (!rec.tw.rep) delete rec.tw.rep;
+    this.setDeviceRaw(rec);
+    return this.deviceTwinJson(rec);
+  }
+
   getModuleTwin(deviceId: string, moduleId: string): Json {
     const rec = this.getModuleRec(deviceId, moduleId);
     if (!rec) throw this.moduleMissing(deviceId, moduleId);

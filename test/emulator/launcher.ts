@@ -274,3 +274,11 @@ export async function adminConfigureHub(target: AdminTarget, name: string, optio
   if (res.status !== 200) throw new Error(`configuring hub ${name} failed: HTTP ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as AdminHub;
 }
+
+/** Simulates a device (or module) reporting properties: the emulator has no device endpoint. */
+export async function adminReportProperties(target: AdminTarget, hub: string, deviceId: string, patch: object, moduleId?: string): Promise<unknown> {
+  const modulePart = moduleId ? `/modules/${encodeURIComponent(moduleId)}` : "";
+  const res = await adminCall(target, "PATCH", `/$admin/hubs/${encodeURIComponent(hub)}/devices/${encodeURIComponent(deviceId)}${modulePart}/reported`, patch);
+  if (res.status !== 200) throw new Error(`reporting properties for ${deviceId} failed: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}

@@ -1,7 +1,7 @@
 /**
  * The subset of the IoT Hub query language real migrations use: `SELECT * | paths | COUNT() [AS x]
  * FROM devices | devices.modules [WHERE …]` with = != <> < > <= >=, IN / NOT IN, AND / OR / NOT,
- * parentheses, IS_DEFINED(path) and string/number/boolean/null literals. No library parses this
+ * parentheses, IS_DEFINED(path), STARTS_WITH/ENDS_WITH(path, 'text') and string/number/boolean/null literals. No library parses this
  * dialect, hence the small recursive-descent parser. Unsupported syntax is a 400, as on the service.
  */
 import { hubError } from "./errors";
@@ -15,6 +15,7 @@ export type Condition =
   | { kind: "cmp"; op: string; left: Operand; right: Operand }
   | { kind: "in"; negate: boolean; left: Operand; list: Operand[] }
   | { kind: "defined"; path: string[] }
+  | { kind: "string"; fn: "STARTS_WITH" | "ENDS_WITH"; path: string[]; value: string }
   | { kind: "true" };
 
 export type Operand = { kind: "path"; path: string[] } | { kind: "literal"; value: Value };
@@ -257,6 +258,16 @@ class Parser {
       if (fn === "IS_DEFINED") return { kind: "defined", path };
       return { kind: "cmp", op: "=", left: { kind: "path", path }, right: { kind: "literal", value: null } };
     }
+    if ((this.isKeyword("STARTS_WITH") || this.isKeyword("ENDS_WITH")) && this.peek(1)?.text === "(") {
+      const fn = this.next().text.toUpperCase() as "STARTS_WITH" | "ENDS_WITH";
+      this.expectPunct("(");
+      const path = this.parsePath();
+      this.expectPunct(",");
+      const literal = this.next();
+      if (literal.type !== "string") throw bad(`${fn} needs a quoted string as its second argument`);
+      this.expectPunct(")");
+      return { kind: "string", fn, path, value: literal.text };
+    }
     const left = this.parseOperand();
     let negate = false;
     if (this.isKeyword("NOT") && this.isKeyword("IN", 1)) {
@@ -348,6 +359,11 @@ export function matches(doc: Json, c: Condition): boolean {
       return !matches(doc, c.inner);
     case "defined":
       return resolvePath(doc, c.path) !== undefined;
+    case "string": {
+      const v = resolvePath(doc, c.path);
+      if (typeof v !== "string") return false;
+      return c.fn === "STARTS_WITH" ? v.startsWith(c.value) : v.endsWith(c.value);
+    }
     case "in": {
       const v = value(doc, c.left);
       if (v === undefined) return false;

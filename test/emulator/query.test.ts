@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JobClient, Registry } from "azure-iothub";
-import { createTestHub, jobClientFor, registryFor, type TestHub } from "../support/local-hub";
+import { createTestHub, jobClientFor, registryFor, reportProperties, type TestHub } from "../support/local-hub";
 
 async function allPages(registry: Registry, sql: string, pageSize?: number): Promise<{ twins: Array<Record<string, any>>; pages: number[] }> {
   const query = registry.createQuery(sql, pageSize);
@@ -69,6 +69,18 @@ describe("local IoT Hub: queries", () => {
     expect(ids((await allPages(registry, "SELECT * FROM devices WHERE properties.desired.fw = '1.0' OR (NOT (tags.site = 'lyon') AND tags.floor < 4)")).twins)).toEqual(["q-00", "q-01", "q-02", "q-03"]);
     expect(ids((await allPages(registry, "SELECT * FROM devices WHERE deviceId > 'q-22'")).twins)).toEqual(["q-23", "q-24"]);
     expect(ids((await allPages(registry, "SELECT * FROM devices WHERE tags.site NOT IN ['lyon'] AND status = 'enabled'")).twins)).toEqual(["q-05", "q-07", "q-09"]);
+    expect(ids((await allPages(registry, "SELECT * FROM devices WHERE STARTS_WITH(deviceId, 'q-2') AND NOT ENDS_WITH(deviceId, '4')")).twins)).toEqual(["q-20", "q-21", "q-22", "q-23"]);
+    expect(ids((await allPages(registry, "SELECT * FROM devices WHERE IS_DEFINED(tags.floor) AND tags.floor < 2")).twins)).toEqual(["q-00", "q-01"]);
+  });
+
+  it("filters on reported properties that a (simulated) device reported", async () => {
+    await reportProperties(hub, "q-11", { firmware: { version: "3.1" }, hubCutover: { done: true } });
+    await reportProperties(hub, "q-12", { firmware: { version: "2.9" } });
+    expect(ids((await allPages(registry, "SELECT * FROM devices WHERE properties.reported.firmware.version >= '3.0'")).twins)).toEqual(["q-11"]);
+    expect(ids((await allPages(registry, "SELECT * FROM devices WHERE properties.reported.hubCutover.done = true")).twins)).toEqual(["q-11"]);
+    const { responseBody: twin } = await registry.getTwin("q-12");
+    expect(twin.properties.reported.firmware).toEqual({ version: "2.9" });
+    expect(twin.properties.reported.$version).toBe(2);
   });
 
   it("queries devices.modules, including the edge system modules", async () => {

@@ -25,6 +25,7 @@ import type { HubOptions } from "../emulator/hub";
 import {
   adminConfigureHub,
   adminCreateHub,
+  adminReportProperties,
   AZURITE_ACCOUNT,
   AZURITE_KEY,
   emulatorPidFile,
@@ -116,6 +117,11 @@ export async function createTestHub(prefix: string, opts: HubOptions = {}): Prom
 /** Changes a hub's behaviour: faults, throttles, job speed, quota, SKU. Options given replace earlier ones of the same key. */
 export async function configureHub(name: string, opts: HubOptions): Promise<void> {
   await adminConfigureHub(admin(), name, opts);
+}
+
+/** Simulates a connected device (or module) patching its reported properties (null deletes). */
+export async function reportProperties(hub: TestHub | string, deviceId: string, patch: object, moduleId?: string): Promise<void> {
+  await adminReportProperties(admin(), typeof hub === "string" ? hub : hub.name, deviceId, patch, moduleId);
 }
 
 /**

@@ -46,6 +46,14 @@ export function handleAdmin(emulator: Emulator, method: string, path: string, he
       const opts = options((body as { options?: unknown } | undefined)?.options ?? body);
       return { status: 201, body: hubInfo(emulator.createHub(name, opts)) };
     }
+    const reported = /^\/hubs\/([^/]+)\/devices\/([^/]+)(?:\/modules\/([^/]+))?\/reported$/.exec(rest);
+    if (reported && method === "PATCH") {
+      const hub = emulator.hub(decodeURIComponent(reported[1]));
+      if (!hub) return { status: 404, body: { error: `hub '${decodeURIComponent(reported[1])}' does not exist` } };
+      const twin = hub.reportProperties(decodeURIComponent(reported[2]), reported[3] ? decodeURIComponent(reported[3]) : undefined, body);
+      emulator.store.flush();
+      return { status: 200, body: twin };
+    }
     const m = /^\/hubs\/([^/]+)$/.exec(rest);
     if (m) {
       const name = decodeURIComponent(m[1]);
@@ -60,6 +68,7 @@ export function handleAdmin(emulator: Emulator, method: string, path: string, he
     }
     return { status: 404, body: { error: `no admin route ${method} ${path}` } };
   } catch (err) {
-    return { status: 400, body: { error: (err as Error).message } };
+    const status = (err as { status?: number }).status;
+    return { status: typeof status === "number" ? status : 400, body: { error: (err as Error).message } };
   }
 }
