@@ -102,8 +102,11 @@ export class ProgressView {
   private phase = "";
   private lastLineAt = 0;
   constructor(private readonly quiet: boolean, private readonly tty = Boolean(process.stderr.isTTY)) {}
+  /** The engine also logs its progress messages: those are already on the bar (or printed). */
+  private lastMessage = "";
   update = (p: Progress): void => {
     if (this.quiet) return;
+    this.lastMessage = p.message;
     if (!this.tty) {
       const now = Date.now();
       if (p.phase !== this.phase || now - this.lastLineAt > 5_000 || p.phase === "done") {
@@ -130,7 +133,7 @@ export class ProgressView {
     }
   };
   log = (line: string): void => {
-    if (this.quiet) return;
+    if (this.quiet || line === this.lastMessage) return;
     if (this.bar) this.bar.stop(), (this.bar = undefined), (this.phase = "");
     process.stderr.write(line + "\n");
   };
