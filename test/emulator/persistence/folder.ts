@@ -33,6 +33,35 @@ export class FolderStore implements StateStore {
       }
       apply(record);
     }
+    this.dropTornTail();
+  }
+
+  /** Cuts a torn last line off the log so that the next append starts on a line of its own. */
+  private dropTornTail(): void {
+    const size = fs.statSync(this.file).size;
+    if (size === 0) return;
+    const fd = fs.openSync(this.file, "r");
+    try {
+      const last = Buffer.alloc(1);
+      fs.readSync(fd, last, 0, 1, size - 1);
+      if (last[0] === 0x0a) return;
+      // Scan back for the last newline; everything after it is the unacknowledged fragment.
+      const chunk = Buffer.alloc(64 * 1024);
+      let end = size;
+      while (end > 0) {
+        const start = Math.max(0, end - chunk.length);
+        const n = fs.readSync(fd, chunk, 0, end - start, start);
+        const i = chunk.subarray(0, n).lastIndexOf(0x0a);
+        if (i >= 0) {
+          fs.truncateSync(this.file, start + i + 1);
+          return;
+        }
+        end = start;
+      }
+      fs.truncateSync(this.file, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private open(): number {
