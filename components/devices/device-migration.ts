@@ -113,7 +113,7 @@ export interface DeviceMigrationOutputs {
 export const deviceMigrationOutputNames = [
   "runId", "generation", "lastOperation", "exported", "exportedModules", "imported", "failed", "verified",
   "mismatchCount", "reparented", "deleted", "configurations", "failures", "mismatches", "jobIds", "durationsMs",
-  "completedAt",
+  "completedAt", "succeeded", "syncSequence",
 ] as const;
 
 /**
@@ -191,6 +191,10 @@ export class DeviceMigration extends pulumi.dynamic.Resource {
   declare readonly jobIds: pulumi.Output<Record<string, string>>;
   declare readonly durationsMs: pulumi.Output<Record<string, number>>;
   declare readonly completedAt: pulumi.Output<string>;
+  /** False when the last create/update stopped early; the next `pulumi up` resumes it. */
+  declare readonly succeeded: pulumi.Output<boolean>;
+  /** Delta syncs started so far. */
+  declare readonly syncSequence: pulumi.Output<number>;
   declare readonly sourceHubHostName: pulumi.Output<string>;
   declare readonly cloneHubHostName: pulumi.Output<string>;
   declare readonly syncGeneration: pulumi.Output<number>;
