@@ -24,8 +24,9 @@ export function sourceParameters(config: CloneConfig, secretKeys: Set<string>, b
 export function deploymentContext(config: CloneConfig): DeploymentContext | undefined {
   const { subscriptionId, resourceGroup, location } = config.source;
   if (!resourceGroup) return undefined;
-  // Without a subscription id, subscription() yields the all-zero id; it only names coordinates.
-  return { subscriptionId: subscriptionId ?? "00000000-0000-0000-0000-000000000000", resourceGroup, ...(location ? { location } : {}) };
+  // No invented subscription id: a template whose names or key look-ups depend on subscription()
+  // must get the real one (a made-up id would silently change uniqueString() names).
+  return { ...(subscriptionId ? { subscriptionId } : {}), resourceGroup, ...(location ? { location } : {}) };
 }
 
 /** Reads the original from the configured file. Throws UserError with the JSON path and the fix. */

@@ -596,13 +596,18 @@ export function buildResourceId(args: string[], context: () => DeploymentContext
   if (level === "tenant") return `/${segments}`;
   let sub: string;
   let rg: string | undefined;
+  const contextSubscription = (): string => {
+    const id = context().subscriptionId;
+    if (!id) throw new MissingContextError(level === "sub" ? "subscriptionResourceId()" : "resourceId()", undefined, "the original hub's subscription id");
+    return id;
+  };
   if (level === "sub") {
-    sub = before.length >= 1 ? before[0] : context().subscriptionId;
+    sub = before.length >= 1 ? before[0] : contextSubscription();
     return `/subscriptions/${sub}/${segments}`;
   }
   if (before.length >= 2) [sub, rg] = before;
-  else if (before.length === 1) [sub, rg] = [context().subscriptionId, before[0]];
-  else [sub, rg] = [context().subscriptionId, context().resourceGroup];
+  else if (before.length === 1) [sub, rg] = [contextSubscription(), before[0]];
+  else [sub, rg] = [contextSubscription(), context().resourceGroup];
   return `/subscriptions/${sub}/resourceGroups/${rg}/${segments}`;
 }
 
@@ -831,7 +836,10 @@ const eager: Record<string, Fn> = {
   resourcegroup: (_a, s) => {
     const c = needContext(s, "resourceGroup()");
     return {
-      id: `/subscriptions/${c.subscriptionId}/resourceGroups/${c.resourceGroup}`,
+      get id(): string {
+        if (c.subscriptionId) return `/subscriptions/${c.subscriptionId}/resourceGroups/${c.resourceGroup}`;
+        throw new MissingContextError("resourceGroup().id", s.evaluatingParameter, "the original hub's subscription id");
+      },
       name: c.resourceGroup,
       type: "Microsoft.Resources/resourceGroups",
       get location(): string {
@@ -843,6 +851,7 @@ const eager: Record<string, Fn> = {
   },
   subscription: (_a, s) => {
     const c = needContext(s, "subscription()");
+    if (!c.subscriptionId) throw new MissingContextError("subscription()", s.evaluatingParameter, "the original hub's subscription id");
     return { id: `/subscriptions/${c.subscriptionId}`, subscriptionId: c.subscriptionId, displayName: c.subscriptionId };
   },
   deployment: (_a, s) => ({ name: s.context?.deploymentName ?? "hubclone", properties: { templateLink: undefined } }),

@@ -211,7 +211,8 @@ export interface ParameterValues {
 
 /** Deploy-time context ARM functions need (`resourceGroup()`, `subscription()`, `uniqueString`). */
 export interface DeploymentContext {
-  subscriptionId: string;
+  /** Unknown when not configured: functions that need it (subscription(), resourceId() without one) fail with a clear error rather than inventing an id. */
+  subscriptionId?: string;
   resourceGroup: string;
   location?: string;
   deploymentName?: string;

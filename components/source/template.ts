@@ -375,7 +375,7 @@ function walkDeployment(r: Obj, scope: Scope, tscope: TemplateScope, path: strin
   if (rg !== undefined || sub !== undefined) {
     const rgName = rg === undefined ? context?.resourceGroup : String(structural(rg, scope, join(path, "resourceGroup"), origin));
     const subId = sub === undefined ? context?.subscriptionId : String(structural(sub, scope, join(path, "subscriptionId"), origin));
-    context = rgName && subId ? { ...(context ?? {}), resourceGroup: rgName, subscriptionId: subId, location: rg === undefined ? context?.location : undefined } : undefined;
+    context = rgName ? { ...(context ?? {}), resourceGroup: rgName, subscriptionId: subId, location: rg === undefined ? context?.location : undefined } : undefined;
   }
   if (!inner) {
     // Outer scope (the default): the nested template's expressions see the parent's parameters and variables.

@@ -201,3 +201,25 @@ describe("template reading from inline documents: errors name the JSON path and 
     expect(userError(() => readHub(doc, "t.json")).message).toMatch(/Key Vault reference: pass the value with --param hubName=VALUE/);
   });
 });
+
+describe("a subscription id is never invented", () => {
+  const doc = template({ name: "[concat('hub', uniqueString(resourceGroup().id))]" });
+
+  it("uniqueString(resourceGroup().id) without the original's subscription names source.subscriptionId", () => {
+    const err = userError(() => readHub(doc, "t.json", { context: { resourceGroup: "rg-orig" } }));
+    expect(err.message).toContain("source.subscriptionId");
+    expect(err.message).toContain("resources[0].name");
+  });
+
+  it("the same template reads once the subscription is given, with the name derived from it", () => {
+    const a = readHub(doc, "t.json", { context });
+    const b = readHub(doc, "t.json", { context: { ...context, subscriptionId: "11111111-2222-3333-4444-555555555555" } });
+    expect(a.name).toMatch(/^hub[a-z0-9]{13}$/);
+    expect(b.name).not.toBe(a.name);
+  });
+
+  it("resourceGroup().name alone needs no subscription", () => {
+    const model = readHub(template({ name: "[concat('hub-', resourceGroup().name)]" }), "t.json", { context: { resourceGroup: "rg-orig" } });
+    expect(model.name).toBe("hub-rg-orig");
+  });
+});
