@@ -155,5 +155,22 @@ describe("hubclone commands (child process, --local)", () => {
     expect(r.stderr).toBe("error: --source-connection-string: is not an IoT hub connection string (it needs HostName, SharedAccessKeyName and SharedAccessKey parts)\n");
     const s = await hubclone(["snapshot", "--subscription", "not-a-guid", "--resource-group", "rg", "--name", "hub"]);
     expect(s.stderr).toBe("error: --subscription: must be a subscription id (a GUID)\n");
+    const d = await hubclone(["dps", "link", "--subscription", "11111111-2222-3333-4444-555555555555", "--dps-resource-group", "rg", "--dps-name", "dps", "--clone-hub", "h", "--move-enrollments"]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toBe("error: --original-hub: --move-enrollments needs the hub devices move away from: add --original-hub <name>\n");
+  });
+
+  it("copy-routed-data --local copies between two Azurite containers and reports it", async () => {
+    const { blobServiceClient } = await import("../support/local-hub");
+    const id = randomBytes(4).toString("hex");
+    const src = blobServiceClient().getContainerClient(`cli-src-${id}`);
+    await src.create();
+    for (let i = 0; i < 5; i++) await src.getBlockBlobClient(`contoso-hub/0/2026/01/02/03/0${i}.json`).upload(`{"i":${i}}`, 7);
+    const r = await hubclone(["--local", "--json", "copy-routed-data", "--source-container", src.containerName, "--target-container", `cli-dst-${id}`]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ listed: 5, copied: 5, skipped: 0, failed: [], bytesCopied: 35 });
+    noSecrets(r);
+    const again = await hubclone(["--local", "copy-routed-data", "--source-container", src.containerName, "--target-container", `cli-dst-${id}`]);
+    expect(again.stdout).toMatch(/^copied 0 of 5 blob\(s\) .*\n  skipped \(already copied\): 5;/);
   });
 });
