@@ -84,12 +84,12 @@ async function startAzuriteOn(port: number, opts: { location: string; detached?:
   fs.mkdirSync(opts.location, { recursive: true });
   const logFile = path.join(opts.location, "azurite.log");
   const out = fs.openSync(logFile, "a");
-  const main = findPackageFile("azurite", "dist", "src", "blob", "main.js");
-  const child = spawn(
-    process.execPath,
-    [main, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", opts.location, "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"],
-    { stdio: ["ignore", out, out], detached: opts.detached === true },
-  );
+  const azuriteArgs = ["--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", opts.location, "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"];
+  // Attached runs go through a wrapper that exits with this process; `npm run local` runs Azurite as is.
+  const command = opts.detached
+    ? [findPackageFile("azurite", "dist", "src", "blob", "main.js"), ...azuriteArgs]
+    : ["-r", findPackageFile("tsx", "cjs"), path.join(__dirname, "azurite-main.ts"), "--parent-pid", String(process.pid), ...azuriteArgs];
+  const child = spawn(process.execPath, command, { stdio: ["ignore", out, out], detached: opts.detached === true });
   fs.closeSync(out);
   if (opts.detached) child.unref();
   await waitUntil(
@@ -145,6 +145,8 @@ export interface EmulatorStartOptions {
   detached?: boolean;
   /** V8 old-space cap in MB (default: IOTHUB_EMULATOR_MAX_OLD_SPACE_MB or DEFAULT_MAX_OLD_SPACE_MB). */
   maxOldSpaceMb?: number;
+  /** The emulator exits when this process is gone (default: this process unless detached). */
+  parentPid?: number;
 }
 
 export function startEmulator(opts: EmulatorStartOptions): Promise<EmulatorHandle> {
@@ -157,6 +159,8 @@ async function startEmulatorOn(port: number, opts: EmulatorStartOptions): Promis
   const out = fs.openSync(logFile, "a");
   const args = ["-r", findPackageFile("tsx", "cjs"), path.join(__dirname, "main.ts"), "--state", opts.stateDir, "--port", String(port)];
   if (opts.storageConnectionString) args.push("--storage", opts.storageConnectionString);
+  const parent = opts.parentPid ?? (opts.detached ? undefined : process.pid);
+  if (parent) args.push("--parent-pid", String(parent));
   const heapMb = Number(process.env.IOTHUB_EMULATOR_MAX_OLD_SPACE_MB ?? opts.maxOldSpaceMb ?? DEFAULT_MAX_OLD_SPACE_MB);
   const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...args], { stdio: ["ignore", out, out], detached: opts.detached === true });
   fs.closeSync(out);

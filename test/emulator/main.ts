@@ -15,7 +15,7 @@ function arg(name: string): string | undefined {
 async function main(): Promise<void> {
   const stateDir = arg("state");
   if (!stateDir) {
-    process.stderr.write("usage: main.ts --state DIR [--port N] [--storage CONNECTION_STRING] [--hubs A,B]\n");
+    process.stderr.write("usage: main.ts --state DIR [--port N] [--storage CONNECTION_STRING] [--hubs A,B] [--parent-pid N]\n");
     process.exit(2);
   }
   const storageConnectionString = arg("storage") ?? process.env.IOTHUB_EMULATOR_STORAGE;
@@ -30,6 +30,18 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+  // Started for a test run or benchmark: exit with the process that started us, even if it was
+  // killed before it could stop us (service mode, `npm run local`, passes no parent).
+  const parentPid = Number(arg("parent-pid") ?? 0);
+  if (parentPid > 0) {
+    setInterval(() => {
+      try {
+        process.kill(parentPid, 0);
+      } catch {
+        shutdown();
+      }
+    }, 2000);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -136,7 +136,8 @@ export async function isolateEmulator(): Promise<void> {
   for (const f of fs.readdirSync(path.join(p.emulator.stateDir, "tls"))) {
     fs.copyFileSync(path.join(p.emulator.stateDir, "tls", f), path.join(stateDir, "tls", f));
   }
-  const handle = await startEmulator({ stateDir, storageConnectionString: p.storage.connectionString, detached: true });
+  // Detached so that a restart from this worker can replace it; it still exits with this worker.
+  const handle = await startEmulator({ stateDir, storageConnectionString: p.storage.connectionString, detached: true, parentPid: process.pid });
   target = { port: handle.port, caFile: p.iothub.caFile, adminKey: handle.adminKey, stateDir, isolated: true, pid: handle.pid };
   for (const k of Object.keys(hubs)) delete hubs[k];
 }
@@ -163,7 +164,7 @@ export async function restartEmulator(): Promise<void> {
   }
   const pid = Number(fs.readFileSync(emulatorPidFile(t.stateDir), "utf8"));
   await stopProcess(pid, true);
-  const handle = await startEmulator({ stateDir: t.stateDir, port: t.port, storageConnectionString: stagingConnectionString(), detached: true });
+  const handle = await startEmulator({ stateDir: t.stateDir, port: t.port, storageConnectionString: stagingConnectionString(), detached: true, parentPid: process.pid });
   t.pid = handle.pid;
 }
 
