@@ -246,11 +246,19 @@ class Run {
     await this.clone.statistics();
     const prev = await readJsonBlob<Checkpoint>(this.staging, this.checkpointBlob);
     const now = new Date().toISOString();
+    let abandoned: Checkpoint | undefined;
     if (prev && prev.phase !== "done") {
-      if (prev.fingerprint !== fingerprint(this.o)) throw new UserError(`run ${this.o.runId} is unfinished with other options (importMode, filter, includeConfigurations, deleteMissing); rerun with the same options to finish it, or use a new runId`, "runId");
       this.ck = prev;
-      this.log(`devices: resuming run ${this.o.runId} generation ${prev.generation} at ${prev.phase}`);
-      return "resume";
+      if (prev.fingerprint === fingerprint(this.o)) {
+        this.log(`devices: resuming run ${this.o.runId} generation ${prev.generation} at ${prev.phase}`);
+        return "resume";
+      }
+      // Options changed (a new filter, import mode…) while a generation was unfinished: drop that
+      // generation and start it again with the new options, unless one of its jobs still runs.
+      if (await this.jobMayRun()) throw new UserError(`run ${this.o.runId} is unfinished with other options and one of its jobs is still running; rerun when it has finished, or rerun with the same options to finish it`, "runId");
+      const removed = await deletePrefix(this.staging, this.gen);
+      this.log(`devices: options changed: abandoning unfinished generation ${prev.generation} of run ${this.o.runId} (${removed} staging blob(s) deleted)`);
+      abandoned = prev;
     }
     if (prev && prev.phase === "done") {
       const asked = this.o.generation;
@@ -260,19 +268,20 @@ class Run {
         return "complete";
       }
     }
-    const generation = prev ? prev.generation + 1 : 1;
+    const generation = abandoned ? abandoned.generation : prev ? prev.generation + 1 : 1;
     this.ck = {
       version: 1,
       runId: this.o.runId,
       generation,
       requestedGeneration: this.o.generation,
-      kind: prev ? "sync" : this.kind,
+      kind: generation > 1 ? "sync" : this.kind,
       phase: "export-source",
       startedAt: now,
       updatedAt: now,
       fingerprint: fingerprint(this.o),
       jobs: {},
-      failedJobs: [],
+      // Jobs of an abandoned generation are never adopted (same blob names, other options).
+      failedJobs: abandoned ? [...abandoned.failedJobs, ...Object.values(abandoned.jobs)] : [],
       attempts: {},
       counts: emptyCounts(),
       failures: [],

@@ -150,6 +150,21 @@ describe("engine resilience", () => {
       });
     }
 
+    it("a rerun with other options (a new filter) drops the unfinished generation and copies with the new options", async () => {
+      const clone = await createTestHub("kill-opts");
+      const container = uniqueContainer();
+      const stop = (): never => {
+        throw new Error("killed");
+      };
+      await expect(copyDevices(copyOptions(source, clone, container, "opts", { filter: { deviceIds: ["sas-1"] }, hooks: { afterCheckpoint: (ph) => (ph === "import" ? stop() : undefined) } }))).rejects.toThrow("killed");
+      const sink = logSink();
+      const r = await copyDevices(copyOptions(source, clone, container, "opts", { log: sink.log, filter: { deviceIds: ["self-1", "ca-1"] } }));
+      expect(sink.lines.some((l) => /abandoning unfinished generation 1 of run opts/.test(l))).toBe(true);
+      expect(r).toMatchObject({ exported: 2, imported: 2, failed: 0, mismatchCount: 0, verified: 2 });
+      const ids = (await p<Array<{ deviceId: string }>>((cb) => registryFor(clone).list(cb as never))).map((d) => d.deviceId).sort();
+      expect(ids).toEqual(["ca-1", "self-1"]);
+    });
+
     it("a real SIGKILL of the process while its import job runs", async () => {
       const clone = await createTestHub("kill-proc", { jobDevicesPerSecond: 150 });
       const container = uniqueContainer();
