@@ -11,7 +11,7 @@ import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../compo
 import { runDecommission } from "../../components/operations/decommission";
 import { countQuery, hubTarget, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
-import { blobServiceClient, createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
+import { blobServiceClient, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
 
 const poll = { min: 20, max: 100 };
 const key = () => randomBytes(32).toString("base64");
@@ -92,8 +92,11 @@ describe("operations against the local hub", () => {
       value: pair.clone.hostName,
       condition: "tags.wave = 1",
     });
-    // the emulator has no device side: nobody reports yet, and the count says so
+    // no device has reconnected yet
     expect(wave1.result.reportingNewHub).toBe(0);
+    // two devices of the wave reconnect to the clone and report it (a device of another wave too)
+    for (const id of ["dev-0", "dev-1", "dev-3"]) await reportProperties(pair.clone, id, { iotHubHostName: pair.clone.hostName });
+    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1" })).toMatchObject({ inWave: 3, pointed: 3, reporting: 2 });
     const orig = registryFor(pair.original);
     const cl = registryFor(pair.clone);
     expect(wave1.result.pin).toMatchObject({ jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, failed: 0 });
@@ -121,9 +124,13 @@ describe("operations against the local hub", () => {
     for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(orig, id)).toBe(pair.original.hostName);
     for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(cl, id)).toBe(pair.clone.hostName);
 
+    // the rolled-back devices report the original again once they are back
+    await reportProperties(pair.original, "dev-0", { iotHubHostName: pair.original.hostName });
+    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true })).toMatchObject({ inWave: 3, pointed: 3, reporting: 1 });
+
     // cutover of wave 1 again after the rollback: no bounce, both hubs name the clone
     const again = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", pollIntervalMs: poll });
-    expect(again.result).toMatchObject({ status: "completed", updated: 3 });
+    expect(again.result).toMatchObject({ status: "completed", updated: 3, reportingNewHub: 2 });
     for (const id of ["dev-0", "dev-1", "dev-2"]) {
       expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
       expect(await desiredHost(cl, id)).toBe(pair.clone.hostName);
@@ -138,9 +145,9 @@ describe("operations against the local hub", () => {
       value: pair.clone.hostName,
       inWave: 3,
       pointed: 3,
-      reporting: 0,
+      reporting: 1, // dev-3 reported the clone earlier
     });
-    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true })).toMatchObject({ inWave: 3, pointed: 3, value: pair.original.hostName });
+    expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true })).toMatchObject({ inWave: 3, pointed: 3, reporting: 1, value: pair.original.hostName });
     expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 2", rollback: true })).toMatchObject({ inWave: 3, pointed: 0 });
   });
 
