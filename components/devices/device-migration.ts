@@ -92,6 +92,9 @@ export interface DeviceMigrationOutputs {
   jobIds: Record<string, string>;
   durationsMs: Record<string, number>;
   completedAt: string;
+  /** Secret, only with deleteDevicesOnDestroy: what `pulumi destroy` needs to delete the imported devices. */
+  cloneConnectionString?: string;
+  stagingConnectionString?: string;
   // Echoed non-secret inputs: `diff` and `delete` only see outputs, so they must be here.
   sourceHubHostName: string;
   cloneHubHostName: string;
@@ -115,6 +118,9 @@ export const deviceMigrationOutputNames = [
   "mismatchCount", "reparented", "deleted", "configurations", "failures", "mismatches", "jobIds", "durationsMs",
   "completedAt", "succeeded", "syncSequence",
 ] as const;
+
+/** Outputs that carry credentials (only with deleteDevicesOnDestroy): always secret in state. */
+export const deviceMigrationSecretOutputNames = ["cloneConnectionString", "stagingConnectionString"];
 
 /**
  * Loads the provider implementation at call time (see the file comment for the resolution
@@ -208,6 +214,9 @@ export class DeviceMigration extends pulumi.dynamic.Resource {
       stagingConnectionString: args.stagingConnectionString === undefined ? undefined : pulumi.secret(args.stagingConnectionString),
     };
     for (const key of deviceMigrationOutputNames) props[key] = undefined;
-    super(makeDeviceMigrationProvider(deviceMigrationImplDir()), name, props, opts, "hubclone", "DeviceMigration");
+    super(makeDeviceMigrationProvider(deviceMigrationImplDir()), name, props, {
+      ...opts,
+      additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...deviceMigrationSecretOutputNames],
+    }, "hubclone", "DeviceMigration");
   }
 }

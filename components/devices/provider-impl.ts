@@ -3,11 +3,14 @@
  * Loaded with `require()` at call time inside the provider host, so ordinary imports are fine
  * here: this file is never serialized (only the shim in device-migration.ts is). Validation is pure and exported for tests.
  *
- * Credentials: connection strings arrive as (unwrapped) secret inputs in check/create/update and
- * are never echoed into outputs. `delete` only sees outputs, so when it must act
- * (deleteDevicesOnDestroy) it reads credentials at call time: the local endpoints file, then the
- * environment (HUBCLONE_CLONE_CONNECTION_STRING, HUBCLONE_STAGING_CONNECTION_STRING), then
- * Microsoft Entra ID on the recorded host name / account URL.
+ * Credentials: connection strings arrive as (unwrapped) secret inputs in check/create/update.
+ * `delete` only sees outputs, so when `deleteDevicesOnDestroy` is on, the clone's and the staging
+ * account's connection strings are echoed into outputs that DeviceMigration lists in
+ * `additionalSecretOutputs` (they are already in state as secret inputs; this adds no exposure)
+ * and `pulumi destroy` needs nothing extra. Otherwise no credential is ever an output. Failing
+ * those, delete reads them at call time: the local endpoints file, then the environment
+ * (HUBCLONE_CLONE_CONNECTION_STRING, HUBCLONE_STAGING_CONNECTION_STRING), then Microsoft Entra ID
+ * on the recorded host name / account URL.
  */
 import * as crypto from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
@@ -337,6 +340,11 @@ function echoed(i: DeviceMigrationInputs): Pick<DeviceMigrationOutputs, (typeof 
   for (const k of ECHOED) out[k] = i[k];
   // The account URL is not a secret and lets delete reach the container through Entra ID.
   out.stagingAccountUrl = i.stagingAccountUrl ?? stagingAccountUrlOf(i.stagingConnectionString);
+  // Delete only sees outputs: keep what it needs, as secret outputs (see the file comment).
+  if (i.deleteDevicesOnDestroy) {
+    if (i.cloneConnectionString) out.cloneConnectionString = i.cloneConnectionString;
+    if (i.stagingConnectionString) out.stagingConnectionString = i.stagingConnectionString;
+  }
   return out as Pick<DeviceMigrationOutputs, (typeof ECHOED)[number]>;
 }
 
@@ -483,11 +491,11 @@ export function deleteCredentials(
 ): { clone: HubConnection; staging: StagingOptions; local?: LocalEndpoints } {
   const local = localEndpointsFor(s.localEndpointsFile);
   const cloneHost = String(s.cloneHubHostName);
-  let cloneCs: string | undefined;
-  let stagingCs: string | undefined;
+  let cloneCs: string | undefined = s.cloneConnectionString || undefined;
+  let stagingCs: string | undefined = s.stagingConnectionString || undefined;
   if (local) {
-    cloneCs = localHubConnectionString(local, cloneHost, "cloneHubHostName");
-    stagingCs = localStagingConnectionString(local);
+    cloneCs ??= localHubConnectionString(local, cloneHost, "cloneHubHostName");
+    stagingCs ??= localStagingConnectionString(local);
   }
   const envClone = env.HUBCLONE_CLONE_CONNECTION_STRING;
   if (!cloneCs && envClone && parseConnectionString(envClone).hostname?.toLowerCase() === cloneHost.toLowerCase()) cloneCs = envClone;
@@ -495,7 +503,7 @@ export function deleteCredentials(
   const auth = s.storageAuthenticationType ?? "keyBased";
   if (auth === "keyBased" && !stagingCs) {
     throw new UserError(
-      "deleting the imported devices needs the staging account's key: set HUBCLONE_STAGING_CONNECTION_STRING for pulumi destroy (credentials are never kept in state), or set deleteDevicesOnDestroy to false",
+      "deleting the imported devices needs the staging account's key, and the state has none (the resource predates deleteDevicesOnDestroy: run pulumi up once with it set, or set HUBCLONE_STAGING_CONNECTION_STRING for pulumi destroy), or set deleteDevicesOnDestroy to false",
       "deleteDevicesOnDestroy",
     );
   }

@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
+import { deviceMigrationSecretOutputNames } from "../../components/devices/device-migration";
 import * as provider from "../../components/devices/provider-impl";
 import { containsSecret } from "../../components/secrets";
 import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
@@ -117,6 +118,19 @@ describe("DeviceMigration provider against the local hub", () => {
     expect(await deviceIds(clone)).toEqual(before);
   });
 
+  it("with deleteDevicesOnDestroy the state carries delete's credentials, only as the declared secret outputs", () => {
+    expect(state.cloneConnectionString).toBe(clone.connectionString);
+    expect(state.stagingConnectionString).toBe(stagingConnectionString());
+    const { cloneConnectionString: _c, stagingConnectionString: _s, ...plain } = state;
+    expect(containsSecret(JSON.stringify(plain))).toBe(false);
+    expect([...deviceMigrationSecretOutputNames].sort()).toEqual(["cloneConnectionString", "stagingConnectionString"]);
+    // As in `pulumi destroy` on another machine: no local endpoints file, an empty environment.
+    const { localEndpointsFile: _f, ...destroyState } = state;
+    const creds = provider.deleteCredentials(destroyState as never, {});
+    expect(creds.clone.connectionString).toBe(clone.connectionString);
+    expect(creds.staging.connectionString).toBe(stagingConnectionString());
+  });
+
   it("delete with deleteDevicesOnDestroy removes exactly the imported devices", async () => {
     // A device the migration never imported must survive.
     await registryFor(clone).create({ deviceId: "created-by-hand", status: "enabled" });
@@ -125,8 +139,9 @@ describe("DeviceMigration provider against the local hub", () => {
     expect((await deviceIds(source)).length).toBe(65);
   });
 
-  it("outputs and printed lines carry no key or connection string", () => {
-    const text = JSON.stringify(state) + "\n" + printed.join("\n");
+  it("outputs (but the declared secret ones) and printed lines carry no key or connection string", () => {
+    const { cloneConnectionString: _c, stagingConnectionString: _s, ...plain } = state;
+    const text = JSON.stringify(plain) + "\n" + printed.join("\n");
     expect(containsSecret(text)).toBe(false);
     expect(text).not.toContain(clone.connectionString);
   });
