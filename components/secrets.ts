@@ -3,10 +3,12 @@
  * connection strings must never leave the process in clear, whatever library produced the text.
  */
 const patterns: Array<[RegExp, string]> = [
-  [/(SharedAccessKey|AccountKey|SharedAccessSignature|AuthKey|Password)=([^;"'\s&]+)/gi, "$1=****"],
+  // Base64 keys and URL-encoded signatures never contain `;`, quotes, spaces, `&`, `)` or `,`:
+  // stopping there keeps the text around them (a closing parenthesis, the next field) intact.
+  [/(SharedAccessKey|AccountKey|SharedAccessSignature|AuthKey|Password)=([^;"'\s&),]+)/gi, "$1=****"],
   [/([?&](sig|se|sv|sp|sr|spr|st|srt|ss|skoid|sktid|skt|ske|sks|skv|sip|rscc)=)[^&"'\s]*/gi, "$1****"],
   [/(SharedAccessSignature\s+)[^"'\s,]+/g, "$1****"],
-  [/("(primaryKey|secondaryKey|key|accountKey|connectionString|primaryConnectionString|secondaryConnectionString|primaryMasterKey|secondaryMasterKey)"\s*:\s*")[^"*][^"]*"/gi, '$1****"'],
+  [/("(primaryKey|secondaryKey|accountKey|connectionString|primaryConnectionString|secondaryConnectionString|primaryMasterKey|secondaryMasterKey)"\s*:\s*")[^"*][^"]*"/gi, '$1****"'],
 ];
 
 export function redact(text: string): string {
