@@ -21,7 +21,7 @@ import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
-import { acquireRunLock, BlobLineWriter, blobExists, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
+import { acquireRunLock, BlobLineWriter, blobExists, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
 import { compileFilter, CompiledFilter, parseLine, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
@@ -470,7 +470,8 @@ class Run {
     const every = 10_000;
     const hookEvery = this.o.hooks?.transformHookEveryLines ?? every;
     let lines = 0;
-    const emit = async (text: string): Promise<void> => {
+    // Synchronous per line; a promise only when a writer sent a batch out (back-pressure to honour).
+    const emit = (text: string): Promise<unknown> | undefined => {
       const p = parseLine(text);
       if (!p.ok) {
         c.malformed++;
@@ -499,29 +500,34 @@ class Run {
       if (!t) return;
       if (t.isModule) c.exportedModules++;
       else c.exported++;
-      await newManifest.write(manifestLine(l.id, l.moduleId, t.contentHash));
+      const w1 = newManifest.write(manifestLine(l.id, l.moduleId, t.contentHash));
       const kind = manifest.classify(t.key, t.contentHash);
       if (kind === "unchanged" && !unsynced.has(t.key)) {
         c.unchanged++;
-        return;
+        return w1;
       }
       c.changed++;
-      await out.write(t.importLine);
+      const w2 = out.write(t.importLine);
       c.imported++;
+      let w3: Promise<void> | undefined;
       if (t.parentId) {
-        await reparent.write(JSON.stringify({ p: t.parentId, l: t.importLine }));
+        w3 = reparent.write(JSON.stringify({ p: t.parentId, l: t.importLine }));
         c.reparentPending++;
       }
+      return w1 || w2 || w3 ? Promise.all([w1, w2, w3]) : undefined;
     };
     try {
-      for await (const text of readBlobLines(this.staging, this.blob("source/devices.txt"), "source export")) {
-        lines++;
-        await emit(text);
-        if (lines % every === 0) {
-          this.progress({ phase: "transform", label: "transform", done: lines, unit: "lines" });
-          this.checkAbort();
+      for await (const batch of readBlobLineBatches(this.staging, this.blob("source/devices.txt"), "source export")) {
+        for (const text of batch) {
+          lines++;
+          const wait = emit(text);
+          if (wait) await wait;
+          if (lines % every === 0) {
+            this.progress({ phase: "transform", label: "transform", done: lines, unit: "lines" });
+            this.checkAbort();
+          }
+          if (lines % hookEvery === 0) await hook(this.o.hooks?.onTransformLines, lines);
         }
-        if (lines % hookEvery === 0) await hook(this.o.hooks?.onTransformLines, lines);
       }
       atEnd = true;
       for (const m of pendingModules) await emit(m);

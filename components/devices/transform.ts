@@ -70,15 +70,15 @@ export function parentIdOf(line: ExportLine): string | undefined {
   return edgeIdFromScope(line.deviceScope);
 }
 
-/** Drops `$metadata`/`$version` (hub bookkeeping that differs per hub) from desired properties, recursively. */
+/**
+ * Drops `$metadata`/`$version` (hub bookkeeping that differs per hub) from desired properties.
+ * They only occur at the top of the twin section (user property names cannot start with `$`), so
+ * a shallow copy suffices — this runs once per exported line.
+ */
 export function stripTwinMetadata(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(stripTwinMetadata);
-  if (!value || typeof value !== "object") return value;
+  if (!value || typeof value !== "object" || Array.isArray(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (k.startsWith("$")) continue;
-    out[k] = stripTwinMetadata(v);
-  }
+  for (const k in value as Record<string, unknown>) if (k.charCodeAt(0) !== 36 /* $ */) out[k] = (value as Record<string, unknown>)[k];
   return out;
 }
 

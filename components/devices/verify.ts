@@ -61,9 +61,9 @@ class BucketFiles {
   }
   /** Records are batched per bucket (~16 KB: larger batches live long enough to be promoted to the old generation) so the files get few large writes, not one small Buffer per line. */
   private readonly pending: string[] = [];
-  async write(i: number, record: string): Promise<void> {
+  write(i: number, record: string): Promise<void> | undefined {
     this.pending[i] = (this.pending[i] ?? "") + record + "\n";
-    if (this.pending[i].length >= 16 * 1024) await this.flush(i);
+    return this.pending[i].length >= 16 * 1024 ? this.flush(i) : undefined;
   }
   private async flush(i: number): Promise<void> {
     const text = this.pending[i];
@@ -97,7 +97,8 @@ async function partition(lines: AsyncIterable<string>, files: BucketFiles, filte
     // Fields in a fixed order, so equal devices give equal text on both sides.
     const f = comparableFields(l);
     const rec = `${l.moduleId ? "M" : "D"}\t${l.id}\t${lineKey(l)}\t${JSON.stringify(f, Object.keys(f).sort())}`;
-    await files.write(bucketOf(l.id, files.n), rec);
+    const wait = files.write(bucketOf(l.id, files.n), rec);
+    if (wait) await wait;
   }
   return { malformed };
 }
