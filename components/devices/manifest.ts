@@ -1,13 +1,24 @@
 /**
  * The delta-sync manifest: what the last completed sync copied, one line per device or module
- * (`deviceId \t moduleId \t contentHash`, no secret). Loaded as two sorted typed arrays of 64-bit
- * hashes (16 bytes per line, 16 MB at the hub's 1,000,000 devices-plus-modules cap) instead of a
+ * (`deviceId \t moduleId \t contentHash`, no secret). Loaded as sorted typed arrays of 64-bit
+ * hash pairs (16 bytes per line, 16 MB at the hub's 1,000,000 devices-plus-modules cap) instead of a
  * Map of strings, so a sync stays within the engine's memory bound whatever the hub size.
  */
-import { createHash } from "crypto";
-
-function hash64(text: string): bigint {
-  return createHash("md5").update(text).digest().readBigUInt64BE(0);
+/**
+ * Two independent 32-bit string hashes (FNV-1a and a murmur-style multiply), compared as a 64-bit
+ * pair: collisions between 1,000,000 keys have odds near 1e-8, and no BigInt or crypto call is
+ * paid per line (this runs for every exported line).
+ */
+export function hashPair(text: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 15;
+  }
+  return [a >>> 0, b >>> 0];
 }
 
 export function manifestLine(deviceId: string, moduleId: string | undefined, contentHash: string): string {
@@ -21,66 +32,71 @@ export function parseManifestLine(line: string): { deviceId: string; moduleId?: 
 }
 
 export class ManifestIndex {
-  private keys: BigUint64Array;
-  private values: BigUint64Array;
-  private seen: Uint8Array;
-  private constructor(keys: BigUint64Array, values: BigUint64Array) {
-    this.keys = keys;
-    this.values = values;
-    this.seen = new Uint8Array(keys.length);
-  }
+  private constructor(
+    private readonly keyHi: Uint32Array,
+    private readonly keyLo: Uint32Array,
+    private readonly valHi: Uint32Array,
+    private readonly valLo: Uint32Array,
+    private readonly seen: Uint8Array,
+  ) {}
 
   get size(): number {
-    return this.keys.length;
+    return this.keyHi.length;
   }
 
   static async load(lines: AsyncIterable<string>): Promise<ManifestIndex> {
     let cap = 1024;
-    let keys = new BigUint64Array(cap);
-    let values = new BigUint64Array(cap);
     let n = 0;
+    let arrays = [new Uint32Array(cap), new Uint32Array(cap), new Uint32Array(cap), new Uint32Array(cap)];
     for await (const l of lines) {
       const m = parseManifestLine(l);
       if (!m) continue;
       if (n === cap) {
         cap *= 2;
-        const k2 = new BigUint64Array(cap);
-        k2.set(keys);
-        keys = k2;
-        const v2 = new BigUint64Array(cap);
-        v2.set(values);
-        values = v2;
+        arrays = arrays.map((a) => {
+          const b = new Uint32Array(cap);
+          b.set(a);
+          return b;
+        });
       }
-      keys[n] = hash64(m.key);
-      values[n] = hash64(m.contentHash);
+      const [kh, kl] = hashPair(m.key);
+      const [vh, vl] = hashPair(m.contentHash);
+      arrays[0][n] = kh;
+      arrays[1][n] = kl;
+      arrays[2][n] = vh;
+      arrays[3][n] = vl;
       n++;
     }
-    // Sort both arrays by key through an index permutation (typed arrays sort only themselves).
+    // Sort all four columns by key through an index permutation (typed arrays sort only themselves).
+    const [kh, kl, vh, vl] = arrays;
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
-    const k = new BigUint64Array(n);
-    const v = new BigUint64Array(n);
+    order.sort((x, y) => kh[x] - kh[y] || kl[x] - kl[y]);
+    const out = [new Uint32Array(n), new Uint32Array(n), new Uint32Array(n), new Uint32Array(n)];
     for (let i = 0; i < n; i++) {
-      k[i] = keys[order[i]];
-      v[i] = values[order[i]];
+      const j = order[i];
+      out[0][i] = kh[j];
+      out[1][i] = kl[j];
+      out[2][i] = vh[j];
+      out[3][i] = vl[j];
     }
-    return new ManifestIndex(k, v);
+    return new ManifestIndex(out[0], out[1], out[2], out[3], new Uint8Array(n));
   }
 
   static empty(): ManifestIndex {
-    return new ManifestIndex(new BigUint64Array(0), new BigUint64Array(0));
+    return new ManifestIndex(new Uint32Array(0), new Uint32Array(0), new Uint32Array(0), new Uint32Array(0), new Uint8Array(0));
   }
 
   private find(key: string): number {
-    const h = hash64(key);
+    if (this.keyHi.length === 0) return -1;
+    const [h, l] = hashPair(key);
     let lo = 0;
-    let hi = this.keys.length - 1;
+    let hi = this.keyHi.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const v = this.keys[mid];
-      if (v === h) return mid;
-      if (v < h) lo = mid + 1;
+      const d = this.keyHi[mid] - h || this.keyLo[mid] - l;
+      if (d === 0) return mid;
+      if (d < 0) lo = mid + 1;
       else hi = mid - 1;
     }
     return -1;
@@ -91,7 +107,8 @@ export class ManifestIndex {
     const i = this.find(key);
     if (i < 0) return "new";
     this.seen[i] = 1;
-    return this.values[i] === hash64(contentHash) ? "unchanged" : "changed";
+    const [h, l] = hashPair(contentHash);
+    return this.valHi[i] === h && this.valLo[i] === l ? "unchanged" : "changed";
   }
 
   /** After the export was streamed: was this manifest key absent from it (deleted at the source)? */

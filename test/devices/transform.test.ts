@@ -259,3 +259,22 @@ describe("splitLines", () => {
     }
   });
 });
+
+describe("ManifestIndex at scale", () => {
+  it("finds every one of 50,000 keys, tells changed from unchanged, and no stranger is found", async () => {
+    async function* lines() {
+      for (let i = 0; i < 50_000; i++) yield manifestLine(`dev-${i}`, i % 10 === 0 ? "mod" : undefined, `h${i}`);
+    }
+    const m = await ManifestIndex.load(lines());
+    let unchanged = 0;
+    let changed = 0;
+    for (let i = 0; i < 50_000; i++) {
+      const key = i % 10 === 0 ? `dev-${i}/mod` : `dev-${i}`;
+      if (m.classify(key, i % 100 === 0 ? "other" : `h${i}`) === "unchanged") unchanged++;
+      else changed++;
+    }
+    expect({ unchanged, changed }).toEqual({ unchanged: 49_500, changed: 500 });
+    for (let i = 0; i < 1000; i++) expect(m.classify(`stranger-${i}`, "x")).toBe("new");
+    expect(m.wasDeleted("dev-1")).toBe(false);
+  });
+});
