@@ -19,6 +19,7 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
+import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
@@ -219,7 +220,18 @@ class Run {
         this.log(`devices: ${hub.field} hub: resuming ${step} job ${id}`);
       }
       const t0 = Date.now();
-      const done = await waitJob(hub, id, ctx, `${spec.type} job`);
+      let done: JobProperties;
+      try {
+        done = await waitJob(hub, id, ctx, `${spec.type} job`);
+      } catch (err) {
+        if (errorStatus(err) !== 404) throw err;
+        // The hub no longer knows the recorded job (history is kept 30 days): run the step again.
+        this.log(`devices: ${hub.field} hub: job ${id} is unknown to the hub; starting ${step} again`);
+        this.ck.failedJobs.push(id);
+        delete this.ck.jobs[step];
+        await this.save();
+        continue;
+      }
       this.ck.durationsMs[step] = (this.ck.durationsMs[step] ?? 0) + (Date.now() - t0);
       if (done.status === "completed") return done;
       const message = redact(failureMessage(done, spec.type, hub.field));

@@ -8,7 +8,7 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { configureHub, createStagingContainer, createTestHub, registryFor, type TestHub } from "../support/local-hub";
+import { blobServiceClient, configureHub, createStagingContainer, createTestHub, registryFor, type TestHub } from "../support/local-hub";
 import { copyDevices, type CopyOptions, type CopyResult } from "../../components/devices";
 import { copiedView, copyOptions, dumpRegistry, logSink, seedEveryKind, uniqueContainer } from "./engine-fixtures";
 
@@ -149,6 +149,25 @@ describe("engine resilience", () => {
         expect(imports.every((j) => j.status === "completed")).toBe(true);
       });
     }
+
+    it("a recorded job the hub no longer knows (history expired) is found again by its blob name or run again", async () => {
+      const clone = await createTestHub("kill-gone");
+      const container = uniqueContainer();
+      const stop = (): never => {
+        throw new Error("killed");
+      };
+      await expect(copyDevices(copyOptions(source, clone, container, "gone", { hooks: { afterCheckpoint: (ph, st) => (st.jobId && ph === "import" ? stop() : undefined) } }))).rejects.toThrow("killed");
+      const blob = blobServiceClient().getContainerClient(container).getBlockBlobClient("runs/gone/checkpoint.json");
+      const ck = JSON.parse((await blob.downloadToBuffer()).toString("utf8"));
+      ck.jobs.import = "00000000-0000-0000-0000-000000000000";
+      const text = JSON.stringify(ck);
+      await blob.upload(text, Buffer.byteLength(text));
+      const sink = logSink();
+      const r = await copyDevices(copyOptions(source, clone, container, "gone", { log: sink.log }));
+      expect(sink.lines.some((l) => l.includes("job 00000000-0000-0000-0000-000000000000 is unknown to the hub; starting import again"))).toBe(true);
+      await expectExactCopy(source, clone, before, r, devices);
+      expect(runJobs(await jobs(clone), "gone", "import").filter((j) => j.inputBlobName?.endsWith("g1/import/devices.txt"))).toHaveLength(1);
+    });
 
     it("a rerun with other options (a new filter) drops the unfinished generation and copies with the new options", async () => {
       const clone = await createTestHub("kill-opts");
