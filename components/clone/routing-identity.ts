@@ -9,7 +9,11 @@ import * as authorization from "@pulumi/azure-native/authorization";
 import * as cosmosdb from "@pulumi/azure-native/cosmosdb";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as random from "@pulumi/random";
+import { PropagationWait } from "./propagation-wait";
 import { DATA_ROLES, type DataRole } from "./types";
+
+/** How long the hub waits after the grants (Azure RBAC propagation; see propagation-wait.ts). */
+export const ROLE_PROPAGATION_SECONDS = 120;
 
 export interface IdentityGrant {
   /** Logical suffix (endpoint name, "staging"). */
@@ -46,20 +50,22 @@ export class RoutingIdentity extends pulumi.ComponentResource {
     this.identityId = identity.id;
     this.principalId = identity.principalId;
     this.clientId = identity.clientId;
-    for (const g of args.grants) {
-      this.grant(name, identity, g);
+    const grants = args.grants.map((g) => this.grant(name, identity, g));
+    if (grants.length) {
+      // Part of this component, so the hub (which depends on it) waits too.
+      new PropagationWait(`${name}-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, after: grants.map((r) => r.id) }, { parent: this, dependsOn: grants });
     }
     this.registerOutputs({ identityId: this.identityId, principalId: this.principalId });
   }
 
-  private grant(name: string, identity: managedidentity.UserAssignedIdentity, g: IdentityGrant): void {
+  private grant(name: string, identity: managedidentity.UserAssignedIdentity, g: IdentityGrant): pulumi.CustomResource {
     const opts: pulumi.CustomResourceOptions = { parent: this, ...(g.provider ? { provider: g.provider } : {}) };
     const role = DATA_ROLES[g.role];
     const logical = `${name}-${g.name.replace(/^\$/, "")}-${g.role}`;
     if (g.cosmos) {
       // Cosmos DB data access is its own RBAC system: a SQL role assignment on the account.
       const id = new random.RandomUuid(`${logical}-id`, {}, { parent: this });
-      new cosmosdb.SqlResourceSqlRoleAssignment(
+      return new cosmosdb.SqlResourceSqlRoleAssignment(
         logical,
         {
           accountName: g.cosmos.accountName,
@@ -71,9 +77,8 @@ export class RoutingIdentity extends pulumi.ComponentResource {
         },
         opts,
       );
-      return;
     }
-    new authorization.RoleAssignment(
+    return new authorization.RoleAssignment(
       logical,
       {
         principalId: identity.principalId,

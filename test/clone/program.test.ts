@@ -147,6 +147,17 @@ describe("each source format plans", () => {
     expect((hubOf(r).inputs.identity as any).type).toBe("SystemAssigned, UserAssigned");
     expect(r.warnings.some((w) => w.includes("raw-archive") && w.includes("system-assigned"))).toBe(true);
     expect(props(r).routing.endpoints.eventHubs[0]).toMatchObject({ name: "telemetry-eh", connectionString: "[secret]" });
+    // The hub waits for the grants to propagate before Azure validates its identity-based endpoints.
+    const waits = of(r, "pulumi-nodejs:dynamic/hubclone:PropagationWait");
+    expect(waits).toHaveLength(1);
+    expect(waits[0].inputs.seconds).toBe(120);
+    expect(r.resources.indexOf(waits[0])).toBeLessThan(r.resources.indexOf(hubOf(r)));
+  });
+
+  it("no identity-based endpoint, no routing identity and no propagation wait", async () => {
+    const r = await plan("hub-state.json");
+    expect(of(r, "azure-native:authorization:RoleAssignment")).toEqual([]);
+    expect(of(r, "pulumi-nodejs:dynamic/hubclone:PropagationWait")).toEqual([]);
   });
 
   it("az iot hub state export: the ARM part, with its consumer group", async () => {
