@@ -135,12 +135,12 @@ export function comparableFields(line: ExportLine): Record<string, string> {
   const type = (auth?.type ?? (auth?.symmetricKey ? "sas" : auth?.x509Thumbprint ? "selfSigned" : "none")).toLowerCase();
   const fields: Record<string, string> = {
     auth: type,
-    keys: digest(canonicalJson([auth?.symmetricKey?.primaryKey ?? null, auth?.symmetricKey?.secondaryKey ?? null])),
-    thumbprints: digest(canonicalJson([auth?.x509Thumbprint?.primaryThumbprint?.toUpperCase() ?? null, auth?.x509Thumbprint?.secondaryThumbprint?.toUpperCase() ?? null])),
+    keys: digest(JSON.stringify([auth?.symmetricKey?.primaryKey ?? null, auth?.symmetricKey?.secondaryKey ?? null])),
+    thumbprints: digest(JSON.stringify([auth?.x509Thumbprint?.primaryThumbprint?.toUpperCase() ?? null, auth?.x509Thumbprint?.secondaryThumbprint?.toUpperCase() ?? null])),
     status: (line.status ?? "enabled").toLowerCase(),
     statusReason: line.statusReason ?? "",
-    tags: digest(canonicalJson(emptyToUndefined(line.tags ?? undefined) ?? {})),
-    desired: digest(canonicalJson(stripTwinMetadata(line.properties?.desired ?? {}))),
+    tags: contentDigest(canonicalJson(emptyToUndefined(line.tags ?? undefined) ?? {})),
+    desired: contentDigest(canonicalJson(stripTwinMetadata(line.properties?.desired ?? {}))),
   };
   if (!line.moduleId) {
     fields.iotEdge = String(line.capabilities?.iotEdge === true);

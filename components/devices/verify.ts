@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { comparableFields, CompiledFilter, differingFields, EDGE_SYSTEM_MODULES, lineKey, parseLine, transformConfigurationLine } from "./transform";
+import { hashPair } from "./manifest";
 import { readBlobLines, splitLines, Staging } from "./staging";
 import type { DeviceDifference } from "./types";
 
@@ -51,6 +52,8 @@ export interface CompareResult {
 
 type Side = "s" | "c";
 
+const BUCKET_BUFFER = 16 * 1024;
+
 class BucketFiles {
   private readonly streams: fs.WriteStream[];
   constructor(readonly dir: string, readonly side: Side, readonly n: number) {
@@ -59,21 +62,37 @@ class BucketFiles {
   file(i: number): string {
     return path.join(this.dir, `${this.side}-${i}.tsv`);
   }
-  /** Records are batched per bucket (~16 KB: larger batches live long enough to be promoted to the old generation) so the files get few large writes, not one small Buffer per line. */
-  private readonly pending: string[] = [];
+  /**
+   * Records are encoded straight into a 16 KB Buffer per bucket (off the JS heap), so the record
+   * strings die young instead of being held — and promoted to V8's old generation — until a flush.
+   */
+  private readonly buffers: Buffer[] = [];
+  private readonly used: number[] = [];
   write(i: number, record: string): Promise<void> | undefined {
-    this.pending[i] = (this.pending[i] ?? "") + record + "\n";
-    return this.pending[i].length >= 16 * 1024 ? this.flush(i) : undefined;
+    const need = Buffer.byteLength(record) + 1;
+    let wait: Promise<void> | undefined;
+    if ((this.used[i] ?? 0) + need > BUCKET_BUFFER) wait = this.flush(i);
+    let buf = this.buffers[i];
+    if (!buf) buf = this.buffers[i] = Buffer.allocUnsafe(Math.max(BUCKET_BUFFER, need));
+    let at = this.used[i] ?? 0;
+    at += buf.write(record, at);
+    buf[at++] = 10; // \n
+    this.used[i] = at;
+    return wait;
   }
-  private async flush(i: number): Promise<void> {
-    const text = this.pending[i];
-    if (!text) return;
-    this.pending[i] = "";
+  private flush(i: number): Promise<void> | undefined {
+    const buf = this.buffers[i];
+    const used = this.used[i] ?? 0;
+    if (!buf || used === 0) return undefined;
+    this.buffers[i] = undefined as unknown as Buffer; // the stream owns it until written; a new one is allocated
+    this.used[i] = 0;
     const s = this.streams[i];
-    if (!s.write(text)) await new Promise<void>((r) => s.once("drain", r));
+    if (s.write(buf.subarray(0, used))) return undefined;
+    return new Promise<void>((r) => s.once("drain", r));
   }
   async close(): Promise<void> {
     for (let i = 0; i < this.n; i++) await this.flush(i);
+
     await Promise.all(this.streams.map((s) => new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())))));
   }
 }
@@ -119,6 +138,91 @@ function parseRec(l: string): Rec {
   return { kind: kind as "D" | "M", deviceId, key, fields };
 }
 
+/** 53 bits of a string's hash pair, as a plain number (a Map key that holds no string alive). */
+function hash53(text: string): number {
+  const [a, b] = hashPair(text);
+  return a * 2 ** 21 + (b >>> 11);
+}
+
+/**
+ * One bucket: the original's records become a Map of numbers (hash of key → hash of fields), so
+ * nothing of the bucket's text stays referenced while the clone's records stream past; the few
+ * keys that turn out different or missing are named by one more pass over the original's bucket.
+ */
+async function compareBucket(sourceFile: string, cloneFile: string, r: CompareResult, cap: number, bad: (key: string) => void): Promise<void> {
+  const src = new Map<number, number>();
+  const srcDevices = new Set<number>();
+  for await (const l of fileLines(sourceFile)) {
+    const rec = parseRec(l);
+    src.set(hash53(rec.key), hash53(rec.fields));
+    if (rec.kind === "D") srcDevices.add(hash53(rec.deviceId));
+  }
+  // Modules whose device the filter dropped (or that has no device line) are not in the copy.
+  const dropped = new Set<number>();
+  const differentClone = new Map<number, string>(); // key hash → clone fields, named in the second pass
+  const cloneDevices = new Set<number>();
+  const cloneModules: string[] = [];
+  const seen = (rec: Rec): void => {
+    if (rec.kind === "D") r.clone++;
+    else r.cloneModules++;
+    const k = hash53(rec.key);
+    const other = src.get(k);
+    if (other === undefined || dropped.has(k)) {
+      r.extraCount++;
+      if (r.extra.length < cap) r.extra.push(rec.key);
+      return;
+    }
+    src.delete(k);
+    if (rec.kind === "D") r.source++;
+    else r.sourceModules++;
+    if (other === hash53(rec.fields)) {
+      if (rec.kind === "D") r.matched++;
+      return;
+    }
+    differentClone.set(k, rec.fields);
+  };
+  // Source modules without their device: find them (one pass) so they count neither as missing nor as a match.
+  for await (const l of fileLines(sourceFile)) {
+    const rec = parseRec(l);
+    if (rec.kind === "M" && !srcDevices.has(hash53(rec.deviceId))) {
+      const k = hash53(rec.key);
+      src.delete(k);
+      dropped.add(k);
+    }
+  }
+  for await (const l of fileLines(cloneFile)) {
+    const rec = parseRec(l);
+    if (rec.kind === "D") {
+      cloneDevices.add(hash53(rec.deviceId));
+      seen(rec);
+    } else cloneModules.push(l);
+  }
+  // Clone modules count only under clone devices that passed the filter.
+  for (const l of cloneModules) {
+    const rec = parseRec(l);
+    if (cloneDevices.has(hash53(rec.deviceId))) seen(rec);
+  }
+  if (differentClone.size === 0 && src.size === 0) return;
+  // Second pass over the original's bucket: name what differs (and which fields) and what is missing.
+  for await (const l of fileLines(sourceFile)) {
+    const rec = parseRec(l);
+    const k = hash53(rec.key);
+    const cloneFields = differentClone.get(k);
+    if (cloneFields !== undefined) {
+      const fields = differingFields(JSON.parse(rec.fields) as Record<string, string>, JSON.parse(cloneFields) as Record<string, string>);
+      r.differentCount++;
+      bad(rec.key);
+      if (r.different.length < cap) r.different.push(rec.kind === "M" ? { id: rec.deviceId, moduleId: rec.key.slice(rec.deviceId.length + 1), fields } : { id: rec.key, fields });
+    } else if (src.has(k)) {
+      if (rec.kind === "D") r.source++;
+      else r.sourceModules++;
+      r.missingCount++;
+      bad(rec.key);
+      if (r.missing.length < cap) r.missing.push(rec.key);
+    }
+  }
+}
+
 export interface CompareInput {
   sourceLines: AsyncIterable<string>;
   cloneLines: AsyncIterable<string>;
@@ -145,58 +249,7 @@ export async function compareDeviceStreams(input: CompareInput): Promise<Compare
     const pc = await partition(input.cloneLines, c, input.filter);
     r.malformed = ps.malformed + pc.malformed;
     await Promise.all([s.close(), c.close()]);
-    for (let i = 0; i < n; i++) {
-      // key → the record's text (one string per record: fewer objects to age into the old generation).
-      const src = new Map<string, string>();
-      for await (const l of fileLines(s.file(i))) src.set(parseRec(l).key, l);
-      // Modules whose device the filter dropped (or that has no device line) are not in the copy.
-      // (Device keys are bare ids; module keys contain '/', which device ids cannot.)
-      for (const [k, l] of src) {
-        const rec = parseRec(l);
-        if (rec.kind === "M" && !src.has(rec.deviceId)) src.delete(k);
-      }
-      const cloneDevices = new Set<string>();
-      const cloneModules: Rec[] = [];
-      const seen = async (rec: Rec) => {
-        if (rec.kind === "D") r.clone++;
-        else r.cloneModules++;
-        const otherText = src.get(rec.key);
-        if (otherText === undefined) {
-          r.extraCount++;
-          if (r.extra.length < input.cap) r.extra.push(rec.key);
-          return;
-        }
-        src.delete(rec.key);
-        const other = parseRec(otherText);
-        if (other.kind === "D") r.source++;
-        else r.sourceModules++;
-        const fields = other.fields === rec.fields ? [] : differingFields(JSON.parse(other.fields) as Record<string, string>, JSON.parse(rec.fields) as Record<string, string>);
-        if (fields.length === 0) {
-          if (rec.kind === "D") r.matched++;
-          return;
-        }
-        r.differentCount++;
-        bad(rec.key);
-        if (r.different.length < input.cap) r.different.push(rec.kind === "M" ? { id: rec.deviceId, moduleId: rec.key.slice(rec.deviceId.length + 1), fields } : { id: rec.key, fields });
-      };
-      for await (const l of fileLines(c.file(i))) {
-        const rec = parseRec(l);
-        if (rec.kind === "D") {
-          cloneDevices.add(rec.deviceId);
-          await seen(rec);
-        } else cloneModules.push(rec);
-      }
-      // Clone modules count only under clone devices that passed the filter.
-      for (const rec of cloneModules) if (cloneDevices.has(rec.deviceId)) await seen(rec);
-      for (const text of src.values()) {
-        const rec = parseRec(text);
-        if (rec.kind === "D") r.source++;
-        else r.sourceModules++;
-        r.missingCount++;
-        bad(rec.key);
-        if (r.missing.length < input.cap) r.missing.push(rec.key);
-      }
-    }
+    for (let i = 0; i < n; i++) await compareBucket(s.file(i), c.file(i), r, input.cap, bad);
     // A device counted as matched is only "verified" when its modules match too.
     return r;
   } finally {
