@@ -71,6 +71,34 @@ export function validateCutover(o: { property?: string; query?: string; original
     throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
 }
 
+/** The service's own message from an azure-iothub error (its body nests JSON in JSON), one line. */
+export function serviceMessage(err: unknown): string {
+  const e = err as { responseBody?: unknown; message?: string };
+  const raw = typeof e?.responseBody === "string" ? e.responseBody : (e?.message ?? String(err)).replace(/^Error:\s*/, "");
+  try {
+    const outer = JSON.parse(raw) as { Message?: string };
+    const inner = JSON.parse(outer.Message ?? "") as { message?: string; errorCode?: number };
+    if (inner.message) return `${inner.errorCode ?? ""} ${inner.message}`.trim();
+  } catch {
+    // older format or not JSON: fall through to the first line
+  }
+  return raw.split("\n")[0];
+}
+
+/**
+ * Asks `hub` for one row of the wave, so a WHERE condition the hub rejects fails as one line
+ * naming --query before anything runs: before the verification's export jobs and before any job.
+ */
+export async function checkWaveQuery(hub: HubTarget, condition: string, field: string, local?: LocalEndpoints): Promise<void> {
+  try {
+    await registryOf(hub, local).createQuery(`SELECT * FROM devices WHERE ${condition}`, 1).next();
+  } catch (e) {
+    if ((e as { response?: { statusCode?: number } }).response?.statusCode === 400)
+      throw new UserError(`${hub.name} rejected the condition (${serviceMessage(e)}): give a WHERE condition such as "tags.wave = 1"`, "--query");
+    throw hubUserError(e, hub, field, "check the wave's query");
+  }
+}
+
 /** The twin patch of the job: the property as a nested object; `etag: "*"` as the service requires for job patches. */
 export function cutoverPatch(property: string, value: string): { etag: string; properties: { desired: Record<string, unknown> } } {
   const desired: Record<string, unknown> = {};
@@ -138,8 +166,7 @@ async function scheduleAndFollow(
     status = (scheduled.jobStatus ?? {}) as JobStatus;
   } catch (e) {
     const err = e as { response?: { statusCode?: number }; message?: string };
-    if (err.response?.statusCode === 400)
-      throw new UserError(`${hub.name} rejected the job (${(err.message ?? "").split("\n")[0]}): check the WHERE condition`, "--query");
+    if (err.response?.statusCode === 400) throw new UserError(`${hub.name} rejected the job (${serviceMessage(e)}): check the WHERE condition`, "--query");
     throw hubUserError(e, hub, field, "schedule the twin update job");
   }
   o.onProgress?.(`${label}: job ${jobId} scheduled on ${hub.name} for devices where ${condition}`);
@@ -213,6 +240,7 @@ export async function waveStatus(o: Pick<CutoverOptions, "original" | "clone" | 
   const condition = o.query?.trim() || ALL_DEVICES;
   const jobHub = o.rollback ? o.clone : o.original;
   const newHub = o.rollback ? o.original : o.clone;
+  if (o.query !== undefined) await checkWaveQuery(jobHub, condition, o.rollback ? "--clone-connection-string" : "--source-connection-string", o.local);
   const jobRegistry = registryOf(jobHub, o.local);
   const count = (hub: HubTarget, sql: string) =>
     countQuery(hub === jobHub ? jobRegistry : registryOf(hub, o.local), sql).catch((e) => {
@@ -276,6 +304,8 @@ export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate
 /** Validate, gate, then run: what the command does. */
 export async function guardedCutover(o: GuardedCutoverOptions): Promise<{ gate: CutoverGate; result: CutoverResult }> {
   validateCutover(o);
+  if (o.query !== undefined)
+    await checkWaveQuery(o.rollback ? o.clone : o.original, o.query.trim(), o.rollback ? "--clone-connection-string" : "--source-connection-string", o.local);
   const gate = await cutoverGate(o);
   const result = await runCutover(o);
   return { gate, result };

@@ -184,6 +184,18 @@ describe("operations against the local hub", () => {
   it("a bad query is one clear line naming --query", async () => {
     await expect(runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "SELECT * FROM devices" })).rejects.toThrow(/^--query: takes only the WHERE condition/);
   });
+
+  it("a condition the hub rejects fails as one --query line before the verification runs any job (and --status too)", async () => {
+    const local = localEndpoints();
+    const jobsOf = async (hub: TestHub) => (await p<unknown[]>((cb) => registryFor(hub).listJobs(cb as never))).length;
+    const before = [await jobsOf(pair.original), await jobsOf(pair.clone)];
+    const bad = { original: pair.o, clone: pair.c, local, query: "tags.wave = ", pollIntervalMs: poll };
+    await expect(guardedCutover({ ...bad, staging: pair.staging })).rejects.toThrow(/^--query: .* rejected the condition \(400004 Query syntax error[^\n]*$/);
+    // no export job for the verification on either hub
+    expect([await jobsOf(pair.original), await jobsOf(pair.clone)]).toEqual(before);
+    await expect(waveStatus(bad)).rejects.toThrow(/^--query: .* rejected the condition/);
+    await expect(waveStatus({ ...bad, rollback: true })).rejects.toThrow(/^--query: .* rejected the condition/);
+  });
 });
 
 describe("verify and the guards catch a broken clone", () => {
