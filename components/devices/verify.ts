@@ -4,10 +4,12 @@
  * Exports are not sorted, and a hub holds up to 1,000,000 devices plus modules, so neither side
  * is loaded whole. Both exports are streamed once and hash-partitioned by device id into N
  * bucket files per side (a device and its modules land in the same bucket). Each record is
- * `key \t fields` where fields are per-field digests (keys and thumbprints only as SHA-256
- * prefixes, so the temp files hold no secret). Then bucket i of the original is loaded into a
- * Map and bucket i of the clone streamed against it. N is chosen from the export size so one
- * bucket stays around 16 MB of export text; peak memory is one bucket, whatever the device count.
+ * `kind \t deviceId \t key \t fields` where fields are per-field digests (keys and thumbprints
+ * only as SHA-1 prefixes, so the temp files hold no secret). Then bucket i of the original becomes
+ * a Map of numbers (key hash → fields hash), bucket i of the clone is streamed against it, and a
+ * second pass over the original's bucket names what differs or is missing. N is chosen from the
+ * export size so one bucket stays around 4 MB of export text; peak memory is one bucket's numbers,
+ * whatever the device count.
  */
 import * as fs from "fs";
 import * as os from "os";
