@@ -13,7 +13,7 @@ export function buildProgram(): Command {
     .description("Clone an Azure IoT hub: plan, copy devices, verify, cut over, decommission.")
     .option("--json", "print machine-readable JSON")
     .option("--local", "route *.azure-devices.net to the local hub described in .local/endpoints.json")
-    .showHelpAfterError()
+    // No usage dump after a usage error: commander's own line names the option (one line, like every user error).
     .exitOverride();
   const dir = path.join(__dirname, "commands");
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith(".d.ts")).sort() : [];

@@ -160,6 +160,15 @@ describe("hubclone commands (child process, --local)", () => {
     expect(d.stderr).toBe("error: --original-hub: --move-enrollments needs the hub devices move away from: add --original-hub <name>\n");
   });
 
+  it("a missing required option or an unknown option is one line too (no usage dump)", async () => {
+    const missing = await hubclone(["snapshot", "--resource-group", "rg", "--name", "hub"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe("error: required option '--subscription <id>' not specified\n");
+    const unknown = await hubclone(["cutover", "--wave", "1"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr.trim().split("\n")).toEqual(["error: unknown option '--wave'"]);
+  });
+
   it("copy-routed-data --local copies between two Azurite containers and reports it", async () => {
     const { blobServiceClient } = await import("../support/local-hub");
     const id = randomBytes(4).toString("hex");
