@@ -39,19 +39,18 @@ export function jobClientOf(t: HubTarget, local?: LocalEndpoints): JobClient {
   return local ? useLocalHub(j, local) : j;
 }
 
-/** Streams a registry query and counts the rows (no row is kept). */
-export async function countQuery(registry: Registry, sql: string, pageSize = 1000): Promise<number> {
-  const q = registry.createQuery(sql, pageSize);
-  let n = 0;
-  let token: string | undefined;
-  do {
-    // The token is passed explicitly: the promise form of `next()` without one restarts at the
-    // first page (azure-iothub 1.16), which loops forever on a result over one page.
-    const page = token ? await q.next(token) : await q.next();
-    n += (page.result as unknown[]).length;
-    token = q.hasMoreResults ? q.continuationToken : undefined;
-  } while (token);
-  return n;
+/**
+ * Counts the rows `SELECT * FROM devices[.modules] [WHERE …]` would return, with ONE
+ * `SELECT COUNT()` query. Paging the twins through instead costs a query per 1,000 twins: a
+ * million-device hub needs 1,000 of them, while an S1 unit allows 20 queries a minute (the SDK
+ * does not retry the 429s that follow).
+ */
+export async function countQuery(registry: Registry, sql: string): Promise<number> {
+  const m = /^\s*SELECT\s+\*\s+FROM\s+(devices(?:\.modules)?)(\s[\s\S]*)?$/i.exec(sql);
+  if (!m) throw new Error(`countQuery takes SELECT * FROM devices[.modules] [WHERE …], not: ${sql}`);
+  const page = await registry.createQuery(`SELECT COUNT() AS n FROM ${m[1]}${m[2] ?? ""}`).next();
+  const rows = page.result as Array<{ n?: number }>;
+  return rows[0]?.n ?? 0;
 }
 
 /** Maps the SDK's errors that a user can fix to one line naming the option; others pass through. */

@@ -163,10 +163,19 @@ describe("operations against the local hub", () => {
     await registryFor(pair.original).updateTwin("dev-4", { properties: { desired: { telemetryInterval: 30, iotHubHostName: pair.clone.hostName } } }, "*");
   });
 
-  it("counting queries follow the continuation over many pages", async () => {
+  it("counting a wave is one COUNT() query, not a page per 1,000 twins (S1 allows 20 queries a minute)", async () => {
     const r = registryFor(pair.original);
-    expect(await countQuery(r, "SELECT * FROM devices", 2)).toBe(6);
-    expect(await countQuery(r, "SELECT * FROM devices WHERE tags.wave = 2", 1)).toBe(3);
+    expect(await countQuery(r, "SELECT * FROM devices")).toBe(6);
+    expect(await countQuery(r, "SELECT * FROM devices WHERE tags.wave = 2")).toBe(3);
+    expect(await countQuery(r, "SELECT * FROM devices WHERE tags.wave = 7")).toBe(0);
+    // 2,001 devices (three pages of 1,000) on a hub allowing 3 queries a minute: three counts fit only at one query each
+    const big = await createTestHub("count", { throttleOverrides: { query: 3 } });
+    const br = registryFor(big);
+    for (let i = 0; i < 2001; i += 100)
+      await br.addDevices(Array.from({ length: Math.min(100, 2001 - i) }, (_, j) => ({ deviceId: `c-${i + j}`, status: i + j < 1500 ? "enabled" : "disabled" }) as never));
+    expect(await countQuery(br, "SELECT * FROM devices")).toBe(2001);
+    expect(await countQuery(br, "SELECT * FROM devices WHERE status = 'enabled'")).toBe(1500);
+    expect(await countQuery(br, "SELECT * FROM devices.modules")).toBe(0);
   });
 
   it("--no-wait returns after scheduling, without following the job", async () => {
