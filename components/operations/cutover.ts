@@ -148,6 +148,30 @@ function newJobId(kind: string): string {
   return `hubclone-${kind}-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
 }
 
+const TRANSIENT = new Set([429, 500, 503]);
+const GET_JOB_ATTEMPTS = 6;
+
+/**
+ * Reads the job, retrying what the service calls transient (429 honouring Retry-After, 500, 503):
+ * the SDK never retries, and a job followed for an hour must not be abandoned with a stack trace
+ * on one throttled poll. Out of attempts, one line says the job still runs and how to watch it.
+ */
+async function getJobRetrying(jobs: ReturnType<typeof jobClientOf>, hub: HubTarget, field: string, jobId: string, baseMs: number): Promise<JobStatus> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return ((await jobs.getJob(jobId)).jobStatus ?? {}) as JobStatus;
+    } catch (e) {
+      const res = (e as { response?: { statusCode?: number; headers?: Record<string, string | undefined> } }).response;
+      const status = res?.statusCode ?? 0;
+      if (!TRANSIENT.has(status)) throw hubUserError(e, hub, field, `follow job ${jobId}`);
+      if (attempt >= GET_JOB_ATTEMPTS)
+        throw new UserError(`lost track of job ${jobId} on ${hub.name} (HTTP ${status} ${attempt} times); it keeps running there: watch the wave with --status`, field);
+      const retryAfter = Number(res?.headers?.["retry-after"]);
+      await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : Math.min(baseMs * 2 ** attempt, 30_000));
+    }
+  }
+}
+
 /** Schedules one twin-update job on `hub` and, unless told not to wait, follows it to a terminal state. */
 async function scheduleAndFollow(
   o: CutoverOptions,
@@ -177,7 +201,7 @@ async function scheduleAndFollow(
     if (Date.now() > deadline) throw new UserError(`job ${jobId} on ${hub.name} did not finish in time (status ${status.status}); follow it with --status`, "--max-execution-seconds");
     await sleep(interval);
     interval = Math.min(interval * 2, o.pollIntervalMs?.max ?? 15_000);
-    status = ((await jobs.getJob(jobId)).jobStatus ?? {}) as JobStatus;
+    status = await getJobRetrying(jobs, hub, field, jobId, o.pollIntervalMs?.min ?? 1000);
     const st = status.deviceJobStatistics ?? {};
     o.onProgress?.(`${label}: ${status.status} — ${st.succeededCount ?? 0}/${st.deviceCount ?? 0} updated, ${st.failedCount ?? 0} failed`);
   }

@@ -11,7 +11,7 @@ import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../compo
 import { runDecommission } from "../../components/operations/decommission";
 import { countQuery, hubTarget, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
-import { blobServiceClient, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
+import { blobServiceClient, configureHub, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
 
 const poll = { min: 20, max: 100 };
 const key = () => randomBytes(32).toString("base64");
@@ -183,6 +183,17 @@ describe("operations against the local hub", () => {
     expect(r.jobId).toMatch(/^hubclone-cutover-/);
     expect(r.reportingNewHub).toBeUndefined();
     expect(["queued", "scheduled", "enqueued", "running", "completed"]).toContain(r.status);
+  });
+
+  it("a transient error while following the job (503) is retried, not the end of the cutover", async () => {
+    // the original's 1st jobs call is scheduling the move job, the 2nd the first poll of it
+    await configureHub(pair.original.name, { faults: [{ group: "jobs", status: 503, nth: 2 }] });
+    try {
+      const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "deviceId = 'dev-5'", pollIntervalMs: poll });
+      expect(r).toMatchObject({ status: "completed", targeted: 1, updated: 1 });
+    } finally {
+      await configureHub(pair.original.name, { faults: [] });
+    }
   });
 
   it("the whole fleet when no query is given", async () => {
