@@ -333,6 +333,9 @@ function planFileUpload(ctx: Ctx): FileUploadPlan | undefined {
   const cfg = ctx.config.endpoints["$default"];
   const identityBased = isIdentityBased(src.authenticationType);
   const masked = src.connectionString?.kind === "masked" ? src.connectionString.masked : undefined;
+  // Identity-based file upload names its account in a key-less connection string, which a GET
+  // returns unmasked (a literal): keep it, and never a key that may sit in a supplied value.
+  const accountOnly = (masked ?? (src.connectionString?.kind === "literal" ? src.connectionString.value : undefined))?.replace(/;?AccountKey=[^;]*/i, "");
   const relocation: Relocation | undefined = cfg?.relocate
     ? { endpointName: "$default", endpointKind: "fileUpload", entityName: src.containerName || "fileupload", identityBased }
     : undefined;
@@ -344,13 +347,18 @@ function planFileUpload(ctx: Ctx): FileUploadPlan | undefined {
   });
   const plan: FileUploadPlan = { containerName: inputs.containerName as string, inputs, credential: { kind: "empty" }, auth: { kind: "keyBased" }, relocation };
   if (relocation) plan.credential = { kind: "relocated", endpointName: "$default" };
+  // ARM's file-upload storage settings carry no subscription/resource group: assume the hub's own.
+  const hubRg = ctx.model.resourceGroup ?? ctx.config.source.resourceGroup;
+  const hubSubscription = ctx.model.subscriptionId ?? ctx.config.source.subscriptionId;
   if (identityBased) {
-    plan.auth = identityAuth(ctx, "fileUpload", { name: "$default", identity: src.identity, connection: masked }, relocation, "storageEndpoints.$default");
+    const fu = { name: "$default", identity: src.identity, connection: accountOnly, resourceGroup: hubRg, subscriptionId: hubSubscription };
+    plan.auth = identityAuth(ctx, "fileUpload", fu, relocation, "storageEndpoints.$default");
+    if (plan.auth.kind === "programIdentity" && !relocation && hubRg && !cfg?.keySource?.resourceGroup) {
+      warn(ctx, `storageEndpoints.$default: the file-upload storage account is assumed to be in the original's resource group '${hubRg}' for the role grant; set iothub-clone:endpoints.$default.keySource.resourceGroup if it is not`);
+    }
     // Identity-based file upload still names the account in a key-less connection string.
-    if (!relocation && masked) plan.credential = { kind: "literal", value: masked.replace(/;?AccountKey=[^;]*/i, "") };
+    if (!relocation && accountOnly) plan.credential = { kind: "literal", value: accountOnly };
   } else if (!relocation) {
-    // ARM's file-upload storage settings carry no subscription/resource group: assume the hub's own.
-    const hubRg = ctx.model.resourceGroup ?? ctx.config.source.resourceGroup;
     const ks = ctx.config.endpoints["$default"]?.keySource;
     if (src.connectionString?.kind !== "literal" && src.connectionString?.kind !== "none" && src.connectionString && !ks?.resourceGroup && hubRg) {
       warn(ctx, `storageEndpoints.$default: the file-upload storage account is assumed to be in the original's resource group '${hubRg}' for the key look-up; set iothub-clone:endpoints.$default.keySource.resourceGroup if it is not`);
@@ -363,7 +371,7 @@ function planFileUpload(ctx: Ctx): FileUploadPlan | undefined {
     plan.credential = credentialFor(
       ctx,
       "fileUpload",
-      { name: "$default", resourceGroup: hubRg, subscriptionId: ctx.model.subscriptionId ?? ctx.config.source.subscriptionId },
+      { name: "$default", resourceGroup: hubRg, subscriptionId: hubSubscription },
       src.connectionString,
       "storageEndpoints.$default.connectionString",
     );

@@ -194,6 +194,22 @@ describe("transform: config choices", () => {
     ]);
   });
 
+  it("identity-based file upload keeps the storage account its key-less connection string names (as a GET returns it)", () => {
+    const model = contosoModel();
+    const keyless = "DefaultEndpointsProtocol=https;AccountName=plantuploads;EndpointSuffix=core.windows.net";
+    model.properties.storageEndpoints = {
+      $default: { containerName: "uploads", authenticationType: "identityBased", connectionString: { kind: "literal", value: keyless } },
+    };
+    const plan = buildClonePlan(model, devConfig());
+    expect(plan.errors).toEqual([]);
+    expect(plan.fileUpload?.credential).toEqual({ kind: "literal", value: keyless });
+    // Moved from the original's system-assigned identity: granted on that very account.
+    expect(plan.roleGrants).toEqual([
+      expect.objectContaining({ endpointName: "$default", target: expect.objectContaining({ resourceGroup: "ContosoResources", providerPath: "Microsoft.Storage/storageAccounts/plantuploads" }) }),
+    ]);
+    expect(plan.warnings).toContainEqual(expect.stringMatching(/^storageEndpoints\.\$default: .*assumed to be in the original's resource group 'ContosoResources' for the role grant/));
+  });
+
   it("normaliseRights orders rights like the AccessRights enum", () => {
     expect(normaliseRights("DeviceConnect,RegistryRead")).toBe("RegistryRead, DeviceConnect");
   });
