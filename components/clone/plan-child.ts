@@ -225,9 +225,14 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   const secretValues = secretValuesOf(cfg.config, cfg.secretKeys);
   const mask = (t: string) => secretValues.filter((v) => v.length >= 4).reduce((acc, v) => acc.split(v).join("[secret]"), redact(t));
   result.resources = recorded.map(
-    (r): PlannedResource => ({ type: r.type, name: r.name, inputs: renderInputs(r.raw, { secretValues }) as Record<string, unknown> }),
+    // The logical name too: a hub name built from a --param value carries that value.
+    (r): PlannedResource => ({ type: r.type, name: mask(r.name), inputs: renderInputs(r.raw, { secretValues }) as Record<string, unknown> }),
   );
   result.warnings = result.warnings.map(mask);
+  if (result.summary) {
+    const s = result.summary;
+    result.summary = { carriedOver: s.carriedOver.map(mask), changed: s.changed.map(mask), dropped: s.dropped.map(mask) };
+  }
   return result;
 }
 

@@ -63,6 +63,18 @@ describe("hubclone plan", () => {
       expect(hub.inputs.properties.storageEndpoints.$default.connectionString).toBe("[secret]");
     });
 
+    it("a --param value that ends up in a name (logical name, summary) is masked there too", () => {
+      const hubName = "confidential-plant-hub";
+      const named = [...base, "--param", `IotHubs_secure_hub_name=${hubName}`];
+      const json = hubclone(...named, "--json");
+      expect(json.code).toBe(0);
+      const hub = JSON.parse(json.stdout).resources.find((x: any) => x.type === "azure-native:iothub:IotHubResource");
+      expect(hub).toBeDefined();
+      const table = hubclone(...named);
+      expect(table.code).toBe(0);
+      for (const out of [json.stdout + json.stderr, table.stdout + table.stderr]) expect(out).not.toContain(hubName);
+    });
+
     it("table and failure output", () => {
       const table = hubclone(...base);
       expect(table.code).toBe(0);
