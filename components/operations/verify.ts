@@ -9,23 +9,11 @@ import type { LocalEndpoints } from "../devices/local-hub";
 import { hubUserError, registryOf, type HubTarget } from "./hubs";
 import type { SettingsReport } from "./settings";
 
-export interface DevicesSummary {
-  source: number;
-  clone: number;
-  sourceModules: number;
-  cloneModules: number;
-  matched: number;
-  missingCount: number;
-  extraCount: number;
-  differentCount: number;
-  missing: string[];
-  extra: string[];
-  different: DeviceDifference[];
-  configurations: VerifyReport["configurations"];
+/** The engine's verification report without its job ids, plus what the cutover recheck found. */
+export type DevicesSummary = Omit<VerifyReport, "jobIds"> & {
   /** Devices whose only difference was the cutover property (not counted as different). */
   cutoverOnly?: number;
-  ok: boolean;
-}
+};
 
 export interface VerifyResult {
   devices?: DevicesSummary;
@@ -34,21 +22,8 @@ export interface VerifyResult {
 }
 
 export function summariseDevices(r: VerifyReport): DevicesSummary {
-  return {
-    source: r.source,
-    clone: r.clone,
-    sourceModules: r.sourceModules,
-    cloneModules: r.cloneModules,
-    matched: r.matched,
-    missingCount: r.missingCount,
-    extraCount: r.extraCount,
-    differentCount: r.differentCount,
-    missing: r.missing,
-    extra: r.extra,
-    different: r.different,
-    configurations: r.configurations,
-    ok: r.ok,
-  };
+  const { jobIds: _jobIds, ...summary } = r;
+  return summary;
 }
 
 export function verifyExitCode(r: VerifyResult): number {
