@@ -287,6 +287,15 @@ export function describeWaveStatus(w: WaveStatus): string {
   ].join("\n");
 }
 
+/**
+ * Exit code of a wave: 1 when the move job or its pin failed, or any device update in either did
+ * (a device whose pin was missed can bounce back), else 0 (pure).
+ */
+export function cutoverExitCode(r: CutoverResult): number {
+  const failed = (j: { status: string; failed: number } | undefined) => !!j && (j.status === "failed" || j.status === "cancelled" || j.failed > 0);
+  return failed(r) || failed(r.pin) ? 1 : 0;
+}
+
 export function describeCutover(r: CutoverResult): string {
   return [
     `${r.direction}: job ${r.jobId} on ${r.jobHub}: ${r.status}`,

@@ -1,7 +1,7 @@
 /** `hubclone cutover`: move a wave of devices to the clone (or back, with --rollback) through one twin-update job. */
 import type { Command } from "commander";
 import { UserError } from "../../components/errors";
-import { describeCutover, describeWaveStatus, guardedCutover, waveStatus } from "../../components/operations/cutover";
+import { cutoverExitCode, describeCutover, describeWaveStatus, guardedCutover, waveStatus } from "../../components/operations/cutover";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
 import { describeDevices } from "../../components/operations/verify";
 import { emit, runCommand, type GlobalOptions } from "../cli";
@@ -74,7 +74,7 @@ export function register(program: Command): void {
             describeCutover(result),
           ].join("\n"),
         );
-        return result.status === "failed" || result.failed > 0 ? 1 : 0;
+        return cutoverExitCode(result);
       });
     });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { desiredWithout, differenceSummary, verifyExitCode, type DevicesSummary } from "../../components/operations/verify";
-import { cutoverPatch, reportingQuery, validateCutover } from "../../components/operations/cutover";
+import { cutoverExitCode, cutoverPatch, reportingQuery, validateCutover, type CutoverResult } from "../../components/operations/cutover";
 import { backupBlobName, checkConfirmation } from "../../components/operations/decommission";
 import { hubTarget } from "../../components/operations/hubs";
 
@@ -54,5 +54,19 @@ describe("cutover and decommission inputs (pure)", () => {
     expect(() => checkConfirmation(o, "contoso-hub ")).toThrow(/is not the original hub's name/);
     expect(() => checkConfirmation(o, "contoso-hub")).not.toThrow();
     expect(backupBlobName("contoso-hub", new Date("2026-01-02T03:04:05.678Z"))).toBe("backups/contoso-hub-2026-01-02T03-04-05-678Z/devices.txt");
+  });
+
+  it("a wave's exit code counts its pin job: a device the pin missed can bounce back", () => {
+    const job = { status: "completed", targeted: 4, updated: 4, failed: 0 };
+    const r = (o: Partial<CutoverResult>): CutoverResult => ({
+      direction: "cutover", jobHub: "o", jobId: "j", condition: "c", property: "p", value: "v", pending: 0, ...job,
+      pin: { jobHub: "c", jobId: "pin", ...job }, ...o,
+    });
+    expect(cutoverExitCode(r({}))).toBe(0);
+    expect(cutoverExitCode(r({ failed: 1, updated: 3 }))).toBe(1);
+    expect(cutoverExitCode(r({ status: "failed" }))).toBe(1);
+    expect(cutoverExitCode(r({ pin: { jobHub: "c", jobId: "pin", ...job, failed: 1, updated: 3 } }))).toBe(1);
+    expect(cutoverExitCode(r({ pin: { jobHub: "c", jobId: "pin", ...job, status: "failed" } }))).toBe(1);
+    expect(cutoverExitCode(r({ status: "cancelled" }))).toBe(1);
   });
 });
