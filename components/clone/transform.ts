@@ -550,6 +550,13 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
   }
 
   // Consumer groups: the export leaves them out; template children, the snapshot and config add them.
+  // A hub's GET body (a file or the live hub) has neither them nor certificates: say so.
+  if (model.format === "arm-resource" || model.format === "live") {
+    warn(
+      ctx,
+      "consumer groups and certificates: a hub's GET body does not list them, so none are read from the original: name them in iothub-clone:clone.consumerGroups and certificates, or plan from a snapshot (npm run hubclone -- snapshot), which captures both",
+    );
+  }
   const groups = new Map<string, string>();
   for (const g of model.consumerGroups) {
     if (g.eventHubEndpoint.toLowerCase() !== "events") {

@@ -210,6 +210,15 @@ describe("transform: config choices", () => {
     expect(plan.warnings).toContainEqual(expect.stringMatching(/^storageEndpoints\.\$default: .*assumed to be in the original's resource group 'ContosoResources' for the role grant/));
   });
 
+  it("an ARM GET body (file or live hub) says its consumer groups and certificates were not read, instead of losing them silently", () => {
+    for (const format of ["arm-resource", "live"] as const) {
+      const model = { ...contosoModel(), format, consumerGroups: [], certificates: [] };
+      const plan = buildClonePlan(model, devConfig());
+      expect(plan.warnings).toContainEqual(expect.stringMatching(/^consumer groups and certificates: .*clone\.consumerGroups.*snapshot/));
+    }
+    expect(buildClonePlan(contosoModel(), devConfig()).warnings.some((w) => w.startsWith("consumer groups and certificates:"))).toBe(false);
+  });
+
   it("normaliseRights orders rights like the AccessRights enum", () => {
     expect(normaliseRights("DeviceConnect,RegistryRead")).toBe("RegistryRead, DeviceConnect");
   });
