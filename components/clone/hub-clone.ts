@@ -259,7 +259,8 @@ export class HubClone extends pulumi.ComponentResource {
         location,
         sku: plan.hub.sku as iothub.IotHubResourceArgs["sku"],
         tags,
-        ...(type ? { identity: { type: type as iothub.ResourceIdentityType, userAssignedIdentities: userAssigned } } : {}),
+        // No empty user-assigned list beside a SystemAssigned type (ARM expects none then).
+        ...(type ? { identity: { type: type as iothub.ResourceIdentityType, ...(userAssigned.length ? { userAssignedIdentities: userAssigned } : {}) } } : {}),
         properties: properties as iothub.IotHubResourceArgs["properties"],
       },
       { parent: this, dependsOn },

@@ -160,6 +160,12 @@ describe("each source format plans", () => {
     expect(of(r, "pulumi-nodejs:dynamic/hubclone:PropagationWait")).toEqual([]);
   });
 
+  it("a system-assigned-only hub sends its identity type without an (empty) user-assigned list", async () => {
+    const r = await plan("arm-system-identity.json");
+    expect(r.errors).toEqual([]);
+    expect(hubOf(r).inputs.identity).toEqual({ type: "SystemAssigned" });
+  });
+
   it("az iot hub state export: the ARM part, with its consumer group", async () => {
     const r = await plan("hub-state.json");
     expect(r.errors).toEqual([]);
