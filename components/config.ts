@@ -161,6 +161,29 @@ export function parseCloneConfig(raw: Record<string, unknown>): CloneConfig {
   return cfg;
 }
 
+/** Credential fields a stack may carry; each must be stored with `pulumi config set --secret`. */
+const CREDENTIAL_FIELDS = ["connectionString", "primaryKey", "secondaryKey"] as const;
+
+/**
+ * Keys pasted into stack config in clear text: refused, because a plain config value sits
+ * unencrypted in `Pulumi.<stack>.yaml` (and in git for GitOps). Pure, for tests.
+ */
+export function plainTextCredentialFindings(config: CloneConfig, secretKeys: Set<string>): Finding[] {
+  if (secretKeys.has("endpoints")) return [];
+  const findings: Finding[] = [];
+  for (const [name, ep] of Object.entries(config.endpoints ?? {})) {
+    for (const field of CREDENTIAL_FIELDS) {
+      if ((ep as Record<string, unknown>)[field]) {
+        findings.push({
+          field: `${PROJECT}:endpoints.${name}.${field}`,
+          message: `is stored in clear text: set it with \`pulumi config set --path --secret '${PROJECT}:endpoints.${name}.${field}' <value>\``,
+        });
+      }
+    }
+  }
+  return findings;
+}
+
 /** Reads the stack config through Pulumi. `secretKeys` lists the top-level keys stored as secrets. */
 export function readCloneConfig(): { config: CloneConfig; secretKeys: Set<string> } {
   // Imported lazily so the pure parser above stays usable without the Pulumi runtime.
@@ -181,5 +204,8 @@ export function readCloneConfig(): { config: CloneConfig; secretKeys: Set<string
     raw[key] = value;
     if (runtimeConfig.isConfigSecret?.(`${PROJECT}:${key}`)) secretKeys.add(key);
   }
-  return { config: parseCloneConfig(raw), secretKeys };
+  const config = parseCloneConfig(raw);
+  const plain = plainTextCredentialFindings(config, secretKeys);
+  if (plain.length) throw new ValidationError(plain);
+  return { config, secretKeys };
 }

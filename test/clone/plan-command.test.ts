@@ -3,6 +3,8 @@
  * secret passed with --param never reaches stdout or stderr (success, table and failure paths).
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { describe, expect, it } from "vitest";
 
@@ -84,5 +86,37 @@ describe("hubclone plan", () => {
       expect(failed.stderr).toContain("iothub-clone:clone.location");
       expect(leaks(failed.stdout + failed.stderr)).toEqual([]);
     });
+  });
+
+  it("a key pasted into stack config in clear text is refused with the command that stores it as a secret", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hubclone-stack-"));
+    const key = Buffer.alloc(32, 7).toString("base64");
+    const stack = path.join(dir, "Pulumi.plain.yaml");
+    fs.writeFileSync(
+      stack,
+      [
+        "config:",
+        "  iothub-clone:source:",
+        `    template: ${path.join(root, "examples", "ContosoTestHub29358-export.json")}`,
+        "    resourceGroup: ContosoResources",
+        "  iothub-clone:clone:",
+        "    location: eastus",
+        "  iothub-clone:devices:",
+        "    enabled: false",
+        "  iothub-clone:endpoints:",
+        "    archive:",
+        `      connectionString: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=${key}"`,
+        "",
+      ].join("\n"),
+    );
+    try {
+      const r = hubclone("plan", "--stack-file", stack, "--json");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("iothub-clone:endpoints.archive.connectionString: is stored in clear text");
+      expect(r.stderr).toContain("pulumi config set --path --secret");
+      expect(r.stdout + r.stderr).not.toContain(key);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
