@@ -31,7 +31,11 @@ const sourceSchema = z
   })
   .strict();
 
-const skuSchema = z.enum(["F1", "B1", "B2", "B3", "S1", "S2", "S3"]);
+// Azure accepts SKU names in any case; so do we (`--sku s2`), with the valid names in the error.
+const skuSchema = z.preprocess(
+  (v) => (typeof v === "string" ? v.toUpperCase() : v),
+  z.enum(["F1", "B1", "B2", "B3", "S1", "S2", "S3"], { message: "must be one of F1, B1, B2, B3, S1, S2, S3" }),
+);
 
 const cloneSchema = z
   .object({

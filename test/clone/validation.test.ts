@@ -10,7 +10,7 @@ import {
   validateSku,
 } from "../../components/clone/validation";
 import { config, contosoModel, fleetModel } from "../fixtures/clone/models";
-import { parseCloneConfig } from "../../components/config";
+import { parseCloneConfig, plainTextCredentialFindings } from "../../components/config";
 import { ValidationError } from "../../components/errors";
 
 const lines = (fs: Array<{ field: string; message: string }>) => fs.map((f) => `${f.field}: ${f.message}`);
@@ -130,6 +130,20 @@ describe("config parsing", () => {
       expect(msg).toContain("iothub-clone:clone.partitions:");
       expect(msg).toContain("iothub-clone:clone: unknown key(s) colour");
     }
+  });
+  it("takes SKU names in any case, and names the valid ones otherwise", () => {
+    expect(parseCloneConfig({ source: { template: "t.json" }, clone: { sku: "s2" } }).clone.sku).toBe("S2");
+    expect(() => parseCloneConfig({ source: { template: "t.json" }, clone: { sku: "P1" } })).toThrow(
+      /iothub-clone:clone\.sku: must be one of F1, B1, B2, B3, S1, S2, S3/,
+    );
+  });
+  it("a clear-text routing key in stack config is a finding naming the --secret command; a secret one is not", () => {
+    const c = parseCloneConfig({ source: { template: "t.json" }, endpoints: { orders: { connectionString: "Endpoint=sb://x/;SharedAccessKey=abc" } } });
+    const findings = plainTextCredentialFindings(c, new Set());
+    expect(findings.map((f) => f.field)).toEqual(["iothub-clone:endpoints.orders.connectionString"]);
+    expect(findings[0].message).toContain("pulumi config set --path --secret");
+    expect(findings[0].message).not.toContain("abc");
+    expect(plainTextCredentialFindings(c, new Set(["endpoints"]))).toEqual([]);
   });
   it("needs a template or a live hub", () => {
     expect(() => parseCloneConfig({ source: { parameters: "p.json" } })).toThrow(/source\.template .* source\.resourceGroup \+ source\.name/);
