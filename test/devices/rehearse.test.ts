@@ -13,7 +13,8 @@ import { containsSecret } from "../../components/secrets";
 
 const projectDir = path.resolve(__dirname, "..", "..");
 const tsxCli = path.join(projectDir, "node_modules", "tsx", "dist", "cli.mjs");
-const corpusDir = "/work/shared/corpus/devices";
+// ../shared beside the project (CI lays it there); HUBCLONE_CORPUS points elsewhere.
+const corpusDir = path.join(process.env.HUBCLONE_CORPUS ?? path.resolve(__dirname, "..", "..", "..", "shared", "corpus"), "devices");
 const scratch: string[] = [];
 
 function rehearse(args: string[]): { code: number | null; stdout: string; stderr: string; cwd: string } {
