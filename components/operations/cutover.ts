@@ -10,7 +10,7 @@
 import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
-import { countQuery, hubUserError, jobClientOf, registryOf, type HubTarget } from "./hubs";
+import { countQuery, hubUserError, jobClientOf, registryOf, retryTransient, type HubTarget } from "./hubs";
 import { differenceSummary, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface CutoverOptions {
@@ -90,13 +90,16 @@ export function serviceMessage(err: unknown): string {
  * naming --query before anything runs: before the verification's export jobs and before any job.
  */
 export async function checkWaveQuery(hub: HubTarget, condition: string, field: string, local?: LocalEndpoints): Promise<void> {
-  try {
-    await registryOf(hub, local).createQuery(`SELECT * FROM devices WHERE ${condition}`, 1).next();
-  } catch (e) {
-    if ((e as { response?: { statusCode?: number } }).response?.statusCode === 400)
-      throw new UserError(`${hub.name} rejected the condition (${serviceMessage(e)}): give a WHERE condition such as "tags.wave = 1"`, "--query");
-    throw hubUserError(e, hub, field, "check the wave's query");
-  }
+  await retryTransient(() => registryOf(hub, local).createQuery(`SELECT * FROM devices WHERE ${condition}`, 1).next()).catch((e) => {
+    throw waveQueryError(e, hub, field, "check the wave's query");
+  });
+}
+
+/** A 400 on a wave's query is the user's condition (one line naming --query); the rest as hubUserError. */
+function waveQueryError(e: unknown, hub: HubTarget, field: string, what: string): unknown {
+  if ((e as { response?: { statusCode?: number } }).response?.statusCode === 400)
+    return new UserError(`${hub.name} rejected the condition (${serviceMessage(e)}): give a WHERE condition such as "tags.wave = 1"`, "--query");
+  return hubUserError(e, hub, field, what);
 }
 
 /** The twin patch of the job: the property as a nested object; `etag: "*"` as the service requires for job patches. */
@@ -264,11 +267,10 @@ export async function waveStatus(o: Pick<CutoverOptions, "original" | "clone" | 
   const condition = o.query?.trim() || ALL_DEVICES;
   const jobHub = o.rollback ? o.clone : o.original;
   const newHub = o.rollback ? o.original : o.clone;
-  if (o.query !== undefined) await checkWaveQuery(jobHub, condition, o.rollback ? "--clone-connection-string" : "--source-connection-string", o.local);
   const jobRegistry = registryOf(jobHub, o.local);
   const count = (hub: HubTarget, sql: string) =>
     countQuery(hub === jobHub ? jobRegistry : registryOf(hub, o.local), sql).catch((e) => {
-      throw hubUserError(e, hub, hub === o.original ? "--source-connection-string" : "--clone-connection-string", "query the wave");
+      throw waveQueryError(e, hub, hub === o.original ? "--source-connection-string" : "--clone-connection-string", "query the wave");
     });
   const [inWave, pointed, reporting] = await Promise.all([
     count(jobHub, `SELECT * FROM devices WHERE ${condition}`),

@@ -9,7 +9,7 @@ import type { Registry } from "azure-iothub";
 import { copyDevices, type StagingOptions } from "../../components/devices";
 import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../components/operations/cutover";
 import { runDecommission } from "../../components/operations/decommission";
-import { countQuery, hubTarget, type HubTarget } from "../../components/operations/hubs";
+import { countQuery, hubTarget, hubUserError, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
 import { blobServiceClient, configureHub, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
 
@@ -183,6 +183,23 @@ describe("operations against the local hub", () => {
     expect(r.jobId).toMatch(/^hubclone-cutover-/);
     expect(r.reportingNewHub).toBeUndefined();
     expect(["queued", "scheduled", "enqueued", "running", "completed"]).toContain(r.status);
+  });
+
+  it("a throttled count (429) waits the Retry-After and succeeds; a hub that keeps throttling is one line", async () => {
+    const hub = await createTestHub("count-429", { throttleOverrides: { query: 60 } }); // one query a second
+    const r = registryFor(hub);
+    await r.create({ deviceId: "t-1" } as never);
+    // spend the minute's allowance
+    let throttledOnce = false;
+    for (let i = 0; i < 80 && !throttledOnce; i++) {
+      const status = await r.createQuery("SELECT COUNT() FROM devices").next().then(() => 200, (e: { response?: { statusCode?: number } }) => e.response?.statusCode);
+      throttledOnce = status === 429;
+    }
+    expect(throttledOnce).toBe(true);
+    expect(await countQuery(r, "SELECT * FROM devices")).toBe(1);
+    const t = hubTarget(hub.connectionString, "--source-connection-string");
+    const throttled = Object.assign(new Error("ThrottlingError"), { response: { statusCode: 429 } });
+    expect(String(hubUserError(throttled, t, "--source-connection-string", "count the wave"))).toMatch(/^UserError: --source-connection-string: the hub .* kept answering 429 \(throttled\)/);
   });
 
   it("a transient error while following the job (503) is retried, not the end of the cutover", async () => {
