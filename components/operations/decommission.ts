@@ -24,6 +24,8 @@ export interface DecommissionOptions {
   now?: Date;
   log?: (line: string) => void;
   pollIntervalMs?: { min: number; max: number };
+  /** Test hook: runs after verification passed, before the backup export (a late provisioning). */
+  afterVerified?: () => Promise<void>;
 }
 
 export interface DecommissionResult {
@@ -80,6 +82,7 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
   });
   if (!devices.ok) throw new NotVerifiedError(devices);
 
+  await o.afterVerified?.();
   const blobName = backupBlobName(o.original.name, o.now ?? new Date());
   o.log?.(`decommission: backup export (with keys) of ${o.original.name} to ${o.staging.containerName}/${blobName}`);
   const backup = await exportDevices({ connectionString: o.original.connectionString }, o.staging, {
@@ -91,6 +94,15 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
     log: o.log,
   });
 
+  if (backup.devices !== devices.source) {
+    // Devices were added or removed between verification and backup: one of them may be missing
+    // from the clone, and the delete would take it from the original too.
+    throw new UserError(
+      `nothing deleted: ${o.original.name} changed during the run (${devices.source} devices verified, ${backup.devices} in the backup at ` +
+        `${o.staging.containerName}/${backup.blobName}); sync the devices to the clone, stop provisioning to the original, and run decommission again`,
+      "decommission",
+    );
+  }
   o.log?.(`decommission: deleting the ${backup.devices} devices of the backup from ${o.original.name}`);
   const deleted = await deleteDevices({ connectionString: o.original.connectionString }, o.staging, { fromBlob: backup.blobName }, { local: o.local, pollIntervalMs: o.pollIntervalMs, log: o.log });
   return {

@@ -281,6 +281,22 @@ describe("verify and the guards catch a broken clone", () => {
 });
 
 describe("decommission of a verified, cut-over original", () => {
+  it("refuses, deleting nothing, when a device appears between verification and backup", async () => {
+    const pair = await clonedPair("decomrace", 3);
+    const local = localEndpoints();
+    let added = false;
+    // The moment verification has passed and the backup starts: a device is provisioned late.
+    const afterVerified = async () => {
+      added = true;
+      await registryFor(pair.original).create({ deviceId: "late-1", status: "enabled" });
+    };
+    await expect(
+      runDecommission({ original: pair.o, clone: pair.c, confirm: pair.original.name, staging: pair.staging, local, pollIntervalMs: poll, afterVerified }),
+    ).rejects.toThrow(/^decommission: nothing deleted: .* changed during the run \(3 devices verified, 4 in the backup at /);
+    expect(added).toBe(true);
+    expect(await deviceIds(pair.original)).toEqual(["dev-0", "dev-1", "dev-2", "late-1"]);
+  });
+
   it("backs up every device WITH keys, prints where, then deletes exactly those from the original", async () => {
     const pair = await clonedPair("decom", 4);
     const local = localEndpoints();
