@@ -22,8 +22,10 @@ import { HubClient, JobProperties } from "./hub-client";
 import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
-import { acquireRunLock, BlobLineWriter, blobExists, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
+import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, rechunk, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
 import { compileFilter, CompiledFilter, parseLine, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
+import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
 
@@ -465,9 +467,19 @@ class Run {
     this.ck.failures = this.ck.failures.filter((f) => f.errorCode !== "malformed");
     const mode = this.o.importMode ?? "createOrUpdate";
     const delta = this.ck.generation > 1 && this.ck.manifest && !this.ck.fullSync;
-    const manifest = delta ? await ManifestIndex.load(readBlobLines(this.staging, this.ck.manifest!, "manifest")) : ManifestIndex.empty();
+    // Without a filter (the usual full copy or sync) the line splitting, parsing and transform run in
+    // a worker thread, a few chunks ahead: this thread only downloads, writes and classifies against
+    // the manifest. Started first, so it loads while the manifest does.
     const unsynced = new Set<string>();
-    if (delta && this.ck.unsyncedIn) for await (const k of readBlobLines(this.staging, this.ck.unsyncedIn, "unsynced")) unsynced.add(k);
+    const pool = this.filter ? undefined : new TransformPool(mode, delta && this.ck.unsyncedIn ? true : false);
+    let manifest: ManifestIndex;
+    try {
+      manifest = delta ? await ManifestIndex.load(readBlobLines(this.staging, this.ck.manifest!, "manifest")) : ManifestIndex.empty();
+      if (delta && this.ck.unsyncedIn) for await (const k of readBlobLines(this.staging, this.ck.unsyncedIn, "unsynced")) unsynced.add(k);
+    } catch (err) {
+      await pool?.close();
+      throw err;
+    }
     const out = new BlobLineWriter(this.staging, this.blob("import/devices.txt"));
     const reparent = new BlobLineWriter(this.staging, this.blob("reparent.jsonl"));
     const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"));
@@ -483,13 +495,35 @@ class Run {
     const hookEvery = this.o.hooks?.transformHookEveryLines ?? every;
     let lines = 0;
     // Synchronous per line; a promise only when a writer sent a batch out (back-pressure to honour).
+    const malformed = (id: string | undefined, reason: string, at = lines): undefined => {
+      c.malformed++;
+      if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: id ?? "", errorCode: "malformed", errorStatus: `export line ${fmt(at)}: ${reason}` });
+      return undefined;
+    };
+    /** One transformed line to the writers: manifest always, import (and re-parent) when new or changed. */
+    const write = (id: string, moduleId: string | undefined, importLine: string, contentHash: string, parentId: string | undefined): Promise<unknown> | undefined => {
+      if (moduleId) c.exportedModules++;
+      else c.exported++;
+      const w1 = newManifest.write(manifestLine(id, moduleId, contentHash));
+      const kind = manifest.classify(moduleId ? `${id}/${moduleId}` : id, contentHash);
+      if (kind === "unchanged" && !unsynced.has(moduleId ? `${id}/${moduleId}` : id)) {
+        c.unchanged++;
+        return w1;
+      }
+      c.changed++;
+      const w2 = out.write(importLine);
+      c.imported++;
+      let w3: Promise<void> | undefined;
+      if (parentId) {
+        w3 = reparent.write(JSON.stringify({ p: parentId, l: importLine }));
+        c.reparentPending++;
+      }
+      return w1 || w2 || w3 ? Promise.all([w1, w2, w3]) : undefined;
+    };
+    // With a query/id filter: parse here (the filter reads the parsed line; modules may wait for their device).
     const emit = (text: string): Promise<unknown> | undefined => {
       const p = parseLine(text);
-      if (!p.ok) {
-        c.malformed++;
-        if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: p.id ?? "", errorCode: "malformed", errorStatus: `export line ${fmt(lines)}: ${p.reason}` });
-        return;
-      }
+      if (!p.ok) return malformed(p.id, p.reason);
       const l = p.line;
       if (this.filter) {
         if (!l.moduleId) {
@@ -510,35 +544,82 @@ class Run {
       }
       const t = transformLine(l, mode);
       if (!t) return;
-      if (t.isModule) c.exportedModules++;
-      else c.exported++;
-      const w1 = newManifest.write(manifestLine(l.id, l.moduleId, t.contentHash));
-      const kind = manifest.classify(t.key, t.contentHash);
-      if (kind === "unchanged" && !unsynced.has(t.key)) {
-        c.unchanged++;
-        return w1;
+      return write(l.id, l.moduleId, t.importLine, t.contentHash, t.parentId);
+    };
+    const afterLine = (): Promise<void> | undefined => {
+      if (lines % every === 0) {
+        this.progress({ phase: "transform", label: "transform", done: lines, unit: "lines" });
+        this.checkAbort();
       }
-      c.changed++;
-      const w2 = out.write(t.importLine);
-      c.imported++;
-      let w3: Promise<void> | undefined;
-      if (t.parentId) {
-        w3 = reparent.write(JSON.stringify({ p: t.parentId, l: t.importLine }));
-        c.reparentPending++;
-      }
-      return w1 || w2 || w3 ? Promise.all([w1, w2, w3]) : undefined;
+      return lines % hookEvery === 0 ? hook(this.o.hooks?.onTransformLines, lines) : undefined;
     };
     try {
-      for await (const batch of readBlobLineBatches(this.staging, this.blob("source/devices.txt"), "source export")) {
-        for (const text of batch) {
-          lines++;
-          const wait = emit(text);
-          if (wait) await wait;
-          if (lines % every === 0) {
-            this.progress({ phase: "transform", label: "transform", done: lines, unit: "lines" });
-            this.checkAbort();
+      if (pool) {
+        const body = await openBlobStream(this.staging, this.blob("source/devices.txt"), "source export");
+        for await (const result of pool.map(body ? rechunk(body) : (async function* () {})())) {
+          const { kinds, hashes, bytes, ends, errors } = result;
+          const n = kinds.length;
+          for (const [i, id, reason] of errors) malformed(id || undefined, reason, lines + i + 1);
+          // Runs of consecutive import lines (and their re-parent entries) go out as one byte range.
+          let importFrom = 0;
+          let reparentFrom = n > 0 ? ends[n - 1] : 0;
+          let importRun = 0;
+          let reparentRun = 0;
+          const waits: Array<Promise<void> | undefined> = [];
+          let copied = 0;
+          const flushRuns = (i: number) => {
+            // Up to (not including) line i.
+            const importTo = i > 0 ? ends[i - 1] : 0;
+            const reparentTo = ends[n + i - 1];
+            if (importRun > 0) waits.push(out.writeBytes(bytes.subarray(importFrom, importTo), importRun));
+            if (reparentRun > 0) waits.push(reparent.writeBytes(bytes.subarray(reparentFrom, reparentTo), reparentRun));
+            importRun = reparentRun = 0;
+          };
+          for (let i = 0; i < n; i++) {
+            const k = kinds[i];
+            if (k === MALFORMED || k === DROPPED) continue;
+            copied++;
+            if ((k & 3) === MODULE) c.exportedModules++;
+            else c.exported++;
+            const h = 4 * i;
+            const kind = manifest.classifyHashed(hashes[h], hashes[h + 1], hashes[h + 2], hashes[h + 3]);
+            if (kind === "unchanged" && !(result.keys && unsynced.has(result.keys[i]))) {
+              c.unchanged++;
+              // Skip this line: what ran before it goes out, the next run starts after it.
+              flushRuns(i);
+              importFrom = ends[i];
+              reparentFrom = ends[n + i];
+              continue;
+            }
+            c.changed++;
+            c.imported++;
+            importRun++;
+            if (k & HAS_PARENT) {
+              reparentRun++;
+              c.reparentPending++;
+            }
           }
-          if (lines % hookEvery === 0) await hook(this.o.hooks?.onTransformLines, lines);
+          flushRuns(n);
+          // The manifest lists every line.
+          if (n > 0) waits.push(newManifest.writeBytes(bytes.subarray(ends[2 * n - 1], ends[3 * n - 1]), copied));
+          pool.recycle(result);
+          for (const w of waits) if (w) await w;
+          for (let i = 0; i < n; i++) {
+            lines++;
+            const h = afterLine();
+            if (h) await h;
+          }
+        }
+        this.log(`devices: transform: ${pool.stats.worker} batch(es) in a worker thread, ${pool.stats.inThread} in this thread`);
+      } else {
+        for await (const batch of readBlobLineBatches(this.staging, this.blob("source/devices.txt"), "source export")) {
+          for (const text of batch) {
+            lines++;
+            const wait = emit(text);
+            if (wait) await wait;
+            const h = afterLine();
+            if (h) await h;
+          }
         }
       }
       atEnd = true;
@@ -564,6 +645,8 @@ class Run {
     } catch (err) {
       for (const w of writers) w.abort();
       throw err;
+    } finally {
+      await pool?.close();
     }
     if (c.malformed > 0) {
       const first = this.ck.failures.find((f) => f.errorCode === "malformed");

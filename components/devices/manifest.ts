@@ -90,6 +90,11 @@ export class ManifestIndex {
   private find(key: string): number {
     if (this.keyHi.length === 0) return -1;
     const [h, l] = hashPair(key);
+    return this.findHashed(h, l);
+  }
+
+  private findHashed(h: number, l: number): number {
+    if (this.keyHi.length === 0) return -1;
     let lo = 0;
     let hi = this.keyHi.length - 1;
     while (lo <= hi) {
@@ -109,6 +114,14 @@ export class ManifestIndex {
     this.seen[i] = 1;
     const [h, l] = hashPair(contentHash);
     return this.valHi[i] === h && this.valLo[i] === l ? "unchanged" : "changed";
+  }
+
+  /** `classify` with the key's and the content hash's hashPair already computed (by the transform worker). */
+  classifyHashed(keyHi: number, keyLo: number, valHi: number, valLo: number): "new" | "changed" | "unchanged" {
+    const i = this.findHashed(keyHi, keyLo);
+    if (i < 0) return "new";
+    this.seen[i] = 1;
+    return this.valHi[i] === valHi && this.valLo[i] === valLo ? "unchanged" : "changed";
   }
 
   /** After the export was streamed: was this manifest key absent from it (deleted at the source)? */

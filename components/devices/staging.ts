@@ -4,7 +4,6 @@
  * length of a run, and the SAS tokens that reach the hubs are minted per job and never stored.
  */
 import { PassThrough } from "stream";
-import { StringDecoder } from "string_decoder";
 import {
   BlobServiceClient,
   ContainerClient,
@@ -16,6 +15,7 @@ import {
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { errorStatus, sleep, withRetry } from "./retry";
+import { LineSplitter } from "./transform-batch";
 import type { StagingOptions } from "./types";
 
 export interface Staging {
@@ -106,17 +106,47 @@ export async function* readBlobLines(s: Staging, blobName: string, field = "stag
 
 /** The same, a downloaded chunk's worth of lines at a time: one await per chunk instead of per line on the hot path. */
 export async function* readBlobLineBatches(s: Staging, blobName: string, field = "staging blob"): AsyncGenerator<string[]> {
+  const body = await openBlobStream(s, blobName, field);
+  if (!body) return;
+  yield* splitLineBatches(body);
+}
+
+/** A blob's bytes as a stream (the SDK resumes broken downloads); a missing blob is one clear error. */
+export async function openBlobStream(s: Staging, blobName: string, field = "staging blob"): Promise<AsyncIterable<Buffer> | undefined> {
   const blob = s.container.getBlobClient(blobName);
-  let body: NodeJS.ReadableStream | undefined;
   try {
     const res = await withRetry(() => blob.download(0, undefined, { maxRetryRequests: 5 }), { what: `read ${blobName}` });
-    body = res.readableStreamBody;
+    return res.readableStreamBody as AsyncIterable<Buffer> | undefined;
   } catch (err) {
     if (errorStatus(err) === 404) throw new UserError(`blob ${blobName} is missing from container ${s.container.containerName}; rerun the step that writes it`, field);
     throw stagingError(err, `read ${blobName}`);
   }
-  if (!body) return;
-  yield* splitLineBatches(body as AsyncIterable<Buffer | string>);
+}
+
+/** Download chunks regrouped into ~`size`-byte buffers of their own (copied: safe to transfer to a worker). */
+export async function* rechunk(input: AsyncIterable<Buffer>, size = 256 * 1024): AsyncGenerator<Uint8Array> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of input) {
+    parts.push(c);
+    n += c.length;
+    if (n >= size) {
+      yield ownBytes(parts, n);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n > 0) yield ownBytes(parts, n);
+}
+
+function ownBytes(parts: Buffer[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /**
@@ -130,32 +160,13 @@ export async function* splitLines(input: AsyncIterable<Buffer | string>): AsyncG
 }
 
 export async function* splitLineBatches(input: AsyncIterable<Buffer | string>): AsyncGenerator<string[]> {
-  const decoder = new StringDecoder("utf8");
-  let carry = "";
-  let first = true;
-  const clean = (raw: string): string | undefined => {
-    let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (first) {
-      first = false;
-      if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a UTF-8 BOM on the first line
-    }
-    return line.trim().length > 0 ? line : undefined;
-  };
+  const splitter = new LineSplitter();
   for await (const chunk of input) {
-    carry += typeof chunk === "string" ? chunk : decoder.write(chunk);
-    let start = 0;
-    const batch: string[] = [];
-    for (let nl = carry.indexOf("\n", start); nl >= 0; nl = carry.indexOf("\n", start)) {
-      const line = clean(carry.slice(start, nl));
-      start = nl + 1;
-      if (line !== undefined) batch.push(line);
-    }
-    carry = carry.slice(start);
+    const batch = splitter.push(chunk);
     if (batch.length > 0) yield batch;
   }
-  carry += decoder.end();
-  const last = clean(carry);
-  if (last !== undefined) yield [last];
+  const last = splitter.end();
+  if (last.length > 0) yield last;
 }
 
 export async function blobExists(s: Staging, blobName: string): Promise<boolean> {
@@ -195,13 +206,36 @@ export class BlobLineWriter {
   write(line: string): Promise<void> | undefined {
     if (this.failed) throw this.failed;
     this.lines++;
+    if (this.pendingByteCount > 0) return this.writeBytes(Buffer.from(line + "\n", "utf8"), 0); // keeps the order
     this.pending += line + "\n";
     return this.pending.length >= 256 * 1024 ? this.flush() : undefined;
   }
+  /** Ready-made UTF-8 bytes of `lines` whole lines, each ending in "\n" (the transform worker's output); copied, so the caller may reuse them. */
+  private pendingBytes: Uint8Array[] = [];
+  private pendingByteCount = 0;
+  writeBytes(bytes: Uint8Array, lines: number): Promise<void> | undefined {
+    if (this.failed) throw this.failed;
+    if (bytes.length === 0) return undefined;
+    this.lines += lines;
+    if (this.pending) {
+      const text = Buffer.from(this.pending, "utf8"); // text written before these bytes goes first
+      this.pending = "";
+      this.pendingBytes.push(text);
+      this.pendingByteCount += text.length;
+    }
+    // Copied: the caller reuses its buffer once the call returns.
+    this.pendingBytes.push(Buffer.from(bytes));
+    this.pendingByteCount += bytes.length;
+    return this.pendingByteCount + this.pending.length >= 256 * 1024 ? this.flush() : undefined;
+  }
   private async flush(): Promise<void> {
-    if (!this.pending) return;
-    const chunk = Buffer.from(this.pending, "utf8");
+    if (!this.pending && this.pendingByteCount === 0) return;
+    // Only one of the two holds anything (writeBytes moves pending text into the byte list).
+    const parts = this.pendingBytes;
+    const chunk = this.pending ? Buffer.from(this.pending, "utf8") : parts.length === 1 ? parts[0] : Buffer.concat(parts);
     this.pending = "";
+    this.pendingBytes = [];
+    this.pendingByteCount = 0;
     this.bytes += chunk.length;
     if (!this.stream.write(chunk)) await new Promise<void>((r) => this.stream.once("drain", r));
     if (this.failed) throw this.failed;
