@@ -12,6 +12,11 @@ describe("redact", () => {
     );
   });
 
+  it("keeps a connection string's coordinates in JSON, masking only its key", () => {
+    const out = redact(JSON.stringify({ connectionString: `HostName=hub.azure-devices.net;SharedAccessKeyName=owner;SharedAccessKey=${key}` }));
+    expect(out).toBe('{"connectionString":"HostName=hub.azure-devices.net;SharedAccessKeyName=owner;SharedAccessKey=****"}');
+  });
+
   it("stops at a closing parenthesis or comma after the key", () => {
     expect(redact(`(SharedAccessKey=${key}), next`)).toBe("(SharedAccessKey=****), next");
   });
