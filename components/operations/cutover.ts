@@ -319,7 +319,12 @@ export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind
 
 /** Refuses a cutover whose clone does not verify (the cutover property excepted); never blocks a rollback. */
 export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate> {
-  if (o.rollback) return { kind: "rollback" };
+  if (o.rollback) {
+    // Never blocked by verification; but sending devices to an original that no longer has them
+    // (after decommission) would strand them, so that alone stops a rollback unless forced.
+    if (!o.force) await checkRollbackTarget(o);
+    return { kind: "rollback" };
+  }
   if (o.force) return { kind: "forced" };
   if (!o.staging) throw new UserError("the pre-cutover verification needs a staging container (or pass --force)", "--staging-connection-string");
   const devices = await verifyDeviceSets({
@@ -334,6 +339,22 @@ export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate
   if (!devices.ok)
     throw new UserError(`refused: the clone does not verify (${differenceSummary(devices)}): run a delta sync and retry, or pass --force`, "cutover");
   return { kind: "verified", devices };
+}
+
+/** Refuses a rollback when the wave's devices are not all registered on the original. */
+async function checkRollbackTarget(o: GuardedCutoverOptions): Promise<void> {
+  const condition = o.query?.trim() || ALL_DEVICES;
+  const sql = `SELECT * FROM devices WHERE ${condition}`;
+  const [onClone, onOriginal] = await Promise.all([
+    countQuery(registryOf(o.clone, o.local), sql).catch((e) => Promise.reject(hubUserError(e, o.clone, "--clone-connection-string", "counting the wave"))),
+    countQuery(registryOf(o.original, o.local), sql).catch((e) => Promise.reject(hubUserError(e, o.original, "--source-connection-string", "counting the wave"))),
+  ]);
+  if (onOriginal < onClone)
+    throw new UserError(
+      `refused: ${onClone - onOriginal} of the wave's ${onClone} devices are not registered on ${o.original.name} (decommissioned?); ` +
+        `devices sent there could not connect. Restore them from the decommission backup first, or pass --force`,
+      "rollback",
+    );
 }
 
 /** Validate, gate, then run: what the command does. */

@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option("--staging-container <name>", "private container for the verification exports", "hubclone-staging")
     .option("--query <condition>", "WHERE condition selecting the wave, e.g. \"tags.wave = 1\" (default: every device)")
     .option("--property <path>", "desired property the device firmware watches", "iotHubHostName")
-    .option("--rollback", "schedule the job on the clone with the original's host name (never blocked by verification)")
+    .option("--rollback", "schedule the job on the clone with the original's host name (never blocked by verification; refused if the original no longer has the wave's devices, unless --force)")
     .option("--no-wait", "schedule the job and return; do not follow it")
     .option("--force", "cut over even if the clone does not verify")
     .option("--status", "watch a wave: count devices in it, told to move, and reporting the new hub; writes nothing")

@@ -320,5 +320,11 @@ describe("decommission of a verified, cut-over original", () => {
     // the original is empty, the clone untouched
     expect(await deviceIds(pair.original)).toEqual([]);
     expect(await deviceIds(pair.clone)).toEqual(["dev-0", "dev-1", "dev-2", "dev-3"]);
+
+    // a rollback now would send devices to a hub that no longer knows them: refused, nothing scheduled
+    await expect(guardedCutover({ original: pair.o, clone: pair.c, local, rollback: true, pollIntervalMs: poll })).rejects.toThrow(
+      /^rollback: refused: 4 of the wave's 4 devices are not registered on .*Restore them from the decommission backup first, or pass --force$/,
+    );
+    expect(await desiredHost(registryFor(pair.clone), "dev-0")).toBe(pair.clone.hostName);
   });
 });
