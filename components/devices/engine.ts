@@ -481,8 +481,8 @@ class Run {
       throw err;
     }
     const out = new BlobLineWriter(this.staging, this.blob("import/devices.txt"));
-    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.jsonl"));
-    const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"));
+    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.jsonl"), 2);
+    const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"), 2);
     const writers = [out, reparent, newManifest];
     // Query filters decide on device lines. Exports list a device's modules right after it, so the
     // last decision answers almost every module line; the set holds only the devices the filter

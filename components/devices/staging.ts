@@ -184,15 +184,16 @@ export async function blobSize(s: Staging, blobName: string): Promise<number> {
  * back-pressure so memory stays bounded whatever the number of lines.
  */
 export class BlobLineWriter {
-  private readonly stream = new PassThrough({ highWaterMark: 1 << 20 });
+  private readonly stream = new PassThrough({ highWaterMark: 256 * 1024 });
   private readonly done: Promise<unknown>;
   private failed: unknown;
   lines = 0;
   bytes = 0;
-  constructor(s: Staging, readonly blobName: string) {
+  /** `concurrency`: blocks in flight (each a 1 MB buffer); side streams (manifest, re-parent list) need fewer than the import blob. */
+  constructor(s: Staging, readonly blobName: string, concurrency = 4) {
     this.done = s.container
       .getBlockBlobClient(blobName)
-      .uploadStream(this.stream, 1 << 20, 4, { blobHTTPHeaders: { blobContentType: "application/x-ndjson; charset=utf-8" } })
+      .uploadStream(this.stream, 1 << 20, concurrency, { blobHTTPHeaders: { blobContentType: "application/x-ndjson; charset=utf-8" } })
       .catch((err) => {
         this.failed = err;
         this.stream.resume(); // unblock a writer waiting on drain
