@@ -1,3 +1,4 @@
+import type { Command } from "commander";
 import { UserError } from "../components/errors";
 import { redact } from "../components/secrets";
 
@@ -30,4 +31,25 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
 export function emit(opts: GlobalOptions, result: unknown, human: () => string): void {
   if (opts.json) process.stdout.write(redact(JSON.stringify(result, null, 2)) + "\n");
   else process.stdout.write(redact(human()) + "\n");
+}
+
+/** Flags of the commands that work on the original and the clone together (verify, cutover, decommission). */
+export interface HubPairFlags {
+  sourceConnectionString?: string;
+  cloneConnectionString?: string;
+  sourceHub?: string;
+  cloneHub?: string;
+  stagingConnectionString?: string;
+  stagingContainer?: string;
+}
+
+/** Declares the HubPairFlags options once, so the three commands name and document them alike. */
+export function withHubPairOptions(cmd: Command, staging: { usedFor: string; container: string }): Command {
+  return cmd
+    .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
+    .option("--source-hub <name>", "with --local: the original hub by name")
+    .option("--clone-hub <name>", "with --local: the clone hub by name")
+    .option("--clone-connection-string <cs>", "clone hub (env HUBCLONE_CLONE_CONNECTION_STRING)")
+    .option("--staging-connection-string <cs>", `storage for ${staging.usedFor} (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)`)
+    .option("--staging-container <name>", staging.container, "hubclone-staging");
 }

@@ -4,15 +4,9 @@ import { UserError } from "../../components/errors";
 import { cutoverExitCode, describeCutover, describeWaveStatus, guardedCutover, waveStatus } from "../../components/operations/cutover";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
 import { describeDevices } from "../../components/operations/verify";
-import { emit, runCommand, type GlobalOptions } from "../cli";
+import { emit, runCommand, withHubPairOptions, type GlobalOptions, type HubPairFlags } from "../cli";
 
-interface Flags {
-  sourceConnectionString?: string;
-  cloneConnectionString?: string;
-  sourceHub?: string;
-  cloneHub?: string;
-  stagingConnectionString?: string;
-  stagingContainer?: string;
+interface Flags extends HubPairFlags {
   query?: string;
   property: string;
   rollback?: boolean;
@@ -23,15 +17,10 @@ interface Flags {
 }
 
 export function register(program: Command): void {
-  program
-    .command("cutover")
-    .description("point a wave of devices at the clone: one scheduled twin update setting properties.desired.<property> on the original (--rollback: on the clone, back to the original)")
-    .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
-    .option("--source-hub <name>", "with --local: the original hub by name")
-    .option("--clone-hub <name>", "with --local: the clone hub by name")
-    .option("--clone-connection-string <cs>", "clone hub (env HUBCLONE_CLONE_CONNECTION_STRING)")
-    .option("--staging-connection-string <cs>", "storage for the pre-cutover verification (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
-    .option("--staging-container <name>", "private container for the verification exports", "hubclone-staging")
+  withHubPairOptions(
+    program.command("cutover").description("point a wave of devices at the clone: one scheduled twin update setting properties.desired.<property> on the original (--rollback: on the clone, back to the original)"),
+    { usedFor: "the pre-cutover verification", container: "private container for the verification exports" },
+  )
     .option("--query <condition>", "WHERE condition selecting the wave, e.g. \"tags.wave = 1\" (default: every device)")
     .option("--property <path>", "desired property the device firmware watches", "iotHubHostName")
     .option("--rollback", "schedule the job on the clone with the original's host name (never blocked by verification; refused if the original no longer has the wave's devices, unless --force)")

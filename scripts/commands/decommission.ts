@@ -1,31 +1,19 @@
 /** `hubclone decommission`: verified, backed-up removal of the original hub's devices. */
 import type { Command } from "commander";
-import { describeDecommission, runDecommission } from "../../components/operations/decommission";
-import { checkConfirmation } from "../../components/operations/decommission";
+import { checkConfirmation, describeDecommission, runDecommission } from "../../components/operations/decommission";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
-import { emit, runCommand, type GlobalOptions } from "../cli";
+import { emit, runCommand, withHubPairOptions, type GlobalOptions, type HubPairFlags } from "../cli";
 
-interface Flags {
-  sourceConnectionString?: string;
-  cloneConnectionString?: string;
-  sourceHub?: string;
-  cloneHub?: string;
-  stagingConnectionString?: string;
-  stagingContainer?: string;
+interface Flags extends HubPairFlags {
   confirm?: string;
   property: string;
 }
 
 export function register(program: Command): void {
-  program
-    .command("decommission")
-    .description("delete the original's devices after the clone verifies, with a full backup export (keys included) first; needs --confirm <original hub name>")
-    .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
-    .option("--source-hub <name>", "with --local: the original hub by name")
-    .option("--clone-hub <name>", "with --local: the clone hub by name")
-    .option("--clone-connection-string <cs>", "clone hub, verified first (env HUBCLONE_CLONE_CONNECTION_STRING)")
-    .option("--staging-connection-string <cs>", "storage for verification and the backup (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
-    .option("--staging-container <name>", "private container for the backup", "hubclone-staging")
+  withHubPairOptions(
+    program.command("decommission").description("delete the original's devices after the clone verifies, with a full backup export (keys included) first; needs --confirm <original hub name>"),
+    { usedFor: "verification and the backup", container: "private container for the backup" },
+  )
     .option("--confirm <hub>", "the original hub's exact name: without it nothing is done")
     .option("--property <path>", "cutover property not counted as a difference", "iotHubHostName")
     .action(async (_o, cmd: Command) => {

@@ -7,15 +7,9 @@ import { localEndpointsIf, readSnapshotFile, resolveHub, resolveStaging } from "
 import { compareSettings, describeSettings } from "../../components/operations/settings";
 import { takeSnapshot, type HubSnapshot } from "../../components/operations/snapshot";
 import { describeDevices, verifyDeviceSets, verifyExitCode, type VerifyResult } from "../../components/operations/verify";
-import { emit, runCommand, type GlobalOptions } from "../cli";
+import { emit, runCommand, withHubPairOptions, type GlobalOptions, type HubPairFlags } from "../cli";
 
-interface Flags {
-  sourceConnectionString?: string;
-  cloneConnectionString?: string;
-  sourceHub?: string;
-  cloneHub?: string;
-  stagingConnectionString?: string;
-  stagingContainer?: string;
+interface Flags extends HubPairFlags {
   devices?: boolean;
   maxDifferences: string;
   ignoreDesired?: string;
@@ -40,15 +34,10 @@ async function liveSnapshot(subscription: string | undefined, rg: string | undef
 }
 
 export function register(program: Command): void {
-  program
-    .command("verify")
-    .description("prove the clone matches: settings (ARM or snapshots; differences classified expected/unexpected) and devices (every device, streaming)")
-    .option("--source-connection-string <cs>", "original hub (env HUBCLONE_SOURCE_CONNECTION_STRING)")
-    .option("--source-hub <name>", "with --local: the original hub by name")
-    .option("--clone-hub <name>", "with --local: the clone hub by name")
-    .option("--clone-connection-string <cs>", "clone hub (env HUBCLONE_CLONE_CONNECTION_STRING)")
-    .option("--staging-connection-string <cs>", "storage for the verification exports (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
-    .option("--staging-container <name>", "private container for the exports (deleted after)", "hubclone-staging")
+  withHubPairOptions(
+    program.command("verify").description("prove the clone matches: settings (ARM or snapshots; differences classified expected/unexpected) and devices (every device, streaming)"),
+    { usedFor: "the verification exports", container: "private container for the exports (deleted after)" },
+  )
     .option("--no-devices", "skip the device comparison")
     .option("--max-differences <n>", "list at most this many ids per list (counts stay exact)", "100")
     .option("--ignore-desired <property>", "do not count a difference in this desired property (after cutover waves: iotHubHostName)")
