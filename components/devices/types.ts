@@ -203,7 +203,8 @@ export interface VerifyOptions {
   pollIntervalMs?: { min: number; max: number };
 }
 
-export interface VerifyReport {
+/** Device-by-device comparison of two exports: exact counts, capped lists. */
+export interface DeviceComparison {
   /** Device counts (modules not included) on each side, after the filter. */
   source: number;
   clone: number;
@@ -218,6 +219,9 @@ export interface VerifyReport {
   missing: string[];
   extra: string[];
   different: DeviceDifference[];
+}
+
+export interface VerifyReport extends DeviceComparison {
   configurations: { source: number; clone: number; missing: string[]; extra: string[]; different: string[] };
   /** True when nothing is missing, extra or different. */
   ok: boolean;

@@ -17,7 +17,7 @@ import * as path from "path";
 import { comparableFields, CompiledFilter, differingFields, EDGE_SYSTEM_MODULES, lineKey, parseLine, transformConfigurationLine } from "./transform";
 import { hashPair } from "./manifest";
 import { readBlobLines, splitLines, Staging } from "./staging";
-import type { DeviceDifference } from "./types";
+import type { DeviceComparison, DeviceDifference } from "./types";
 
 /** FNV-1a: cheap, stable bucket choice. */
 export function bucketOf(deviceId: string, buckets: number): number {
@@ -34,18 +34,7 @@ export function bucketCountFor(bytes: number): number {
   return Math.max(1, Math.min(256, Math.ceil(bytes / (4 << 20))));
 }
 
-export interface CompareResult {
-  source: number;
-  clone: number;
-  sourceModules: number;
-  cloneModules: number;
-  matched: number;
-  missingCount: number;
-  extraCount: number;
-  differentCount: number;
-  missing: string[];
-  extra: string[];
-  different: DeviceDifference[];
+export interface CompareResult extends DeviceComparison {
   /** Keys (bounded to 100,000) that are missing or different: the delta manifest must not mark them synced. */
   badKeys: string[];
   badKeysOverflow: boolean;
