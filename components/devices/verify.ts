@@ -17,7 +17,7 @@ import * as path from "path";
 import { comparableFields, CompiledFilter, differingFields, EDGE_SYSTEM_MODULES, lineKey, parseLine, transformConfigurationLine } from "./transform";
 import { hashPair } from "./manifest";
 import { readBlobLines, splitLines, Staging } from "./staging";
-import type { DeviceComparison, DeviceDifference } from "./types";
+import type { DeviceComparison } from "./types";
 
 /** FNV-1a: cheap, stable bucket choice. */
 export function bucketOf(deviceId: string, buckets: number): number {
