@@ -186,7 +186,11 @@ async function scheduleAndFollow(
   patch: ReturnType<typeof cutoverPatch>,
 ): Promise<JobStatus> {
   const jobs = jobClientOf(hub, o.local);
-  const maxExec = o.maxExecutionTimeInSeconds ?? 3600;
+  const maxExec =
+    o.maxExecutionTimeInSeconds ??
+    waveLifetimeSeconds(
+      await countQuery(registryOf(hub, o.local), `SELECT * FROM devices WHERE ${condition}`).catch((e) => Promise.reject(hubUserError(e, hub, field, "count the wave"))),
+    );
   let status: JobStatus;
   try {
     const scheduled = await jobs.scheduleTwinUpdate(jobId, condition, patch, new Date(), maxExec);
@@ -209,6 +213,17 @@ async function scheduleAndFollow(
     o.onProgress?.(`${label}: ${status.status} — ${st.succeededCount ?? 0}/${st.deviceCount ?? 0} updated, ${st.failedCount ?? 0} failed`);
   }
   return status;
+}
+
+/**
+ * Twin updates a scheduled job applies per second on the smallest paid unit (S1: 50/s). Larger
+ * SKUs and more units are faster, so a lifetime sized on this is generous, never short.
+ */
+export const TWIN_UPDATES_PER_SECOND = 50;
+
+/** Default job lifetime for a wave of `devices`: twice the S1 time it needs, at least an hour (pure). */
+export function waveLifetimeSeconds(devices: number): number {
+  return Math.max(3600, Math.ceil(devices / TWIN_UPDATES_PER_SECOND) * 2);
 }
 
 /**

@@ -13,7 +13,7 @@ interface Flags extends HubPairFlags {
   wait: boolean;
   force?: boolean;
   status?: boolean;
-  maxExecutionSeconds: string;
+  maxExecutionSeconds?: string;
 }
 
 export function register(program: Command): void {
@@ -27,15 +27,15 @@ export function register(program: Command): void {
     .option("--no-wait", "schedule the job and return; do not follow it")
     .option("--force", "cut over even if the clone does not verify")
     .option("--status", "watch a wave: count devices in it, told to move, and reporting the new hub; writes nothing")
-    .option("--max-execution-seconds <n>", "job lifetime on the hub", "3600")
+    .option("--max-execution-seconds <n>", "job lifetime on the hub (default: sized on the wave, twice its time at S1's 50 twin updates/s, at least 3600)")
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
         const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
         const local = localEndpointsIf(o.local);
         const original = resolveHub(o.sourceConnectionString, "source", o.sourceHub, local);
         const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
-        const maxExec = Number(o.maxExecutionSeconds);
-        if (!Number.isInteger(maxExec) || maxExec < 60) throw new UserError("must be a whole number of seconds >= 60", "--max-execution-seconds");
+        const maxExec = o.maxExecutionSeconds === undefined ? undefined : Number(o.maxExecutionSeconds);
+        if (maxExec !== undefined && (!Number.isInteger(maxExec) || maxExec < 60)) throw new UserError("must be a whole number of seconds >= 60", "--max-execution-seconds");
         if (o.status) {
           const w = await waveStatus({ original, clone, query: o.query, property: o.property, rollback: o.rollback, local });
           emit(o, w, () => describeWaveStatus(w));

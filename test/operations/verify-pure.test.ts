@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { desiredWithout, differenceSummary, verifyExitCode, type DevicesSummary } from "../../components/operations/verify";
-import { cutoverExitCode, cutoverPatch, reportingQuery, validateCutover, type CutoverResult } from "../../components/operations/cutover";
+import { cutoverExitCode, cutoverPatch, reportingQuery, validateCutover, waveLifetimeSeconds, type CutoverResult } from "../../components/operations/cutover";
 import { backupBlobName, checkConfirmation } from "../../components/operations/decommission";
 import { hubTarget } from "../../components/operations/hubs";
 
@@ -31,6 +31,12 @@ describe("verify helpers (pure)", () => {
 });
 
 describe("cutover and decommission inputs (pure)", () => {
+  it("sizes a wave's job lifetime on the wave: at least an hour, twice its time at S1's 50 updates/s", () => {
+    expect(waveLifetimeSeconds(0)).toBe(3600);
+    expect(waveLifetimeSeconds(10_000)).toBe(3600);
+    expect(waveLifetimeSeconds(1_000_000)).toBe(40_000);
+  });
+
   const o = hubTarget("HostName=contoso-hub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5", "--source-connection-string");
   const c = hubTarget("HostName=contoso-hub-neu.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5", "--clone-connection-string");
 
