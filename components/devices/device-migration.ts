@@ -70,8 +70,29 @@ export interface DeviceMigrationFailure {
   errorStatus: string;
 }
 
-/** What the provider returns from create/update (see provider-impl.ts). Never holds a secret. */
-export interface DeviceMigrationOutputs {
+/** The non-secret inputs after defaults: echoed into outputs, since `diff` and `delete` only see outputs. */
+export interface DeviceMigrationSettings {
+  sourceHubHostName: string;
+  cloneHubHostName: string;
+  stagingContainerName: string;
+  stagingAccountUrl?: string;
+  storageAuthenticationType: "keyBased" | "identityBased";
+  userAssignedIdentity?: string;
+  importMode: "createOrUpdate" | "create";
+  filter?: { deviceIds?: string[]; query?: string };
+  includeConfigurations: boolean;
+  syncGeneration: number;
+  deleteMissing: boolean;
+  deleteDevicesOnDestroy: boolean;
+  timeoutMinutes: number;
+  localEndpointsFile?: string;
+}
+
+/**
+ * What the provider returns from create/update (see provider-impl.ts). Holds a secret only in the
+ * two connection-string fields, and only with deleteDevicesOnDestroy (declared secret outputs).
+ */
+export interface DeviceMigrationOutputs extends DeviceMigrationSettings {
   runId: string;
   /** Engine sync generation: 1 after the full copy, +1 per delta sync. */
   generation: number;
@@ -95,21 +116,6 @@ export interface DeviceMigrationOutputs {
   /** Secret, only with deleteDevicesOnDestroy: what `pulumi destroy` needs to delete the imported devices. */
   cloneConnectionString?: string;
   stagingConnectionString?: string;
-  // Echoed non-secret inputs: `diff` and `delete` only see outputs, so they must be here.
-  sourceHubHostName: string;
-  cloneHubHostName: string;
-  stagingContainerName: string;
-  stagingAccountUrl?: string;
-  storageAuthenticationType: "keyBased" | "identityBased";
-  userAssignedIdentity?: string;
-  importMode: "createOrUpdate" | "create";
-  filter?: { deviceIds?: string[]; query?: string };
-  includeConfigurations: boolean;
-  syncGeneration: number;
-  deleteMissing: boolean;
-  deleteDevicesOnDestroy: boolean;
-  timeoutMinutes: number;
-  localEndpointsFile?: string;
 }
 
 /** The output names, so the constructor can declare each one (Pulumi only keeps outputs that appear in props). */

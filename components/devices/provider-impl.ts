@@ -16,7 +16,7 @@ import * as crypto from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
 import { UserError, type Finding } from "../errors";
 import { redact } from "../secrets";
-import type { DeviceMigrationOutputs } from "./device-migration";
+import type { DeviceMigrationOutputs, DeviceMigrationSettings } from "./device-migration";
 import * as engine from "./index";
 import type { LocalEndpoints } from "./local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "./provider-local";
@@ -27,25 +27,11 @@ import type { CopyOptions, CopyResult, HubConnection, Progress, StagingOptions }
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const isUnknown = (v: unknown) => v === UNKNOWN;
 
-/** Inputs after `check` applied the defaults. */
-export interface DeviceMigrationInputs {
-  sourceHubHostName: string;
+/** Inputs after `check` applied the defaults: the settings plus the (unwrapped secret) credentials. */
+export interface DeviceMigrationInputs extends DeviceMigrationSettings {
   sourceConnectionString?: string;
-  cloneHubHostName: string;
   cloneConnectionString?: string;
   stagingConnectionString?: string;
-  stagingAccountUrl?: string;
-  stagingContainerName: string;
-  storageAuthenticationType: "keyBased" | "identityBased";
-  userAssignedIdentity?: string;
-  importMode: "createOrUpdate" | "create";
-  filter?: { deviceIds?: string[]; query?: string };
-  includeConfigurations: boolean;
-  syncGeneration: number;
-  deleteMissing: boolean;
-  deleteDevicesOnDestroy: boolean;
-  timeoutMinutes: number;
-  localEndpointsFile?: string;
 }
 
 /** Outputs plus the bookkeeping the provider needs to resume (all non-secret). */
