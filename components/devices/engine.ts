@@ -8,7 +8,7 @@
  *
  * Steps (generation g = 1 for the first copy, +1 per delta sync), blobs under runs/<runId>/g<g>/:
  *   export-source  export job on the original (keys + configurations) → source/devices.txt
- *   transform      stream it → import/devices.txt, reparent.jsonl, manifest.tsv, import/configurations.txt
+ *   transform      stream it → import/devices.txt, reparent.tsv, manifest.tsv, import/configurations.txt
  *   import         import job on the clone → importErrors.log → failures
  *   export-clone   (edge children only) export the clone to learn its edge scopes
  *   reparent       children re-parented onto the clone's scopes (second import job, mode update)
@@ -23,7 +23,7 @@ import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, rechunk, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, parseLine, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { compileFilter, CompiledFilter, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
@@ -98,6 +98,19 @@ async function hook<A extends unknown[]>(fn: ((...a: A) => void | Promise<void>)
   } catch (err) {
     throw new SimulatedCrash(err);
   }
+}
+
+/** One re-parent list entry, with the child's id; a line this version did not write is an error naming the fix. */
+function readReparentEntry(text: string, blobName: string): { parentId: string; importLine: string; id: string } {
+  const r = parseReparentEntry(text);
+  let id: unknown;
+  try {
+    id = r && (JSON.parse(r.importLine) as { id?: unknown }).id;
+  } catch {
+    // reported below
+  }
+  if (!r || typeof id !== "string") throw new UserError(`${blobName} holds an unreadable line; delete that blob and rerun: the copy goes back to its transform step, which rewrites it`, "staging");
+  return { ...r, id };
 }
 
 function fmt(n: number): string {
@@ -400,8 +413,8 @@ class Run {
     const needs: Partial<Record<Phase, Array<[string, Phase]>>> = {
       transform: [["source/devices.txt", "export-source"]],
       import: c.imported + c.deleteLines > 0 ? [["source/devices.txt", "export-source"], ["import/devices.txt", "transform"]] : [],
-      "export-clone": c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.jsonl", "transform"]] : [],
-      reparent: c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.jsonl", "transform"], ["clone/devices.txt", "export-clone"]] : [],
+      "export-clone": c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.tsv", "transform"]] : [],
+      reparent: c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.tsv", "transform"], ["clone/devices.txt", "export-clone"]] : [],
       verify: this.o.verify === false ? [] : [["source/devices.txt", "export-source"]],
     };
     for (const [name, back] of needs[this.ck.phase] ?? []) {
@@ -481,7 +494,7 @@ class Run {
       throw err;
     }
     const out = new BlobLineWriter(this.staging, this.blob("import/devices.txt"));
-    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.jsonl"), 2);
+    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.tsv"), 2);
     const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"), 2);
     const writers = [out, reparent, newManifest];
     // Query filters decide on device lines. Exports list a device's modules right after it, so the
@@ -515,7 +528,7 @@ class Run {
       c.imported++;
       let w3: Promise<void> | undefined;
       if (parentId) {
-        w3 = reparent.write(JSON.stringify({ p: parentId, l: importLine }));
+        w3 = reparent.write(reparentEntry(parentId, importLine));
         c.reparentPending++;
       }
       return w1 || w2 || w3 ? Promise.all([w1, w2, w3]) : undefined;
@@ -556,7 +569,7 @@ class Run {
     try {
       if (pool) {
         const body = await openBlobStream(this.staging, this.blob("source/devices.txt"), "source export");
-        for await (const result of pool.map(body ? rechunk(body) : (async function* () {})())) {
+        for await (const result of pool.map(body ? rechunk(body, Number(process.env.W_CHUNK ?? 262144)) : (async function* () {})())) {
           const { kinds, hashes, bytes, ends, errors } = result;
           const n = kinds.length;
           for (const [i, id, reason] of errors) malformed(id || undefined, reason, lines + i + 1);
@@ -767,10 +780,10 @@ class Run {
     const c = this.ck.counts;
     if (c.reparentPending === 0) return;
     const need = new Set<string>();
-    for await (const text of readBlobLines(this.staging, this.blob("reparent.jsonl"), "reparent list")) {
-      const r = JSON.parse(text) as { p: string; l: string };
-      need.add(r.p);
-      if (/"iotEdge":true/.test(r.l)) need.add((JSON.parse(r.l) as { id: string }).id);
+    for await (const text of readBlobLines(this.staging, this.blob("reparent.tsv"), "reparent list")) {
+      const r = readReparentEntry(text, this.blob("reparent.tsv"));
+      need.add(r.parentId);
+      if (/"iotEdge":true/.test(r.importLine)) need.add(r.id);
     }
     const scopes = new Map<string, string>();
     for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
@@ -781,17 +794,17 @@ class Run {
     const w = new BlobLineWriter(this.staging, this.blob("reparent/devices.txt"));
     let n = 0;
     try {
-      for await (const text of readBlobLines(this.staging, this.blob("reparent.jsonl"), "reparent list")) {
-        const r = JSON.parse(text) as { p: string; l: string };
-        const id = (JSON.parse(r.l) as { id: string }).id;
+      for await (const text of readBlobLines(this.staging, this.blob("reparent.tsv"), "reparent list")) {
+        const r = readReparentEntry(text, this.blob("reparent.tsv"));
+        const id = r.id;
         if (failed.has(id)) continue;
-        const parentScope = scopes.get(r.p);
+        const parentScope = scopes.get(r.parentId);
         if (!parentScope) {
           c.importFailed++;
-          if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: id, errorCode: "parentMissing", errorStatus: `parent edge device ${r.p} is not an edge device in the clone (not copied, or filtered out)` });
+          if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: id, errorCode: "parentMissing", errorStatus: `parent edge device ${r.parentId} is not an edge device in the clone (not copied, or filtered out)` });
           continue;
         }
-        await w.write(reparentLine(r.l, parentScope, scopes.get(id)));
+        await w.write(reparentLine(r.importLine, parentScope, scopes.get(id)));
         n++;
       }
       await w.close();

@@ -9,9 +9,11 @@
  * pair: collisions between 1,000,000 keys have odds near 1e-8, and no BigInt or crypto call is
  * paid per line (this runs for every exported line).
  */
-export function hashPair(text: string): [number, number] {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
+export function hashPair(text: string, from?: readonly [number, number]): [number, number] {
+  // `from`: the pair of a text this one continues (hashPair(y, hashPair(x)) = hashPair(x + y)), so
+  // a digest over joined parts needs no joined string.
+  let a = from ? from[0] : 0x811c9dc5;
+  let b = from ? from[1] : 0x9747b28c;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
@@ -19,6 +21,16 @@ export function hashPair(text: string): [number, number] {
     b ^= b >>> 15;
   }
   return [a >>> 0, b >>> 0];
+}
+
+/**
+ * The 64 bits a manifest's content digest stands for: its 16 hex digits (what the transform writes)
+ * read back, so the transform hands the pair over without making the text; any other text (a
+ * hand-edited manifest) is hashed instead and only ever reads as "changed".
+ */
+export function digestPair(contentHash: string): [number, number] {
+  if (contentHash.length === 16 && /^[0-9a-f]{16}$/.test(contentHash)) return [parseInt(contentHash.slice(0, 8), 16), parseInt(contentHash.slice(8), 16)];
+  return hashPair(contentHash);
 }
 
 export function manifestLine(deviceId: string, moduleId: string | undefined, contentHash: string): string {
@@ -60,7 +72,7 @@ export class ManifestIndex {
         });
       }
       const [kh, kl] = hashPair(m.key);
-      const [vh, vl] = hashPair(m.contentHash);
+      const [vh, vl] = digestPair(m.contentHash);
       arrays[0][n] = kh;
       arrays[1][n] = kl;
       arrays[2][n] = vh;
@@ -112,11 +124,11 @@ export class ManifestIndex {
     const i = this.find(key);
     if (i < 0) return "new";
     this.seen[i] = 1;
-    const [h, l] = hashPair(contentHash);
+    const [h, l] = digestPair(contentHash);
     return this.valHi[i] === h && this.valLo[i] === l ? "unchanged" : "changed";
   }
 
-  /** `classify` with the key's and the content hash's hashPair already computed (by the transform worker). */
+  /** `classify` with the key's hashPair and the content digest's pair (digestPair) already computed (by the transform worker). */
   classifyHashed(keyHi: number, keyLo: number, valHi: number, valLo: number): "new" | "changed" | "unchanged" {
     const i = this.findHashed(keyHi, keyLo);
     if (i < 0) return "new";

@@ -7,8 +7,8 @@
  * Used by the transform worker and, when no worker can start, in the engine's own thread.
  */
 import { StringDecoder } from "string_decoder";
-import { hashPair, manifestLine } from "./manifest";
-import { lineKey, parseLine, transformLine } from "./transform";
+import { hashPair } from "./manifest";
+import { importLineOf, lineKey, parseLine, projectedHash, projectLine } from "./transform";
 import type { ImportMode } from "./types";
 
 /** Per-line outcome codes. */
@@ -22,7 +22,7 @@ export const HAS_PARENT = 4;
 export interface TransformBatch {
   /** Per line: MALFORMED, DROPPED ($edgeAgent/$edgeHub), DEVICE or MODULE (| HAS_PARENT). */
   kinds: Uint8Array;
-  /** Per line: hashPair(key) and hashPair(contentHash), what the delta manifest compares. */
+  /** Per line: hashPair(key) and digestPair(contentHash), what the delta manifest compares. */
   hashes: Uint32Array;
   /**
    * Three sections, each line ending in "\n": import lines, re-parent entries, manifest lines.
@@ -38,6 +38,45 @@ export interface TransformBatch {
 }
 
 /**
+ * A growable byte buffer reused from batch to batch: lines are encoded straight into it, so no
+ * per-line "line + \n" string is built, flattened, measured and encoded again (the worker spent a
+ * third of its time collecting such garbage).
+ */
+class ByteSink {
+  buf = Buffer.allocUnsafe(1 << 16);
+  pos = 0;
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  text(s: string): void {
+    this.room(3 * s.length); // UTF-8 needs at most 3 bytes per UTF-16 unit
+    this.pos += this.buf.write(s, this.pos, "utf8");
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.pos++] = c;
+  }
+  /** 8 lowercase hex digits, as `n.toString(16).padStart(8, "0")` (which cost more than the hash itself). */
+  hex32(n: number): void {
+    this.room(8);
+    for (let shift = 28; shift >= 0; shift -= 4) this.buf[this.pos++] = HEX[(n >>> shift) & 15];
+  }
+}
+const HEX = Buffer.from("0123456789abcdef", "latin1");
+const sections = [new ByteSink(), new ByteSink(), new ByteSink()] as const;
+const NL = 10;
+const TAB = 9;
+const modePrefix = new Map<string, Buffer>();
+
+/**
  * `output`: where to put the bytes when it is large enough (the worker reuses the buffers the
  * engine sends back, so a bounded set of buffers circulates whatever the GC does).
  */
@@ -47,54 +86,70 @@ export function transformBatch(lines: string[], mode: ImportMode | "update", wit
   const hashes = new Uint32Array(4 * n);
   const errors: Array<[number, string, string]> = [];
   const keys = withKeys ? new Array<string>(n).fill("") : undefined;
-  const imports: string[] = [];
-  const reparents: string[] = [];
-  const manifests: string[] = [];
-  // Byte lengths per line (0 = no entry), per section.
-  const len = new Uint32Array(3 * n);
-  for (let i = 0; i < n; i++) {
-    const p = parseLine(lines[i]);
-    if (!p.ok) {
-      kinds[i] = MALFORMED;
-      errors.push([i, p.id ?? "", p.reason]);
-      continue;
-    }
-    const t = transformLine(p.line, mode);
-    if (!t) {
-      kinds[i] = DROPPED;
-      continue;
-    }
-    kinds[i] = (t.isModule ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0);
-    const key = lineKey(p.line);
-    if (keys) keys[i] = key;
-    const [kh, kl] = hashPair(key);
-    const [vh, vl] = hashPair(t.contentHash);
-    hashes[4 * i] = kh;
-    hashes[4 * i + 1] = kl;
-    hashes[4 * i + 2] = vh;
-    hashes[4 * i + 3] = vl;
-    const imp = t.importLine + "\n";
-    imports.push(imp);
-    len[i] = Buffer.byteLength(imp);
-    if (t.parentId) {
-      const r = JSON.stringify({ p: t.parentId, l: t.importLine }) + "\n";
-      reparents.push(r);
-      len[n + i] = Buffer.byteLength(r);
-    }
-    const m = manifestLine(p.line.id, p.line.moduleId, t.contentHash) + "\n";
-    manifests.push(m);
-    len[2 * n + i] = Buffer.byteLength(m);
-  }
-  let total = 0;
+  const [imports, reparents, manifests] = sections;
+  imports.pos = reparents.pos = manifests.pos = 0;
+  // The import line is `{"importMode":"<mode>",` + the projected content without its "{" (importLineOf).
+  let prefix = modePrefix.get(mode);
+  if (!prefix) modePrefix.set(mode, (prefix = Buffer.from(importLineOf("{}", mode).slice(0, -1), "utf8")));
   const ends = new Uint32Array(3 * n);
-  for (let j = 0; j < 3 * n; j++) {
-    total += len[j];
-    ends[j] = total;
+  for (let i = 0; i < n; i++) {
+    line: {
+      const p = parseLine(lines[i]);
+      if (!p.ok) {
+        kinds[i] = MALFORMED;
+        errors.push([i, p.id ?? "", p.reason]);
+        break line;
+      }
+      const t = projectLine(p.line);
+      if (!t) {
+        kinds[i] = DROPPED;
+        break line;
+      }
+      kinds[i] = (t.isModule ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0);
+      const key = lineKey(p.line);
+      if (keys) keys[i] = key;
+      const [kh, kl] = hashPair(key);
+      // The content digest as the pair the manifest index compares (digestPair of its hex text).
+      const [vh, vl] = projectedHash(t);
+      hashes[4 * i] = kh;
+      hashes[4 * i + 1] = kl;
+      hashes[4 * i + 2] = vh;
+      hashes[4 * i + 3] = vl;
+      const from = imports.pos;
+      imports.bytes(prefix);
+      imports.text(t.content.slice(1));
+      imports.byte(NL);
+      if (t.parentId) {
+        // reparentEntry(parentId, importLine): the import line's bytes, copied rather than encoded again.
+        reparents.text(t.parentId);
+        reparents.byte(TAB);
+        reparents.bytes(imports.buf.subarray(from, imports.pos));
+      }
+      // manifestLine(id, moduleId, hexPair(digest)), with the digits written as bytes.
+      manifests.text(p.line.id);
+      manifests.byte(TAB);
+      if (p.line.moduleId) manifests.text(p.line.moduleId);
+      manifests.byte(TAB);
+      manifests.hex32(vh);
+      manifests.hex32(vl);
+      manifests.byte(NL);
+    }
+    ends[i] = imports.pos;
+    ends[n + i] = reparents.pos;
+    ends[2 * n + i] = manifests.pos;
   }
-  const target = output ? output(total) : new Uint8Array(total); // its own ArrayBuffer: transferable, not the shared pool
-  const bytes = Buffer.from(target.buffer, target.byteOffset, total);
-  let pos = 0;
-  for (const section of [imports, reparents, manifests]) for (const text of section) pos += bytes.write(text, pos, "utf8");
+  // Section offsets: the three sections follow each other in `bytes`.
+  const total = imports.pos + reparents.pos + manifests.pos;
+  for (let i = 0; i < n; i++) {
+    ends[n + i] += imports.pos;
+    ends[2 * n + i] += imports.pos + reparents.pos;
+  }
+  const bytes = output ? output(total) : new Uint8Array(total); // its own ArrayBuffer: transferable, not the shared pool
+  let at = 0;
+  for (const s of sections) {
+    bytes.set(s.buf.subarray(0, s.pos), at);
+    at += s.pos;
+  }
   return { kinds, hashes, bytes, ends, errors, keys };
 }
 

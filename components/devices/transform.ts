@@ -113,7 +113,11 @@ export function digest(text: string): string {
  * 256-bit random keys, which 64 bits cannot give back.
  */
 export function contentDigest(text: string): string {
-  const [a, b] = hashPair(text);
+  return hexPair(hashPair(text));
+}
+
+/** A hash pair as the 16 hex digits `contentDigest` gives. */
+export function hexPair([a, b]: readonly [number, number]): string {
   return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
 }
 
@@ -244,13 +248,21 @@ export interface TransformedLine {
   isModule: boolean;
 }
 
+/** What of an export line the clone gets, before an import mode is chosen. */
+export interface ProjectedLine {
+  /** The import line's JSON without `importMode` (the change detector hashes this text). */
+  content: string;
+  parentId?: string;
+  isModule: boolean;
+}
+
 /**
- * Export line → import line. Keeps keys, thumbprints, status, statusReason, tags, desired
+ * Export line → what the clone gets. Keeps keys, thumbprints, status, statusReason, tags, desired
  * properties, capabilities and custom modules; drops reported properties (cannot be imported),
  * etags (belong to the original), `$metadata`/`$version` and the edge scopes (rebuilt on the clone).
  * Returns undefined for lines that must not be imported ($edgeAgent/$edgeHub).
  */
-export function transformLine(line: ExportLine, importMode: ImportMode | "update" = "createOrUpdate"): TransformedLine | undefined {
+export function projectLine(line: ExportLine): ProjectedLine | undefined {
   if (line.moduleId && EDGE_SYSTEM_MODULES.has(line.moduleId)) return undefined;
   const out: Record<string, unknown> = { id: line.id };
   if (line.moduleId) out.moduleId = line.moduleId;
@@ -265,19 +277,42 @@ export function transformLine(line: ExportLine, importMode: ImportMode | "update
     break;
   }
   if (line.capabilities && !line.moduleId) out.capabilities = line.capabilities;
-  const parentId = parentIdOf(line);
-  // Serialised once without the mode: that text (plus the parent id) is the change detector,
-  // built in a fixed field order so equal exports hash equally without a canonical re-serialisation
-  // (this is the transform's hot path; a key order the service changed inside tags/desired only
-  // costs a needless re-import). The mode goes first in the import line: field order is free in JSON.
-  const content = JSON.stringify(out);
-  return {
-    key: lineKey(line),
-    importLine: `{"importMode":${JSON.stringify(importMode)},${content.slice(1)}`,
-    contentHash: contentDigest(`${content}\t${parentId ?? ""}`),
-    parentId,
-    isModule: Boolean(line.moduleId),
-  };
+  // Serialised once, in a fixed field order, so equal exports hash equally without a canonical
+  // re-serialisation (this is the transform's hot path; a key order the service changed inside
+  // tags/desired only costs a needless re-import).
+  return { content: JSON.stringify(out), parentId: parentIdOf(line), isModule: Boolean(line.moduleId) };
+}
+
+/** The change detector of a projected line: its content and its parent (digest of `content \t parentId`). */
+export function projectedHash(p: ProjectedLine): [number, number] {
+  return hashPair(p.parentId ?? "", hashPair("\t", hashPair(p.content)));
+}
+
+/** The import line: the mode goes first (field order is free in JSON), then the projected content. */
+export function importLineOf(content: string, importMode: ImportMode | "update"): string {
+  return `{"importMode":${JSON.stringify(importMode)},${content.slice(1)}`;
+}
+
+/** Export line → import line (undefined for $edgeAgent/$edgeHub), with its key and change digest. */
+export function transformLine(line: ExportLine, importMode: ImportMode | "update" = "createOrUpdate"): TransformedLine | undefined {
+  const p = projectLine(line);
+  if (!p) return undefined;
+  return { key: lineKey(line), importLine: importLineOf(p.content, importMode), contentHash: hexPair(projectedHash(p)), parentId: p.parentId, isModule: p.isModule };
+}
+
+/**
+ * An entry of the re-parent list: `parentId \t importLine`. Tab-separated rather than JSON, so the
+ * transform copies the import line's bytes instead of escaping them again; a device id cannot hold
+ * a tab (IoT Hub allows letters, digits and - . + % _ # * ? ! ( ) , : = @ $ ').
+ */
+export function reparentEntry(parentId: string, importLine: string): string {
+  return `${parentId}\t${importLine}`;
+}
+
+export function parseReparentEntry(text: string): { parentId: string; importLine: string } | undefined {
+  const tab = text.indexOf("\t");
+  if (tab <= 0) return undefined;
+  return { parentId: text.slice(0, tab), importLine: text.slice(tab + 1) };
 }
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DEVICE, DROPPED, HAS_PARENT, MALFORMED, MODULE, transformBatch, type TransformBatch } from "../../components/devices/transform-batch";
 import { TransformPool } from "../../components/devices/transform-pool";
-import { hashPair, manifestLine } from "../../components/devices/manifest";
-import { lineKey, parseLine, transformLine } from "../../components/devices/transform";
+import { digestPair, hashPair, manifestLine } from "../../components/devices/manifest";
+import { lineKey, parseLine, reparentEntry, transformLine } from "../../components/devices/transform";
 
 /** An export with every case the splitter and the transform must get right. */
 function exportText(): string {
@@ -71,9 +71,9 @@ describe("transform pool (the transform pass's worker thread)", () => {
       const t = transformLine(p.line);
       if (!t) return void want.kinds.push(DROPPED);
       want.kinds.push((t.isModule ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0));
-      want.hashes.push(...hashPair(lineKey(p.line)), ...hashPair(t.contentHash));
+      want.hashes.push(...hashPair(lineKey(p.line)), ...digestPair(t.contentHash));
       want.imports += t.importLine + "\n";
-      if (t.parentId) want.reparents += JSON.stringify({ p: t.parentId, l: t.importLine }) + "\n";
+      if (t.parentId) want.reparents += reparentEntry(t.parentId, t.importLine) + "\n";
       want.manifest += manifestLine(p.line.id, p.line.moduleId, t.contentHash) + "\n";
     });
     expect(want.errors).toHaveLength(1);
