@@ -31,6 +31,12 @@ export interface JobContext {
   progress?: (percent: number) => void;
   /** Job ids that failed earlier in this run: never adopt them again. */
   knownFailed?: Set<string>;
+  /**
+   * Adopt a *completed* job for the same blob (default): right for a resumable run, whose blob
+   * names are its own. A one-shot operation says false: a finished job with its blob name is an
+   * earlier call's, and its blob is stale or gone.
+   */
+  adoptCompleted?: boolean;
 }
 
 function sameJob(j: JobProperties, spec: JobSpec): boolean {
@@ -40,10 +46,10 @@ function sameJob(j: JobProperties, spec: JobSpec): boolean {
 }
 
 /** Our own job already on the hub (started by a run that died before recording its id). */
-export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>): Promise<JobProperties | undefined> {
+export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>, adoptCompleted = true): Promise<JobProperties | undefined> {
   const jobs = await hub.listJobs();
   const mine = (Array.isArray(jobs) ? jobs : []).filter((j) => sameJob(j, spec) && !knownFailed?.has(j.jobId) && j.status !== "failed" && j.status !== "cancelled");
-  return mine.find((j) => ACTIVE.has(j.status)) ?? mine.find((j) => j.status === "completed");
+  return mine.find((j) => ACTIVE.has(j.status)) ?? (adoptCompleted ? mine.find((j) => j.status === "completed") : undefined);
 }
 
 export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Record<string, unknown> {
@@ -71,7 +77,7 @@ export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Recor
  * instead of failing, then tries again, until the deadline.
  */
 export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, ctx: JobContext, beforeCreate?: () => Promise<void>): Promise<JobProperties> {
-  const own = await findOwnJob(hub, spec, ctx.knownFailed);
+  const own = await findOwnJob(hub, spec, ctx.knownFailed, ctx.adoptCompleted);
   if (own) {
     ctx.log(`devices: ${hub.field} hub: attaching to ${spec.type} job ${own.jobId} (${own.status}) started by an earlier run`);
     return own;

@@ -18,6 +18,7 @@ function ctxFor(o: { deadlineMs?: number; pollIntervalMs?: { min: number; max: n
   return {
     deadline: Date.now() + (o.deadlineMs ?? 4 * 3600_000),
     poll: o.pollIntervalMs ?? { min: 1000, max: 15_000 },
+    adoptCompleted: false, // one-shot: a finished job with the same blob name is an earlier call's
     log,
     progress: (percent) => {
       const message = `devices: ${label} ${Math.round(percent)}%`;

@@ -178,6 +178,23 @@ describe("exportDevices and deleteDevices", () => {
   });
 });
 
+describe("a standalone export", () => {
+  it("runs a new job when an earlier export wrote the same blob name, instead of answering from that finished job's (stale) blob", async () => {
+    const source = await createTestHub("exp-again");
+    const clone = await createTestHub("exp-again-cln");
+    const r = registryFor(source);
+    await p((cb) => r.create({ deviceId: "first", status: "enabled" } as never, cb as never));
+    const o = copyOptions(source, clone, uniqueContainer(), "x");
+    const at = { blobName: "exports/same.txt", local: o.local, pollIntervalMs: { min: 30, max: 200 } };
+    const one = await exportDevices({ connectionString: source.connectionString }, o.staging, at);
+    expect(one.devices).toBe(1);
+    await p((cb) => r.create({ deviceId: "second", status: "enabled" } as never, cb as never));
+    const two = await exportDevices({ connectionString: source.connectionString }, o.staging, at);
+    expect(two.jobId).not.toBe(one.jobId);
+    expect(two.devices).toBe(2);
+  });
+});
+
 describe("staging modes and import modes", () => {
   it("identity-based staging: the hubs' jobs get the bare container URL (no SAS) and identityBased authentication", async () => {
     const source = await createTestHub("id-src");
