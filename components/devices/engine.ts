@@ -345,6 +345,8 @@ class Run {
         this.checkAbort();
         if (await this.rewindIfInputsMissing()) continue;
         const phase = this.ck.phase;
+        // The transform's worker thread loads while the export job runs (its start-up is then off the pass).
+        if (phase === "export-source") this.startTransformPool();
         const s0 = Date.now();
         await this.step(phase);
         if (phase === "transform" || phase === "verify" || phase === "cleanup") this.ck.durationsMs[phase] = (this.ck.durationsMs[phase] ?? 0) + (Date.now() - s0);
@@ -355,6 +357,9 @@ class Run {
       if (err instanceof SimulatedCrash) throw err.original;
       await this.onFailure(err);
       throw err;
+    } finally {
+      await this.pool?.close();
+      this.pool = undefined;
     }
     this.ck.durationsMs.total = (this.ck.durationsMs.total ?? 0) + (Date.now() - t0);
     const result = this.result();
@@ -470,6 +475,22 @@ class Run {
     );
   }
 
+  /** A delta transform (against the last sync's manifest)? */
+  private get delta(): boolean {
+    return this.ck.generation > 1 && Boolean(this.ck.manifest) && !this.ck.fullSync;
+  }
+
+  /**
+   * Without a filter (the usual full copy or sync) the line splitting, parsing and transform run in
+   * a worker thread, a few chunks ahead: the engine's thread only downloads, writes and classifies
+   * against the manifest. With a filter, lines are parsed here (the filter reads them).
+   */
+  private startTransformPool(): void {
+    if (this.pool || this.filter) return;
+    this.pool = new TransformPool(this.o.importMode ?? "createOrUpdate", this.delta && Boolean(this.ck.unsyncedIn));
+  }
+  private pool: TransformPool | undefined;
+
   /**
    * Streams the original's export into the clone's import blob, one line at a time. Also writes
    * the new manifest, the re-parent list and (sync) the delete lines. Redone whole on resume.
@@ -478,13 +499,14 @@ class Run {
     const c = this.ck.counts;
     Object.assign(c, { exported: 0, exportedModules: 0, imported: 0, malformed: 0, changed: 0, unchanged: 0, deletedAtSource: 0, deleteLines: 0, reparentPending: 0, configurationsExported: 0 });
     this.ck.failures = this.ck.failures.filter((f) => f.errorCode !== "malformed");
+    this.progress({ phase: "transform", label: "transform", done: 0, unit: "lines" });
     const mode = this.o.importMode ?? "createOrUpdate";
-    const delta = this.ck.generation > 1 && this.ck.manifest && !this.ck.fullSync;
-    // Without a filter (the usual full copy or sync) the line splitting, parsing and transform run in
-    // a worker thread, a few chunks ahead: this thread only downloads, writes and classifies against
-    // the manifest. Started first, so it loads while the manifest does.
+    const delta = this.delta;
     const unsynced = new Set<string>();
-    const pool = this.filter ? undefined : new TransformPool(mode, delta && this.ck.unsyncedIn ? true : false);
+    // Started during the export (or now, on a resumed run); it loads while the manifest does.
+    this.startTransformPool();
+    const pool = this.pool;
+    this.pool = undefined;
     let manifest: ManifestIndex;
     try {
       manifest = delta ? await ManifestIndex.load(readBlobLines(this.staging, this.ck.manifest!, "manifest")) : ManifestIndex.empty();
@@ -494,8 +516,9 @@ class Run {
       throw err;
     }
     const out = new BlobLineWriter(this.staging, this.blob("import/devices.txt"));
-    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.tsv"), 2);
-    const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"), 2);
+    // The side lists are a fraction of the import blob's size: smaller blocks, one in flight.
+    const reparent = new BlobLineWriter(this.staging, this.blob("reparent.tsv"), { blockSize: 1 << 20, concurrency: 1 });
+    const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"), { blockSize: 1 << 20, concurrency: 1 });
     const writers = [out, reparent, newManifest];
     // Query filters decide on device lines. Exports list a device's modules right after it, so the
     // last decision answers almost every module line; the set holds only the devices the filter
@@ -569,7 +592,7 @@ class Run {
     try {
       if (pool) {
         const body = await openBlobStream(this.staging, this.blob("source/devices.txt"), "source export");
-        for await (const result of pool.map(body ? rechunk(body, Number(process.env.W_CHUNK ?? 262144)) : (async function* () {})())) {
+        for await (const result of pool.map(body ? rechunk(body) : (async function* () {})())) {
           const { kinds, hashes, bytes, ends, errors } = result;
           const n = kinds.length;
           for (const [i, id, reason] of errors) malformed(id || undefined, reason, lines + i + 1);
@@ -654,9 +677,9 @@ class Run {
           c.deleteLines++;
         }
       }
-      for (const w of writers) await w.close();
+      await Promise.all(writers.map((w) => w.close()));
     } catch (err) {
-      for (const w of writers) w.abort();
+      await Promise.all(writers.map((w) => w.discard()));
       throw err;
     } finally {
       await pool?.close();
@@ -690,7 +713,7 @@ class Run {
       }
       await w.close();
     } catch (err) {
-      w.abort();
+      await w.discard();
       throw err;
     }
   }
@@ -809,7 +832,7 @@ class Run {
       }
       await w.close();
     } catch (err) {
-      w.abort();
+      await w.discard();
       throw err;
     }
     if (n === 0) return;

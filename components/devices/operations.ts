@@ -140,8 +140,7 @@ export async function deleteDevicesImpl(hub: HubConnection, stagingOptions: Stag
     for await (const id of targetIds(staging, target)) await w.write(JSON.stringify({ id, importMode: "delete" }));
     await w.close();
   } catch (err) {
-    w.abort();
-    await deleteBlob(staging, blobName).catch(() => undefined);
+    await w.discard();
     throw err;
   }
   const requested = w.lines;

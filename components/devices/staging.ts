@@ -3,9 +3,10 @@
  * blob and cleanup. Export and import blobs hold every device key, so they live only here, for the
  * length of a run, and the SAS tokens that reach the hubs are minted per job and never stored.
  */
-import { PassThrough } from "stream";
+import { randomUUID } from "crypto";
 import {
   BlobServiceClient,
+  BlockBlobClient,
   ContainerClient,
   ContainerSASPermissions,
   generateBlobSASQueryParameters,
@@ -178,76 +179,177 @@ export async function blobSize(s: Staging, blobName: string): Promise<number> {
   return p.contentLength ?? 0;
 }
 
+/** Block size and blocks in flight of a BlobLineWriter. */
+export interface BlockOptions {
+  /** Bytes per block (default 4 MiB: fewer, larger requests cost the storage service less per byte; 50,000 blocks allow 200 GiB). */
+  blockSize?: number;
+  /** Blocks uploading at once (default 2). Memory is fixed: (concurrency + 1) block buffers, reused. */
+  concurrency?: number;
+}
+
 /**
- * Writes lines into a block blob through `uploadStream` (1 MB blocks, 4 in flight: small blocks keep
- * the SDK's buffers — garbage once uploaded — from piling up; 50,000 blocks still allow 50 GB), waiting on
- * back-pressure so memory stays bounded whatever the number of lines.
+ * Writes lines into a block blob: lines are encoded straight into a few block buffers that are
+ * staged (Put Block) as they fill and reused once uploaded; `close` commits the block list.
+ * `uploadStream` would do the staging, but it copies every byte twice more (our chunk → its
+ * stream → its pooled block) and leaves a buffer of garbage per chunk, which cost the transform
+ * pass a full garbage collection every few megabytes; this fills the one gap, writing in place.
+ * The SDK's pipeline retries each Put Block (its body is a Buffer, so it can be sent again).
  */
 export class BlobLineWriter {
-  private readonly stream = new PassThrough({ highWaterMark: 256 * 1024 });
-  private readonly done: Promise<unknown>;
+  private readonly client: BlockBlobClient;
+  private readonly blockSize: number;
+  private readonly concurrency: number;
+  /** Same-length block ids (the service requires it): a per-writer prefix and a sequence number. */
+  private readonly idPrefix = randomUUID();
+  private readonly blockIds: string[] = [];
+  private readonly free: Buffer[] = [];
+  private current: Buffer | undefined;
+  private pos = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private waiters: Array<() => void> = [];
   private failed: unknown;
+  private ended = false;
   lines = 0;
   bytes = 0;
-  /** `concurrency`: blocks in flight (each a 1 MB buffer); side streams (manifest, re-parent list) need fewer than the import blob. */
-  constructor(s: Staging, readonly blobName: string, concurrency = 4) {
-    this.done = s.container
-      .getBlockBlobClient(blobName)
-      .uploadStream(this.stream, 1 << 20, concurrency, { blobHTTPHeaders: { blobContentType: "application/x-ndjson; charset=utf-8" } })
-      .catch((err) => {
-        this.failed = err;
-        this.stream.resume(); // unblock a writer waiting on drain
-        throw err;
-      });
-    this.done.catch(() => undefined);
+
+  constructor(s: Staging, readonly blobName: string, opts: BlockOptions = {}) {
+    this.client = s.container.getBlockBlobClient(blobName);
+    this.blockSize = opts.blockSize ?? 4 << 20;
+    this.concurrency = Math.max(1, opts.concurrency ?? 2);
   }
-  /** Lines are batched into ~256 KB chunks: one Buffer per chunk instead of one per line keeps garbage (and RSS) low. */
-  private pending = "";
-  /** Returns a promise only when a batch went out (await it: back-pressure); otherwise nothing to wait for. */
+
+  /** Returns a promise only when blocks are waiting to upload (await it: back-pressure); otherwise nothing to wait for. */
   write(line: string): Promise<void> | undefined {
-    if (this.failed) throw this.failed;
+    this.check();
     this.lines++;
-    if (this.pendingByteCount > 0) return this.writeBytes(Buffer.from(line + "\n", "utf8"), 0); // keeps the order
-    this.pending += line + "\n";
-    return this.pending.length >= 256 * 1024 ? this.flush() : undefined;
-  }
-  /** Ready-made UTF-8 bytes of `lines` whole lines, each ending in "\n" (the transform worker's output); copied, so the caller may reuse them. */
-  private pendingBytes: Uint8Array[] = [];
-  private pendingByteCount = 0;
-  writeBytes(bytes: Uint8Array, lines: number): Promise<void> | undefined {
-    if (this.failed) throw this.failed;
-    if (bytes.length === 0) return undefined;
-    this.lines += lines;
-    if (this.pending) {
-      const text = Buffer.from(this.pending, "utf8"); // text written before these bytes goes first
-      this.pending = "";
-      this.pendingBytes.push(text);
-      this.pendingByteCount += text.length;
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: reserve that, or encode a very long line apart.
+    const most = 3 * line.length + 1;
+    if (most > this.blockSize) return this.append(Buffer.from(line + "\n", "utf8"));
+    let staged = false;
+    if (this.current && this.pos + most > this.blockSize) {
+      this.stage();
+      staged = true;
     }
-    // Copied: the caller reuses its buffer once the call returns.
-    this.pendingBytes.push(Buffer.from(bytes));
-    this.pendingByteCount += bytes.length;
-    return this.pendingByteCount + this.pending.length >= 256 * 1024 ? this.flush() : undefined;
+    const block = this.block();
+    this.pos += block.write(line, this.pos, "utf8");
+    block[this.pos++] = 10;
+    if (this.pos >= this.blockSize) {
+      this.stage();
+      staged = true;
+    }
+    return staged ? this.backPressure() : undefined;
   }
-  private async flush(): Promise<void> {
-    if (!this.pending && this.pendingByteCount === 0) return;
-    // Only one of the two holds anything (writeBytes moves pending text into the byte list).
-    const parts = this.pendingBytes;
-    const chunk = this.pending ? Buffer.from(this.pending, "utf8") : parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    this.pending = "";
-    this.pendingBytes = [];
-    this.pendingByteCount = 0;
-    this.bytes += chunk.length;
-    if (!this.stream.write(chunk)) await new Promise<void>((r) => this.stream.once("drain", r));
+
+  /** Ready-made UTF-8 bytes of `lines` whole lines, each ending in "\n" (the transform worker's output); copied, so the caller may reuse them. */
+  writeBytes(bytes: Uint8Array, lines: number): Promise<void> | undefined {
+    this.check();
+    this.lines += lines;
+    return this.append(bytes);
+  }
+
+  private append(bytes: Uint8Array): Promise<void> | undefined {
+    let at = 0;
+    let staged = false;
+    while (at < bytes.length) {
+      const block = this.block();
+      const n = Math.min(bytes.length - at, this.blockSize - this.pos);
+      block.set(bytes.subarray(at, at + n), this.pos);
+      this.pos += n;
+      at += n;
+      if (this.pos >= this.blockSize) {
+        this.stage();
+        staged = true;
+      }
+    }
+    return staged ? this.backPressure() : undefined;
+  }
+
+  private check(): void {
     if (this.failed) throw this.failed;
+    if (this.ended) throw new Error(`${this.blobName}: written after close`);
   }
+
+  private block(): Buffer {
+    if (!this.current) {
+      this.current = this.free.pop() ?? Buffer.allocUnsafe(this.blockSize);
+      this.pos = 0;
+    }
+    return this.current;
+  }
+
+  /** Uploads the current block (not yet committed) and frees its buffer for reuse when done. */
+  private stage(): void {
+    const buf = this.current;
+    const length = this.pos;
+    this.current = undefined;
+    this.pos = 0;
+    if (!buf || length === 0) {
+      if (buf) this.free.push(buf);
+      return;
+    }
+    const id = Buffer.from(`${this.idPrefix}-${String(this.blockIds.length).padStart(6, "0")}`).toString("base64");
+    this.blockIds.push(id);
+    this.bytes += length;
+    const task: Promise<void> = this.client.stageBlock(id, buf.subarray(0, length), length).then(
+      () => {
+        this.inFlight.delete(task);
+        // Keep at most concurrency + 1 buffers (in flight, free, the one filling); an extra one (writes that did not wait) is dropped.
+        if (!this.ended && this.free.length + this.inFlight.size + (this.current ? 1 : 0) < this.concurrency + 1) this.free.push(buf);
+        this.wake();
+      },
+      (err: unknown) => {
+        this.inFlight.delete(task);
+        this.failed ??= err;
+        this.wake();
+      },
+    );
+    this.inFlight.add(task);
+  }
+
+  private wake(): void {
+    if (this.inFlight.size >= this.concurrency && !this.failed) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+
+  private backPressure(): Promise<void> | undefined {
+    if (this.inFlight.size < this.concurrency && !this.failed) return undefined;
+    return new Promise<void>((r) => this.waiters.push(r)).then(() => {
+      if (this.failed) throw this.failed;
+    });
+  }
+
+  /** Uploads what is left and commits the blob (an empty blob when nothing was written). */
   async close(): Promise<void> {
-    await this.flush();
-    this.stream.end();
-    await this.done;
+    this.check();
+    this.stage();
+    this.ended = true;
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    if (this.failed) throw this.failed;
+    await withRetry(() => this.client.commitBlockList(this.blockIds, { blobHTTPHeaders: { blobContentType: "application/x-ndjson; charset=utf-8" } }), { what: `write ${this.blobName}` });
+    this.free.length = 0;
   }
-  abort(): void {
-    this.stream.destroy();
+
+  /**
+   * Stops writing and removes what was uploaded: staged blocks hold device keys too, and
+   * uncommitted blocks are invisible to a listing (so to the cleanup) for days. They are committed
+   * and the blob deleted, which takes them with it. Best effort; never throws.
+   */
+  async discard(): Promise<void> {
+    this.ended = true;
+    this.current = undefined;
+    this.free.length = 0;
+    const removal = (async () => {
+      await Promise.allSettled([...this.inFlight]);
+      if (this.blockIds.length === 0) return;
+      await this.client.commitBlockList(this.blockIds);
+      await this.client.deleteIfExists({ deleteSnapshots: "include" });
+    })().catch(() => undefined); // left to the service's uncommitted-block lifetime
+    // Storage may be what failed: the caller's error is not held up for long by this.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([removal, new Promise<void>((r) => (timer = setTimeout(r, 30_000)).unref())]);
+    clearTimeout(timer);
   }
 }
 

@@ -74,7 +74,7 @@ export class TransformPool {
         const js = path.join(__dirname, "transform-worker.js");
         const ts = path.join(__dirname, "transform-worker.ts");
         // Small heap: the worker holds one chunk's lines at a time.
-        const resourceLimits = { maxOldGenerationSizeMb: Number(process.env.W_OLD ?? 16), maxYoungGenerationSizeMb: Number(process.env.W_YOUNG ?? 2) };
+        const resourceLimits = { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 };
         let w: Worker;
         if (__filename.endsWith(".js") && fs.existsSync(js)) w = new Worker(js, { resourceLimits });
         else {
