@@ -62,6 +62,7 @@ interface WorkerResult {
   durationsMs: Record<string, number>;
   hubCalls: HubCalls;
   memoryPeaks: typeof memoryPeaks;
+  rssByPhaseMb: Record<string, number>;
   exportBytes?: number;
   rawCopyMs?: number;
 }
@@ -78,9 +79,13 @@ function peakRssMb(): number {
 let sampledPeak = 0;
 /** Peaks of the V8 heap and of Buffer/ArrayBuffer (off-heap) memory, to say where the RSS goes. */
 const memoryPeaks = { heapUsedMb: 0, externalMb: 0, arrayBuffersMb: 0 };
+/** Sampled RSS peak per engine phase (from its progress events): which step sets the peak. */
+const rssByPhaseMb: Record<string, number> = {};
+let currentPhase = "start";
 function sampleMemory(): void {
   const m = process.memoryUsage();
   sampledPeak = Math.max(sampledPeak, m.rss);
+  rssByPhaseMb[currentPhase] = Math.max(rssByPhaseMb[currentPhase] ?? 0, Math.round(m.rss / 1048576));
   memoryPeaks.heapUsedMb = Math.max(memoryPeaks.heapUsedMb, Math.round(m.heapUsed / 1048576));
   memoryPeaks.externalMb = Math.max(memoryPeaks.externalMb, Math.round(m.external / 1048576));
   memoryPeaks.arrayBuffersMb = Math.max(memoryPeaks.arrayBuffersMb, Math.round(m.arrayBuffers / 1048576));
@@ -122,7 +127,19 @@ async function worker(): Promise<void> {
   const { loadLocalEndpoints } = require("../components/devices/provider-local") as typeof import("../components/devices/provider-local");
   const local = engineLocal(loadLocalEndpoints(cfg.endpointsFile));
   const staging = { connectionString: cfg.staging, containerName: "bench-staging", authentication: "keyBased" as const };
-  const o: CopyOptions = { source: { connectionString: cfg.source }, clone: { connectionString: cfg.clone }, staging, runId: cfg.runId, local, verify: false, pollIntervalMs: { min: 200, max: 2_000 } };
+  const o: CopyOptions = {
+    source: { connectionString: cfg.source },
+    clone: { connectionString: cfg.clone },
+    staging,
+    runId: cfg.runId,
+    local,
+    verify: false,
+    pollIntervalMs: { min: 200, max: 2_000 },
+    onProgress: (p) => {
+      sampleMemory();
+      currentPhase = p.phase;
+    },
+  };
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   const r = cfg.mode === "copy" ? await engine.copyDevices(o) : await engine.syncDevices(o);
@@ -142,6 +159,7 @@ async function worker(): Promise<void> {
     durationsMs: r.durationsMs,
     hubCalls: { ...calls },
     memoryPeaks: { ...memoryPeaks },
+    rssByPhaseMb: { ...rssByPhaseMb },
   };
   if (cfg.mode === "copy") {
     // The same export (keys included), then a plain download → upload of that blob: the
@@ -219,6 +237,7 @@ export async function bench(devices: number, print: (l: string) => void, keep = 
       ...(heapMb ? { clientHeapCapMb: heapMb } : {}),
       clientPeakRssMb: copy.peakRssMb,
       clientMemoryPeaksMb: copy.memoryPeaks,
+      clientRssByPhaseMb: copy.rssByPhaseMb,
       clientCpuMs: copy.cpuMs,
       wallMs: copy.wallMs,
       devicesPerSec: Math.round(devices / (copy.wallMs / 1000)),
