@@ -5,8 +5,9 @@
  *
  * Fills an original hub with N generated devices (not measured), then runs the copy in a fresh
  * child process (the client being measured: the same engine the DeviceMigration provider and the
- * CLI run) and reports:
+ * CLI run, started as `npm run hubclone` starts it: node with tsx's CommonJS hook) and reports:
  *   clientPeakRssMb  the child's peak resident memory (VmHWM), the bar is ≤ 200 MB and flat in N
+ *                    (compiled JavaScript, as the Pulumi provider host runs it, needs ~20 MB less)
  *   clientCpuMs      the child's user+system CPU for the copy
  *   wallMs           the copy's wall time; devicesPerSec = N / wall
  *   transformMBps    export-blob bytes / the engine's own streaming-pass time (durationsMs.transform)
@@ -25,10 +26,9 @@ import { redact } from "../components/secrets";
 import { generateDeviceLines, loadDevices } from "../components/devices/generate";
 import { engineLocal, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
 import type { CopyOptions } from "../components/devices/types";
-import { runCommand } from "./cli";
+import { runCommand, scriptArgs } from "./cli";
 import { startLocalSession } from "./rehearse";
 
-const tsxCli = path.join(path.dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
 
 /** What the parent hands the measured child (through the environment: it holds connection strings). */
 interface WorkerConfig {
@@ -183,7 +183,7 @@ async function worker(): Promise<void> {
 function runWorker(cfg: WorkerConfig, heapMb?: number): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
     const flags = heapMb ? [`--max-old-space-size=${heapMb}`] : [];
-    const child = spawn(process.execPath, [...flags, tsxCli, __filename, "--worker"], {
+    const child = spawn(process.execPath, [...flags, ...scriptArgs(__filename, ["--worker"])], {
       env: { ...process.env, HUBCLONE_BENCH_WORKER: JSON.stringify(cfg) },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -53,3 +53,12 @@ export function withHubPairOptions(cmd: Command, staging: { usedFor: string; con
     .option("--staging-connection-string <cs>", `storage for ${staging.usedFor} (env HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)`)
     .option("--staging-container <name>", staging.container, "hubclone-staging");
 }
+
+/**
+ * `node` arguments that run one of the project's TypeScript scripts the way `npm run` does: the
+ * CommonJS hook of tsx in this process (the tsx command adds a second process and a module-hooks
+ * thread, about 20 MB, for ES-module support the project does not use).
+ */
+export function scriptArgs(file: string, args: string[] = []): string[] {
+  return ["--require", require.resolve("tsx/cjs"), file, ...args];
+}

@@ -12,16 +12,15 @@ import * as path from "path";
 import { Command } from "commander";
 import { UserError } from "../components/errors";
 import { redact } from "../components/secrets";
-import { runCommand } from "./cli";
+import { runCommand, scriptArgs } from "./cli";
 import { describeReport, rehearse } from "./rehearse";
 
 const projectDir = path.resolve(__dirname, "..");
-const tsxCli = path.join(path.dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
 
 /** Runs the plan command as `npm run plan -- --stack dev` would, streaming its output. */
 function plan(stack: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsxCli, path.join(projectDir, "scripts", "hubclone.ts"), "plan", "--stack", stack], { cwd: projectDir, stdio: ["ignore", "inherit", "inherit"] });
+    const child = spawn(process.execPath, scriptArgs(path.join(projectDir, "scripts", "hubclone.ts"), ["plan", "--stack", stack]), { cwd: projectDir, stdio: ["ignore", "inherit", "inherit"] });
     child.on("error", reject);
     child.on("exit", (code) => resolve(code ?? 1));
   });

@@ -28,18 +28,17 @@ import type { LocalEndpoints } from "../components/devices/local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
 import type { ImportFailure, Progress } from "../components/devices/types";
 import { adminCall } from "../test/emulator/launcher";
-import { runCommand } from "./cli";
+import { runCommand, scriptArgs } from "./cli";
 
 // ---------------------------------------------------------------------------------------------
 // The local hub, driven through its own command (scripts/local.ts has no programmatic API).
 
 const projectDir = path.resolve(__dirname, "..");
-const tsxCli = path.join(path.dirname(require.resolve("tsx/package.json")), "dist", "cli.mjs");
 
 /** Runs `scripts/local.ts <args> --json` in `cwd` (whose `.local/` holds the hub's state). */
 export function runLocal(args: string[], cwd = process.cwd()): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsxCli, path.join(projectDir, "scripts", "local.ts"), ...args, "--json"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, scriptArgs(path.join(projectDir, "scripts", "local.ts"), [...args, "--json"]), { cwd, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));

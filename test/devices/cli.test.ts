@@ -11,15 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
 import { containsSecret } from "../../components/secrets";
 import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
+import { scriptArgs } from "../../scripts/cli";
 
 const projectDir = path.resolve(__dirname, "..", "..");
-const tsxCli = path.join(projectDir, "node_modules", "tsx", "dist", "cli.mjs");
 let cwd: string;
 const printed: string[] = [];
 
 function hubclone(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [tsxCli, path.join(projectDir, "scripts", "hubclone.ts"), ...args], {
+    const child = spawn(process.execPath, scriptArgs(path.join(projectDir, "scripts", "hubclone.ts"), args), {
       cwd,
       env: { ...process.env, HUBCLONE_SOURCE_CONNECTION_STRING: "", HUBCLONE_CLONE_CONNECTION_STRING: "", HUBCLONE_STAGING_CONNECTION_STRING: "", ...env },
     });

@@ -11,6 +11,7 @@ import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
 import { expectedCounts } from "../../components/devices/generate";
 import { containsSecret } from "../../components/secrets";
+import { scriptArgs } from "../../scripts/cli";
 
 const projectDir = path.resolve(__dirname, "..", "..");
 const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "bench-test-"));
@@ -18,7 +19,7 @@ afterAll(() => fs.rmSync(cwd, { recursive: true, force: true }));
 
 describe("npm run bench", () => {
   it("--devices 150 --json reports every figure, 4 job creations and a ~1% delta", { timeout: 300_000 }, () => {
-    const r = spawnSync(process.execPath, [path.join(projectDir, "node_modules", "tsx", "dist", "cli.mjs"), path.join(projectDir, "scripts", "bench.ts"), "--devices", "150", "--json"], {
+    const r = spawnSync(process.execPath, scriptArgs(path.join(projectDir, "scripts", "bench.ts"), ["--devices", "150", "--json"]), {
       cwd,
       encoding: "utf8",
       timeout: 280_000,

@@ -10,9 +10,9 @@ import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
 import { expectedCounts } from "../../components/devices/generate";
 import { containsSecret } from "../../components/secrets";
+import { scriptArgs } from "../../scripts/cli";
 
 const projectDir = path.resolve(__dirname, "..", "..");
-const tsxCli = path.join(projectDir, "node_modules", "tsx", "dist", "cli.mjs");
 // ../shared beside the project (CI lays it there); HUBCLONE_CORPUS points elsewhere.
 const corpusDir = path.join(process.env.HUBCLONE_CORPUS ?? path.resolve(__dirname, "..", "..", "..", "shared", "corpus"), "devices");
 const scratch: string[] = [];
@@ -20,7 +20,7 @@ const scratch: string[] = [];
 function rehearse(args: string[]): { code: number | null; stdout: string; stderr: string; cwd: string } {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "rehearse-test-"));
   scratch.push(cwd);
-  const r = spawnSync(process.execPath, [tsxCli, path.join(projectDir, "scripts", "rehearse.ts"), ...args], { cwd, encoding: "utf8", timeout: 240_000 });
+  const r = spawnSync(process.execPath, scriptArgs(path.join(projectDir, "scripts", "rehearse.ts"), args), { cwd, encoding: "utf8", timeout: 240_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, cwd };
 }
 
