@@ -22,7 +22,7 @@ import { HubClient, JobProperties } from "./hub-client";
 import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
-import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, rechunk, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
+import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
 import { compileFilter, CompiledFilter, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
@@ -592,7 +592,7 @@ class Run {
     try {
       if (pool) {
         const body = await openBlobStream(this.staging, this.blob("source/devices.txt"), "source export");
-        for await (const result of pool.map(body ? rechunk(body) : (async function* () {})())) {
+        for await (const result of pool.map(body ?? (async function* () {})())) {
           const { kinds, hashes, bytes, ends, errors } = result;
           const n = kinds.length;
           for (const [i, id, reason] of errors) malformed(id || undefined, reason, lines + i + 1);

@@ -24,6 +24,34 @@ export function hashPair(text: string, from?: readonly [number, number]): [numbe
 }
 
 /**
+ * hashPair's counterpart over UTF-8 bytes, four at a time (the transform hashes every import line
+ * it writes: a quarter of the multiplications of hashing it character by character).
+ */
+export function hashBytes(b: Uint8Array, start: number, end: number): [number, number] {
+  let a = 0x811c9dc5;
+  let h = 0x9747b28c;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const w = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+    a = Math.imul(a ^ w, 0x01000193);
+    a ^= a >>> 13;
+    h = Math.imul(h ^ w, 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  for (; i < end; i++) {
+    a = Math.imul(a ^ b[i], 0x01000193);
+    h = Math.imul(h ^ b[i], 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  // The length, then a final mix so the last bytes reach every bit.
+  a = Math.imul(a ^ (end - start), 0x85ebca6b);
+  a ^= a >>> 16;
+  h = Math.imul(h ^ (end - start), 0xc2b2ae35);
+  h ^= h >>> 13;
+  return [a >>> 0, h >>> 0];
+}
+
+/**
  * The 64 bits a manifest's content digest stands for: its 16 hex digits (what the transform writes)
  * read back, so the transform hands the pair over without making the text; any other text (a
  * hand-edited manifest) is hashed instead and only ever reads as "changed".

@@ -124,32 +124,6 @@ export async function openBlobStream(s: Staging, blobName: string, field = "stag
   }
 }
 
-/** Download chunks regrouped into ~`size`-byte buffers of their own (copied: safe to transfer to a worker). */
-export async function* rechunk(input: AsyncIterable<Buffer>, size = 256 * 1024): AsyncGenerator<Uint8Array> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of input) {
-    parts.push(c);
-    n += c.length;
-    if (n >= size) {
-      yield ownBytes(parts, n);
-      parts = [];
-      n = 0;
-    }
-  }
-  if (n > 0) yield ownBytes(parts, n);
-}
-
-function ownBytes(parts: Buffer[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /**
  * Lines of a byte stream, pulled chunk by chunk. readline's async iterator is not used: it keeps
  * reading (and queueing lines) while the consumer awaits, so a slow consumer — an upload waiting

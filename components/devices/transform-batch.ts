@@ -8,7 +8,8 @@
  */
 import { StringDecoder } from "string_decoder";
 import { hashPair } from "./manifest";
-import { importLineOf, lineKey, parseLine, projectedHash, projectLine } from "./transform";
+import { ExportLineScanner, type Range } from "./export-line";
+import { contentPair, edgeIdFromScope, EDGE_SYSTEM_MODULES, importLineOf, parseLine, projectLine } from "./transform";
 import type { ImportMode } from "./types";
 
 /** Per-line outcome codes. */
@@ -60,6 +61,11 @@ class ByteSink {
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
+  /** Bytes [start, end) of `src` (no view object per call: this runs several times a line). */
+  range(src: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    this.pos += src.copy(this.buf, this.pos, start, end);
+  }
   byte(c: number): void {
     this.room(1);
     this.buf[this.pos++] = c;
@@ -74,14 +80,139 @@ const HEX = Buffer.from("0123456789abcdef", "latin1");
 const sections = [new ByteSink(), new ByteSink(), new ByteSink()] as const;
 const NL = 10;
 const TAB = 9;
+const CR = 13;
 const modePrefix = new Map<string, Buffer>();
 
+/** Pre-encoded pieces of the import line the fast path writes around the copied values. */
+const PIECE = {
+  id: Buffer.from('"id":'),
+  moduleId: Buffer.from(',"moduleId":'),
+  status: Buffer.from(',"status":'),
+  enabled: Buffer.from('"enabled"'),
+  statusReason: Buffer.from(',"statusReason":'),
+  authentication: Buffer.from(',"authentication":'),
+  tags: Buffer.from(',"tags":'),
+  desired: Buffer.from(',"properties":{"desired":{'),
+  desiredEnd: Buffer.from("}}"),
+  capabilities: Buffer.from(',"capabilities":'),
+};
+const scanner = new ExportLineScanner();
+
+/** The line's facts the batch records, from either path. */
+interface Projected {
+  id: string;
+  moduleId?: string;
+  parentId?: string;
+}
+
 /**
- * `output`: where to put the bytes when it is large enough (the worker reuses the buffers the
- * engine sends back, so a bounded set of buffers circulates whatever the GC does).
+ * Writes the import line's content (after the mode prefix) for a line the scanner read, copying
+ * the values' bytes: the same fields, in the same order and with the same rules as projectLine.
+ * Undefined when the line needs the JSON.parse path after all (an escaped id, a scope of an odd
+ * type…); "dropped" for $edgeAgent/$edgeHub.
  */
-export function transformBatch(lines: string[], mode: ImportMode | "update", withKeys = false, output?: (size: number) => Uint8Array): TransformBatch {
-  const n = lines.length;
+function projectScanned(b: Buffer, imports: ByteSink): Projected | "dropped" | undefined {
+  const sc = scanner;
+  const id = sc.plainString(sc.id);
+  if (!id) return undefined;
+  let moduleId: string | undefined;
+  if (!sc.isNull(sc.moduleId)) {
+    moduleId = sc.plainString(sc.moduleId);
+    if (!moduleId) return undefined; // not a plain string, or "" (which the JSON path treats as no module)
+    if (EDGE_SYSTEM_MODULES.has(moduleId)) return "dropped";
+  }
+  let parentId: string | undefined;
+  if (!moduleId) {
+    const first = sc.firstElement(sc.parentScopes);
+    if (!first) return undefined;
+    if (first[0] >= 0 && !sc.isNull(first)) {
+      const scope = sc.plainString(first);
+      if (scope === undefined) return undefined;
+      parentId = edgeIdFromScope(scope);
+    }
+    if (!parentId && !sc.isNull(sc.deviceScope) && !sc.isEdge()) {
+      const scope = sc.plainString(sc.deviceScope);
+      if (scope === undefined) return undefined;
+      parentId = edgeIdFromScope(scope);
+    }
+  }
+  const copy = (r: Range) => imports.range(b, r[0], r[1]);
+  imports.bytes(PIECE.id);
+  copy(sc.id);
+  if (moduleId) {
+    imports.bytes(PIECE.moduleId);
+    copy(sc.moduleId);
+  }
+  imports.bytes(PIECE.status);
+  if (sc.isNull(sc.status)) imports.bytes(PIECE.enabled);
+  else copy(sc.status);
+  if (sc.truthy(sc.statusReason)) {
+    imports.bytes(PIECE.statusReason);
+    copy(sc.statusReason);
+  }
+  if (sc.truthy(sc.authentication)) {
+    imports.bytes(PIECE.authentication);
+    copy(sc.authentication);
+  }
+  if (sc.truthy(sc.tags) && sc.nonEmpty(sc.tags)) {
+    imports.bytes(PIECE.tags);
+    copy(sc.tags);
+  }
+  const d = sc.desired;
+  if (d.length > 0) {
+    imports.bytes(PIECE.desired);
+    for (let k = 0; k < d.length; k += 2) {
+      if (k > 0) imports.byte(COMMA);
+      imports.range(b, d[k], d[k + 1]);
+    }
+    imports.bytes(PIECE.desiredEnd);
+  }
+  if (!moduleId && sc.truthy(sc.capabilities)) {
+    imports.bytes(PIECE.capabilities);
+    copy(sc.capabilities);
+  }
+  imports.byte(CLOSE);
+  return { id, moduleId, parentId };
+}
+const COMMA = 0x2c;
+const CLOSE = 0x7d;
+
+/** The JSON.parse path (projectLine): lines the scanner left alone, and the judge of malformed ones. */
+function projectParsed(text: string, imports: ByteSink): Projected | "dropped" | { error: string; id?: string } {
+  const p = parseLine(text);
+  if (!p.ok) return { error: p.reason, id: p.id };
+  const t = projectLine(p.line);
+  if (!t) return "dropped";
+  imports.text(t.content.slice(1));
+  return { id: p.line.id, moduleId: p.line.moduleId || undefined, parentId: t.parentId };
+}
+
+/**
+ * The batch's lines: `input` holds whole lines (transform-pool.ts lineChunks), each ending in "\n"
+ * except perhaps the last; CRLF ends and blank lines are allowed. `output`: where to put the bytes
+ * when it is large enough (the worker reuses the buffers the engine sends back, so a bounded set
+ * of buffers circulates whatever the GC does).
+ */
+export function transformBatch(input: Uint8Array, mode: ImportMode | "update", withKeys = false, output?: (size: number) => Uint8Array): TransformBatch {
+  // Line bounds first (blank lines are not lines).
+  let cap = 1;
+  for (let i = input.indexOf(NL); i >= 0; i = input.indexOf(NL, i + 1)) cap++;
+  const starts = new Uint32Array(cap);
+  const stops = new Uint32Array(cap);
+  let n = 0;
+  for (let s = 0; s < input.length; ) {
+    let nl = input.indexOf(NL, s);
+    if (nl < 0) nl = input.length;
+    let e = nl;
+    if (e > s && input[e - 1] === CR) e--;
+    let blank = true;
+    for (let k = s; k < e && blank; k++) blank = input[k] === 0x20 || input[k] === 0x09 || input[k] === CR;
+    if (!blank) {
+      starts[n] = s;
+      stops[n++] = e;
+    }
+    s = nl + 1;
+  }
   const kinds = new Uint8Array(n);
   const hashes = new Uint32Array(4 * n);
   const errors: Array<[number, string, string]> = [];
@@ -92,32 +223,40 @@ export function transformBatch(lines: string[], mode: ImportMode | "update", wit
   let prefix = modePrefix.get(mode);
   if (!prefix) modePrefix.set(mode, (prefix = Buffer.from(importLineOf("{}", mode).slice(0, -1), "utf8")));
   const ends = new Uint32Array(3 * n);
+  const source = Buffer.from(input.buffer, input.byteOffset, input.length);
   for (let i = 0; i < n; i++) {
     line: {
-      const p = parseLine(lines[i]);
-      if (!p.ok) {
-        kinds[i] = MALFORMED;
-        errors.push([i, p.id ?? "", p.reason]);
-        break line;
+      const from = imports.pos;
+      imports.bytes(prefix);
+      const s = starts[i];
+      const e = stops[i];
+      let t = scanner.scan(input, s, e) && !scanner.unusual ? projectScanned(source, imports) : undefined;
+      if (t === undefined) {
+        imports.pos = from + prefix.length; // whatever the fast path began
+        const r = projectParsed(source.toString("utf8", s, e), imports);
+        if (typeof r === "object" && "error" in r) {
+          kinds[i] = MALFORMED;
+          errors.push([i, r.id ?? "", r.error]);
+          imports.pos = from;
+          break line;
+        }
+        t = r;
       }
-      const t = projectLine(p.line);
-      if (!t) {
+      if (t === "dropped") {
         kinds[i] = DROPPED;
+        imports.pos = from;
         break line;
       }
-      kinds[i] = (t.isModule ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0);
-      const key = lineKey(p.line);
+      kinds[i] = (t.moduleId ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0);
+      const key = t.moduleId ? `${t.id}/${t.moduleId}` : t.id;
       if (keys) keys[i] = key;
       const [kh, kl] = hashPair(key);
       // The content digest as the pair the manifest index compares (digestPair of its hex text).
-      const [vh, vl] = projectedHash(t);
+      const [vh, vl] = contentPair(imports.buf, from + prefix.length, imports.pos, t.parentId);
       hashes[4 * i] = kh;
       hashes[4 * i + 1] = kl;
       hashes[4 * i + 2] = vh;
       hashes[4 * i + 3] = vl;
-      const from = imports.pos;
-      imports.bytes(prefix);
-      imports.text(t.content.slice(1));
       imports.byte(NL);
       if (t.parentId) {
         // reparentEntry(parentId, importLine): the import line's bytes, copied rather than encoded again.
@@ -126,9 +265,9 @@ export function transformBatch(lines: string[], mode: ImportMode | "update", wit
         reparents.bytes(imports.buf.subarray(from, imports.pos));
       }
       // manifestLine(id, moduleId, hexPair(digest)), with the digits written as bytes.
-      manifests.text(p.line.id);
+      manifests.text(t.id);
       manifests.byte(TAB);
-      if (p.line.moduleId) manifests.text(p.line.moduleId);
+      if (t.moduleId) manifests.text(t.moduleId);
       manifests.byte(TAB);
       manifests.hex32(vh);
       manifests.hex32(vl);
@@ -146,9 +285,9 @@ export function transformBatch(lines: string[], mode: ImportMode | "update", wit
   }
   const bytes = output ? output(total) : new Uint8Array(total); // its own ArrayBuffer: transferable, not the shared pool
   let at = 0;
-  for (const s of sections) {
-    bytes.set(s.buf.subarray(0, s.pos), at);
-    at += s.pos;
+  for (const sec of sections) {
+    bytes.set(sec.buf.subarray(0, sec.pos), at);
+    at += sec.pos;
   }
   return { kinds, hashes, bytes, ends, errors, keys };
 }

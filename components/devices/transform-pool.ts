@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Worker } from "worker_threads";
-import { LineSplitter, transformBatch, TransformBatch } from "./transform-batch";
+import { transformBatch, TransformBatch } from "./transform-batch";
 import type { ImportMode } from "./types";
 
 let bundled: string | undefined;
@@ -47,12 +47,60 @@ function tsWorkerSource(file: string): string | undefined {
   return `let ok = false;\n${loaders.map((l) => `if (!ok) ${l}`).join("\n")}\nrequire(${JSON.stringify(file)});`;
 }
 
+/**
+ * The export's bytes regrouped into buffers of their own (transferable to the worker) of about
+ * `size` bytes, each ending after a newline (the last one: at the end of the stream), so each
+ * batch holds whole lines and needs nothing from the one before. A UTF-8 BOM is dropped.
+ */
+export async function* lineChunks(input: AsyncIterable<Uint8Array>, size = 256 * 1024): AsyncGenerator<Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let n = 0;
+  let first = true;
+  /** Copies this function made (their buffers are ours to hand over), not download chunks. */
+  const own = new WeakSet<Uint8Array>();
+  const whole = (): Uint8Array => {
+    let all = parts.length === 1 && own.has(parts[0]) ? parts[0] : concat(parts, n);
+    own.add(all);
+    if (first && all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf) all = all.subarray(3);
+    first = false;
+    return all;
+  };
+  for await (const c of input) {
+    parts.push(c);
+    n += c.length;
+    if (n < size) continue;
+    const all = whole();
+    const cut = all.lastIndexOf(10) + 1;
+    if (cut === 0) {
+      // No line end yet (a line longer than `size`): keep reading.
+      parts = [all];
+      own.add(all);
+      n = all.length;
+      continue;
+    }
+    const rest = all.slice(cut); // a copy: `all`'s buffer goes to the worker
+    own.add(rest);
+    yield all.subarray(0, cut);
+    parts = rest.length > 0 ? [rest] : [];
+    n = rest.length;
+  }
+  if (n > 0) yield whole();
+}
+
+function concat(parts: Uint8Array[], n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 export class TransformPool {
   private worker: Worker | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: TransformBatch) => void; reject: (e: Error) => void }>();
-  /** Splits lines here when no worker runs. */
-  private readonly splitter = new LineSplitter();
   private started = false;
   private readonly whenReady: Promise<boolean>;
   private failure: Error | undefined;
@@ -125,29 +173,29 @@ export class TransformPool {
     return ok;
   }
 
-  private submit(chunk: Uint8Array, end: boolean): Promise<TransformBatch> {
+  /** One batch of whole lines (a buffer of its own: it goes to the worker). */
+  private submit(chunk: Uint8Array): Promise<TransformBatch> {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.worker) {
       this.stats.inThread++;
-      const lines = this.splitter.push(chunk);
-      if (end) lines.push(...this.splitter.end());
-      return Promise.resolve(transformBatch(lines, this.mode, this.withKeys));
+      return Promise.resolve(transformBatch(chunk, this.mode, this.withKeys));
     }
     const id = this.nextId++;
     return new Promise<TransformBatch>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ id, chunk, end, mode: this.mode, withKeys: this.withKeys }, [chunk.buffer as ArrayBuffer]);
+      this.worker!.postMessage({ id, chunk, mode: this.mode, withKeys: this.withKeys }, [chunk.buffer as ArrayBuffer]);
     });
   }
 
   /**
-   * Ordered map over the export's bytes (chunks whose buffers this pool may take) with up to
-   * `depth` chunks in flight: the next chunks are read and handed over while the caller writes the
-   * current result.
+   * Ordered map over the export's bytes with up to `depth` batches in flight: the next batches are
+   * read and handed over while the caller writes the current result. `chunk`: bytes per batch
+   * (the tests use tiny ones).
    */
-  async *map(chunks: AsyncIterable<Uint8Array>, depth = 3): AsyncGenerator<TransformBatch> {
+  async *map(bytes: AsyncIterable<Uint8Array>, o: { depth?: number; chunk?: number } = {}): AsyncGenerator<TransformBatch> {
     if (!this.started) await this.ready();
-    const it = chunks[Symbol.asyncIterator]();
+    const depth = o.depth ?? 3;
+    const it = lineChunks(bytes, o.chunk)[Symbol.asyncIterator]();
     const queue: Array<Promise<TransformBatch>> = [];
     let done = false;
     let next = await it.next();
@@ -155,12 +203,12 @@ export class TransformPool {
       while (!done && queue.length < depth) {
         if (next.done) {
           done = true;
-          queue.push(this.submit(new Uint8Array(0), true));
+          queue.push(this.submit(new Uint8Array(0)));
           break;
         }
         const cur = next.value;
         next = await it.next();
-        queue.push(this.submit(cur, next.done === true));
+        queue.push(this.submit(cur));
         if (next.done) done = true;
       }
     };

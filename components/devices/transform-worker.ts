@@ -1,16 +1,15 @@
 /**
- * worker_threads entry of the transform pass: splits the raw export download into lines, parses and
- * transforms them, so the engine's thread keeps only the I/O (download, uploads, manifest) and
- * never makes a string per line. Messages, in order, for one pass:
- *   `{ id, chunk, end, mode, withKeys }` → `{ id, batch }` (transform-batch.ts; arrays transferred)
+ * worker_threads entry of the transform pass: reads and transforms batches of whole export lines,
+ * so the engine's thread keeps only the I/O (download, uploads, manifest) and never makes a string
+ * per line. Messages, in order, for one pass:
+ *   `{ id, chunk, mode, withKeys }` → `{ id, batch }` (transform-batch.ts; arrays transferred)
  *   `{ recycle }`: an output buffer the engine is done with, reused for a later batch.
  * `{ ready: true }` is posted once loaded.
  */
 import { parentPort } from "worker_threads";
-import { LineSplitter, transformBatch } from "./transform-batch";
+import { transformBatch } from "./transform-batch";
 import type { ImportMode } from "./types";
 
-const splitter = new LineSplitter();
 /** Output buffers the engine has sent back: reused, at most a few kept. */
 const free: ArrayBuffer[] = [];
 const output = (size: number): Uint8Array => {
@@ -19,16 +18,14 @@ const output = (size: number): Uint8Array => {
   return new Uint8Array(buf, 0, size);
 };
 
-type Message = { id: number; chunk: Uint8Array; end: boolean; mode: ImportMode | "update"; withKeys: boolean } | { recycle: ArrayBuffer };
+type Message = { id: number; chunk: Uint8Array; mode: ImportMode | "update"; withKeys: boolean } | { recycle: ArrayBuffer };
 
 parentPort?.on("message", (m: Message) => {
   if ("recycle" in m) {
     if (free.length < 4) free.push(m.recycle);
     return;
   }
-  const lines = splitter.push(m.chunk);
-  if (m.end) lines.push(...splitter.end());
-  const batch = transformBatch(lines, m.mode, m.withKeys, output);
+  const batch = transformBatch(m.chunk, m.mode, m.withKeys, output);
   const transfer = [batch.kinds.buffer, batch.hashes.buffer, batch.bytes.buffer, batch.ends.buffer] as ArrayBuffer[];
   parentPort!.postMessage({ id: m.id, batch }, transfer);
 });

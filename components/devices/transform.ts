@@ -5,7 +5,7 @@
  */
 import { createHash } from "crypto";
 import { UserError } from "../errors";
-import { hashPair } from "./manifest";
+import { hashBytes, hashPair } from "./manifest";
 import type { DeviceFilter, ImportMode } from "./types";
 
 /** One ExportImportDevice line as exported (only the fields the engine reads are typed). */
@@ -283,9 +283,12 @@ export function projectLine(line: ExportLine): ProjectedLine | undefined {
   return { content: JSON.stringify(out), parentId: parentIdOf(line), isModule: Boolean(line.moduleId) };
 }
 
-/** The change detector of a projected line: its content and its parent (digest of `content \t parentId`). */
-export function projectedHash(p: ProjectedLine): [number, number] {
-  return hashPair(p.parentId ?? "", hashPair("\t", hashPair(p.content)));
+/**
+ * The change detector of a projected line, over the UTF-8 bytes of its content after the opening
+ * "{" (as the transform writes them after the mode prefix) and its parent.
+ */
+export function contentPair(bytes: Uint8Array, start: number, end: number, parentId: string | undefined): [number, number] {
+  return hashPair(`\t${parentId ?? ""}`, hashBytes(bytes, start, end));
 }
 
 /** The import line: the mode goes first (field order is free in JSON), then the projected content. */
@@ -297,7 +300,8 @@ export function importLineOf(content: string, importMode: ImportMode | "update")
 export function transformLine(line: ExportLine, importMode: ImportMode | "update" = "createOrUpdate"): TransformedLine | undefined {
   const p = projectLine(line);
   if (!p) return undefined;
-  return { key: lineKey(line), importLine: importLineOf(p.content, importMode), contentHash: hexPair(projectedHash(p)), parentId: p.parentId, isModule: p.isModule };
+  const tail = Buffer.from(p.content.slice(1), "utf8");
+  return { key: lineKey(line), importLine: importLineOf(p.content, importMode), contentHash: hexPair(contentPair(tail, 0, tail.length, p.parentId)), parentId: p.parentId, isModule: p.isModule };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEVICE, DROPPED, HAS_PARENT, MALFORMED, MODULE, transformBatch, type TransformBatch } from "../../components/devices/transform-batch";
-import { TransformPool } from "../../components/devices/transform-pool";
+import { lineChunks, TransformPool } from "../../components/devices/transform-pool";
 import { digestPair, hashPair, manifestLine } from "../../components/devices/manifest";
 import { lineKey, parseLine, reparentEntry, transformLine } from "../../components/devices/transform";
 
@@ -31,14 +31,14 @@ async function* from(list: Uint8Array[]): AsyncGenerator<Uint8Array> {
 }
 
 /** The batches flattened: per line kind, key hashes, and the three sections' text. */
-async function run(useWorker: boolean, size: number): Promise<{ kinds: number[]; hashes: number[]; sections: string[]; errors: string[]; worker: number }> {
+async function run(useWorker: boolean, size: number, batch?: number): Promise<{ kinds: number[]; hashes: number[]; sections: string[]; errors: string[]; worker: number }> {
   const pool = new TransformPool("createOrUpdate", false, useWorker);
   const kinds: number[] = [];
   const hashes: number[] = [];
   const sections = ["", "", ""];
   const errors: string[] = [];
   try {
-    for await (const b of pool.map(from(chunks(exportText(), size)))) {
+    for await (const b of pool.map(from(chunks(exportText(), size)), { chunk: batch })) {
       const n = b.kinds.length;
       const text = Buffer.from(b.bytes.buffer, b.bytes.byteOffset, b.bytes.length);
       const at = (j: number) => (j < 0 ? 0 : b.ends[j]);
@@ -80,8 +80,9 @@ describe("transform pool (the transform pass's worker thread)", () => {
     expect(want.kinds.filter((k) => k === DROPPED).length).toBeGreaterThan(0);
     expect(want.reparents.length).toBeGreaterThan(0);
 
-    for (const [useWorker, size] of [[true, 7], [true, 4096], [false, 7], [false, 100_000]] as const) {
-      const got = await run(useWorker, size);
+    // Download chunks cut lines, CRLFs and multi-byte characters; batches (`batch` bytes, whole lines) differ in size.
+    for (const [useWorker, size, batch] of [[true, 7, 300], [true, 4096, 5000], [true, 4096, undefined], [false, 7, 1000], [false, 100_000, undefined]] as const) {
+      const got = await run(useWorker, size, batch);
       if (useWorker) expect(got.worker, "batches transformed in the worker thread").toBeGreaterThan(0);
       else expect(got.worker).toBe(0);
       expect(got.kinds).toEqual(want.kinds);
@@ -96,7 +97,18 @@ describe("transform pool (the transform pass's worker thread)", () => {
   }, 60_000);
 
   it("in-thread batches carry the line keys when asked (a sync with keys to resend)", () => {
-    const b: TransformBatch = transformBatch([JSON.stringify({ id: "a" }), JSON.stringify({ id: "a", moduleId: "m" })], "createOrUpdate", true);
+    const b: TransformBatch = transformBatch(Buffer.from(`${JSON.stringify({ id: "a" })}\n${JSON.stringify({ id: "a", moduleId: "m" })}`), "createOrUpdate", true);
     expect(b.keys).toEqual(["a", "a/m"]);
+  });
+
+  it("cuts the download into batches of whole lines (a line longer than a batch stays whole; the BOM goes)", async () => {
+    const text = "\ufeff" + ["short", "x".repeat(5000), "é".repeat(300) + "\r", "", "tail"].join("\n");
+    const out: Buffer[] = [];
+    for await (const c of lineChunks(from(chunks(text, 333)), 1000)) out.push(Buffer.from(c));
+    expect(Buffer.concat(out).toString("utf8")).toBe(text.slice(1));
+    for (const c of out.slice(0, -1)) expect(c[c.length - 1]).toBe(10);
+    expect(out.some((c) => c.includes("x".repeat(5000)))).toBe(true);
+    expect(out.length).toBeGreaterThan(1);
+    expect(out[out.length - 1].toString().endsWith("\n\ntail")).toBe(true);
   });
 });
