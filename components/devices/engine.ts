@@ -100,6 +100,9 @@ async function hook<A extends unknown[]>(fn: ((...a: A) => void | Promise<void>)
   }
 }
 
+/** A line that may be an edge device (`"iotEdge":true`, spaced or not): the others hold no scope a child needs. */
+const EDGE_CAPABLE = /"iotEdge"\s*:\s*true/;
+
 /** One re-parent list entry, with the child's id; a line this version did not write is an error naming the fix. */
 function readReparentEntry(text: string, blobName: string): { parentId: string; importLine: string; id: string } {
   const r = parseReparentEntry(text);
@@ -589,6 +592,9 @@ class Run {
       }
       return lines % hookEvery === 0 ? hook(this.o.hooks?.onTransformLines, lines) : undefined;
     };
+    // The configurations (a small blob of their own) are copied alongside the devices.
+    const configurations = this.includeConfigurations ? this.transformConfigurations() : undefined;
+    configurations?.catch(() => undefined); // awaited below, after the devices
     try {
       if (pool) {
         const body = await openBlobStream(this.staging, this.blob("source/devices.txt"), "source export");
@@ -683,13 +689,14 @@ class Run {
       throw err;
     } finally {
       await pool?.close();
+      await configurations?.catch(() => undefined);
     }
     if (c.malformed > 0) {
-      const first = this.ck.failures.find((f) => f.errorCode === "malformed");
+      const first = this.ck.failures.find((f) => f.errorCode === "malformed" && f.errorStatus.startsWith("export line"));
       throw new UserError(`${fmt(c.malformed)} malformed device line(s) in the original's export (first: ${first?.errorStatus ?? "?"}${first?.deviceId ? `, device ${first.deviceId}` : ""}); nothing was imported. Fix or remove those devices on the original hub (or exclude them with filter) and rerun`, "source");
     }
+    await configurations;
     this.progress({ phase: "transform", label: "transform done", done: lines, unit: "lines" });
-    if (this.includeConfigurations) await this.transformConfigurations();
     this.log(`devices: transform: ${fmt(c.exported)} devices, ${fmt(c.exportedModules)} modules; ${fmt(c.changed)} lines to import, ${fmt(c.unchanged)} unchanged, ${fmt(c.deleteLines)} deletions, ${fmt(c.malformed)} malformed, ${fmt(c.reparentPending)} to re-parent`);
   }
 
@@ -810,6 +817,8 @@ class Run {
     }
     const scopes = new Map<string, string>();
     for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
+      // Only edge devices have scopes to give: the rest of the export is not parsed (less garbage, less CPU).
+      if (!EDGE_CAPABLE.test(text)) continue;
       const p = parseLine(text);
       if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
     }
