@@ -49,7 +49,7 @@ function tsWorkerSource(file: string): string | undefined {
 
 /**
  * The export's bytes regrouped into buffers of their own (transferable to the worker) of about
- * `size` bytes, each ending after a newline (the last one: at the end of the stream), so each
+ * `size` bytes (the first ones smaller), each ending after a newline (the last one: at the end of the stream), so each
  * batch holds whole lines and needs nothing from the one before. A UTF-8 BOM is dropped.
  */
 export async function* lineChunks(input: AsyncIterable<Uint8Array>, size = 256 * 1024): AsyncGenerator<Uint8Array> {
@@ -65,10 +65,13 @@ export async function* lineChunks(input: AsyncIterable<Uint8Array>, size = 256 *
     first = false;
     return all;
   };
+  // The first batches are smaller, so the worker starts (and warms up) while the rest downloads.
+  let target = Math.min(size, 64 * 1024);
   for await (const c of input) {
     parts.push(c);
     n += c.length;
-    if (n < size) continue;
+    if (n < target) continue;
+    target = Math.min(size, 2 * target);
     const all = whole();
     const cut = all.lastIndexOf(10) + 1;
     if (cut === 0) {
