@@ -4,6 +4,7 @@
  * length of a run, and the SAS tokens that reach the hubs are minted per job and never stored.
  */
 import { randomUUID } from "crypto";
+import { StringDecoder } from "string_decoder";
 import {
   BlobServiceClient,
   BlockBlobClient,
@@ -16,7 +17,6 @@ import {
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { errorStatus, sleep, withRetry } from "./retry";
-import { LineSplitter } from "./transform-batch";
 import type { StagingOptions } from "./types";
 
 export interface Staging {
@@ -121,6 +121,46 @@ export async function openBlobStream(s: Staging, blobName: string, field = "stag
   } catch (err) {
     if (errorStatus(err) === 404) throw new UserError(`blob ${blobName} is missing from container ${s.container.containerName}; rerun the step that writes it`, field);
     throw stagingError(err, `read ${blobName}`);
+  }
+}
+
+/**
+ * Lines of a byte stream, chunk by chunk (UTF-8 split across chunks, CRLF, a BOM on the first line,
+ * blank lines skipped). Synchronous and stateful.
+ */
+export class LineSplitter {
+  private readonly decoder = new StringDecoder("utf8");
+  private carry = "";
+  private first = true;
+
+  private clean(raw: string): string | undefined {
+    let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (this.first) {
+      this.first = false;
+      if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a UTF-8 BOM on the first line
+    }
+    return line.trim().length > 0 ? line : undefined;
+  }
+
+  /** The complete lines a chunk finished. */
+  push(chunk: Uint8Array | string): string[] {
+    const carry = this.carry + (typeof chunk === "string" ? chunk : this.decoder.write(chunk as Buffer));
+    const batch: string[] = [];
+    let start = 0;
+    for (let nl = carry.indexOf("\n", start); nl >= 0; nl = carry.indexOf("\n", start)) {
+      const line = this.clean(carry.slice(start, nl));
+      start = nl + 1;
+      if (line !== undefined) batch.push(line);
+    }
+    this.carry = carry.slice(start);
+    return batch;
+  }
+
+  /** The last line (no final newline), at the end of the stream. */
+  end(): string[] {
+    const last = this.clean(this.carry + this.decoder.end());
+    this.carry = "";
+    return last === undefined ? [] : [last];
   }
 }
 

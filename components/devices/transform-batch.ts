@@ -1,12 +1,12 @@
 /**
- * The per-line CPU work of the transform pass, over a batch of export lines, in a shape that
- * crosses a worker_threads boundary cheaply and leaves little garbage on the engine's thread:
+ * The per-line CPU work of the transform pass, over a batch of export lines (UTF-8 bytes in, read
+ * by export-line.ts), in a shape that crosses a worker_threads boundary cheaply and leaves little
+ * garbage on the engine's thread:
  * the output lines come back as UTF-8 bytes in one transferred buffer (off the V8 heap, freed as
  * soon as the small view object dies — strings received from a worker land in the old generation
  * and piled up as garbage: 266 MB RSS at 200,000 devices), plus typed arrays of per-line facts.
  * Used by the transform worker and, when no worker can start, in the engine's own thread.
  */
-import { StringDecoder } from "string_decoder";
 import { hashPair } from "./manifest";
 import { ExportLineScanner, type Range } from "./export-line";
 import { contentPair, edgeIdFromScope, EDGE_SYSTEM_MODULES, importLineOf, parseLine, projectLine } from "./transform";
@@ -290,45 +290,4 @@ export function transformBatch(input: Uint8Array, mode: ImportMode | "update", w
     at += sec.pos;
   }
   return { kinds, hashes, bytes, ends, errors, keys };
-}
-
-/**
- * Lines of a byte stream, chunk by chunk (UTF-8 split across chunks, CRLF, a BOM on the first line,
- * blank lines skipped). Synchronous and stateful, so the transform worker can split the raw
- * download itself: the engine's thread then never makes a string per line.
- */
-export class LineSplitter {
-  private readonly decoder = new StringDecoder("utf8");
-  private carry = "";
-  private first = true;
-
-  private clean(raw: string): string | undefined {
-    let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
-    if (this.first) {
-      this.first = false;
-      if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a UTF-8 BOM on the first line
-    }
-    return line.trim().length > 0 ? line : undefined;
-  }
-
-  /** The complete lines a chunk finished. */
-  push(chunk: Uint8Array | string): string[] {
-    const carry = this.carry + (typeof chunk === "string" ? chunk : this.decoder.write(chunk as Buffer));
-    const batch: string[] = [];
-    let start = 0;
-    for (let nl = carry.indexOf("\n", start); nl >= 0; nl = carry.indexOf("\n", start)) {
-      const line = this.clean(carry.slice(start, nl));
-      start = nl + 1;
-      if (line !== undefined) batch.push(line);
-    }
-    this.carry = carry.slice(start);
-    return batch;
-  }
-
-  /** The last line (no final newline), at the end of the stream. */
-  end(): string[] {
-    const last = this.clean(this.carry + this.decoder.end());
-    this.carry = "";
-    return last === undefined ? [] : [last];
-  }
 }

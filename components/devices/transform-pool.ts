@@ -153,7 +153,7 @@ export class TransformPool {
         const fail = (err?: unknown) => {
           clearTimeout(timer);
           this.worker = undefined;
-          // The worker's line splitter held a partial line: the pass cannot go on from here in this thread.
+          // The batches in flight went to the worker with their bytes: the pass cannot go on from here in this thread.
           this.failure = new Error(`the transform worker stopped (${err instanceof Error ? err.message : "exit"}); rerun with the same runId to redo the transform (HUBCLONE_TRANSFORM_WORKER=0 runs it without a worker)`);
           for (const p of this.pending.values()) p.reject(this.failure);
           this.pending.clear();
