@@ -38,6 +38,8 @@ interface WorkerConfig {
   staging: string;
   endpointsFile: string;
   runId: string;
+  /** Also run the engine's verify step (export of the clone, compare): off by default, as the figures below were taken. */
+  verify: boolean;
 }
 
 interface HubCalls {
@@ -134,7 +136,7 @@ async function worker(): Promise<void> {
     staging,
     runId: cfg.runId,
     local,
-    verify: false,
+    verify: cfg.verify,
     pollIntervalMs: { min: 200, max: 2_000 },
     onProgress: (p) => {
       sampleMemory();
@@ -207,7 +209,8 @@ function runWorker(cfg: WorkerConfig, heapMb?: number): Promise<WorkerResult> {
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-export async function bench(devices: number, print: (l: string) => void, keep = false, heapMb?: number): Promise<Record<string, unknown>> {
+export async function bench(devices: number, print: (l: string) => void, o: { keep?: boolean; heapMb?: number; verify?: boolean } = {}): Promise<Record<string, unknown>> {
+  const { keep = false, heapMb, verify = false } = o;
   print(`bench: starting the local hub`);
   const session = await startLocalSession("bench");
   try {
@@ -225,7 +228,7 @@ export async function bench(devices: number, print: (l: string) => void, keep = 
 
     print(`bench: copying (measured, in a fresh process)`);
     const runId = `bench-${session.cloneHub}`;
-    const copy = await runWorker({ mode: "copy", source, clone, staging, endpointsFile, runId }, heapMb);
+    const copy = await runWorker({ mode: "copy", source, clone, staging, endpointsFile, runId, verify }, heapMb);
     if (copy.failed > 0) throw new Error(`the copy failed for ${copy.failed} lines`);
 
     print(`bench: changing 1% of the devices at the original, then a delta sync`);
@@ -235,13 +238,14 @@ export async function bench(devices: number, print: (l: string) => void, keep = 
     const change = await loadDevices({ connectionString: source }, { connectionString: staging, containerName: "bench-load" },
       generateDeviceLines({ count: devices, select: changed, revision: 1 }), { local: engineLocal(e) });
     if (change.failed > 0) throw new Error(`changing devices failed for ${change.failed} lines`);
-    const sync = await runWorker({ mode: "sync", source, clone, staging, endpointsFile, runId }, heapMb);
+    const sync = await runWorker({ mode: "sync", source, clone, staging, endpointsFile, runId, verify }, heapMb);
 
     const exportMB = (copy.exportBytes ?? 0) / (1 << 20);
     const sourceLines = copy.exported + copy.exportedModules;
     return {
       devices,
       ...(heapMb ? { clientHeapCapMb: heapMb } : {}),
+      ...(verify ? { verify: true } : {}),
       clientPeakRssMb: copy.peakRssMb,
       clientMemoryPeaksMb: copy.memoryPeaks,
       clientRssByPhaseMb: copy.rssByPhaseMb,
@@ -287,13 +291,14 @@ if (require.main === module) {
       .option("--json", "print the figures as JSON")
       .option("--keep", "leave the local hub running")
       .option("--heap-mb <n>", "run the measured client with --max-old-space-size=N (tells live memory from uncollected garbage)")
-      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string }) =>
+      .option("--verify", "also run the engine's verify step (the clone exported again and compared), as DeviceMigration does by default")
+      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string; verify?: boolean }) =>
         runCommand(async () => {
           const n = Number(o.devices);
           if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
           const heap = o.heapMb === undefined ? undefined : Number(o.heapMb);
           if (heap !== undefined && (!Number.isInteger(heap) || heap < 16)) throw new UserError("must be a whole number of MB ≥ 16", "--heap-mb");
-          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), o.keep, heap);
+          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), { keep: o.keep, heapMb: heap, verify: o.verify });
           process.stdout.write(redact(o.json ? JSON.stringify(r) : JSON.stringify(r, null, 2)) + "\n");
         }),
       );
