@@ -23,7 +23,7 @@ import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { compileFilter, CompiledFilter, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
@@ -99,9 +99,6 @@ async function hook<A extends unknown[]>(fn: ((...a: A) => void | Promise<void>)
     throw new SimulatedCrash(err);
   }
 }
-
-/** A line that may be an edge device (`"iotEdge":true`, spaced or not): the others hold no scope a child needs. */
-const EDGE_CAPABLE = /"iotEdge"\s*:\s*true/;
 
 /** One re-parent list entry, with the child's id; a line this version did not write is an error naming the fix. */
 function readReparentEntry(text: string, blobName: string): { parentId: string; importLine: string; id: string } {
@@ -484,8 +481,8 @@ class Run {
   }
 
   /**
-   * Without a filter (the usual full copy or sync) the line splitting, parsing and transform run in
-   * a worker thread, a few chunks ahead: the engine's thread only downloads, writes and classifies
+   * Without a filter (the usual full copy or sync) the lines are read and transformed in a worker
+   * thread, a few batches ahead: the engine's thread only downloads, writes and classifies
    * against the manifest. With a filter, lines are parsed here (the filter reads them).
    */
   private startTransformPool(): void {
@@ -813,12 +810,12 @@ class Run {
     for await (const text of readBlobLines(this.staging, this.blob("reparent.tsv"), "reparent list")) {
       const r = readReparentEntry(text, this.blob("reparent.tsv"));
       need.add(r.parentId);
-      if (/"iotEdge":true/.test(r.importLine)) need.add(r.id);
+      if (mayBeEdgeDevice(r.importLine)) need.add(r.id);
     }
     const scopes = new Map<string, string>();
     for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
       // Only edge devices have scopes to give: the rest of the export is not parsed (less garbage, less CPU).
-      if (!EDGE_CAPABLE.test(text)) continue;
+      if (!mayBeEdgeDevice(text)) continue;
       const p = parseLine(text);
       if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
     }

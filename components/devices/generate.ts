@@ -11,7 +11,7 @@ import { createHash, randomBytes } from "crypto";
 import { HubClient, type JobProperties } from "./hub-client";
 import { isJobQuotaExceeded, sleep } from "./retry";
 import { BlobLineWriter, blobExists, jobContainerUrl, openStaging, readBlobLines, type Staging } from "./staging";
-import { EDGE_SYSTEM_MODULES, parseLine, reparentLine, transformLine } from "./transform";
+import { EDGE_SYSTEM_MODULES, mayBeEdgeDevice, parseLine, reparentLine, transformLine } from "./transform";
 import type { HubConnection, ImportFailure, LocalEndpoints, Progress, StagingOptions } from "./types";
 
 // ---------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ async function edgeScopes(client: HubClient, s: Staging, o: LoadOptions, deadlin
   const scopes = new Map<string, string>();
   for await (const text of readBlobLines(s, "scopes/devices.txt")) {
     // Only edge devices matter (~4% of a fleet), so the map stays small.
-    if (!/"iotEdge"\s*:\s*true/.test(text)) continue;
+    if (!mayBeEdgeDevice(text)) continue;
     const p = parseLine(text);
     if (p.ok && !p.line.moduleId && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
   }

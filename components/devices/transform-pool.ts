@@ -49,8 +49,9 @@ function tsWorkerSource(file: string): string | undefined {
 
 /**
  * The export's bytes regrouped into buffers of their own (transferable to the worker) of about
- * `size` bytes (the first ones smaller), each ending after a newline (the last one: at the end of the stream), so each
- * batch holds whole lines and needs nothing from the one before. A UTF-8 BOM is dropped.
+ * `size` bytes (the first ones smaller), each ending after a newline (the last one: at the end of
+ * the stream), so each batch holds whole lines and needs nothing from the one before. A UTF-8 BOM
+ * is dropped.
  */
 export async function* lineChunks(input: AsyncIterable<Uint8Array>, size = 256 * 1024): AsyncGenerator<Uint8Array> {
   let parts: Uint8Array[] = [];

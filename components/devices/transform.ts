@@ -60,6 +60,15 @@ export function edgeIdFromScope(scope: string | null | undefined): string | unde
 }
 
 /**
+ * Might this export or import line be an edge device (`"iotEdge":true`, spaced or not)? A cheap
+ * test before parsing, where only edge devices matter (their scopes); lines are copied verbatim,
+ * so the spacing is the export's.
+ */
+export function mayBeEdgeDevice(text: string): boolean {
+  return /"iotEdge"\s*:\s*true/.test(text);
+}
+
+/**
  * The parent edge device of a line, by id (scopes differ between hubs): an edge device's parent is
  * its first parentScope; a leaf device's parent is its deviceScope (the edge device it sits under).
  */
@@ -250,7 +259,7 @@ export interface TransformedLine {
 
 /** What of an export line the clone gets, before an import mode is chosen. */
 export interface ProjectedLine {
-  /** The import line's JSON without `importMode` (the change detector hashes this text). */
+  /** The import line's JSON without `importMode` (the change detector hashes its bytes after the "{"). */
   content: string;
   parentId?: string;
   isModule: boolean;

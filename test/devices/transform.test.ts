@@ -7,6 +7,7 @@ import {
   comparableFields,
   compileFilter,
   edgeIdFromScope,
+  mayBeEdgeDevice,
   parentIdOf,
   parseLine,
   reparentLine,
@@ -278,5 +279,14 @@ describe("ManifestIndex at scale", () => {
     expect({ unchanged, changed }).toEqual({ unchanged: 49_500, changed: 500 });
     for (let i = 0; i < 1000; i++) expect(m.classify(`stranger-${i}`, "x")).toBe("new");
     expect(m.wasDeleted("dev-1")).toBe(false);
+  });
+});
+
+describe("mayBeEdgeDevice", () => {
+  it("finds edge devices however the export spaces the flag (import lines copy it verbatim), and nothing else", () => {
+    expect(mayBeEdgeDevice('{"id":"gw","capabilities":{"iotEdge":true}}')).toBe(true);
+    expect(mayBeEdgeDevice('{"id":"gw", "capabilities": {"iotEdge" : true}}')).toBe(true);
+    expect(mayBeEdgeDevice('{"id":"d","capabilities":{"iotEdge":false}}')).toBe(false);
+    expect(mayBeEdgeDevice('{"id":"d"}')).toBe(false);
   });
 });
