@@ -859,7 +859,7 @@ class Run {
     );
     this.progress({ phase: "verify", label: "verify", percent: 0, done: 0, unit: "percent" });
     const size = await blobSize(this.staging, this.blob("source/devices.txt"));
-    const r = await compareExportBlobs(this.staging, this.blob("source/devices.txt"), this.blob("verify/devices.txt"), size, this.filter, this.cap);
+    const r = await compareExportBlobs(this.staging, this.blob("source/devices.txt"), this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
     // With a filter, devices in the clone outside it were not ours to copy: extras only count in a full copy.
     const mismatches: DeviceDifference[] = [
       ...r.missing.map((id) => ({ id, fields: ["missing"] })),

@@ -68,7 +68,7 @@ export async function exportDevicesImpl(hub: HubConnection, stagingOptions: Stag
 }
 
 export async function verifyDevicesImpl(o: VerifyOptions): Promise<VerifyReport> {
-  const filter = compileFilter(o.filter);
+  compileFilter(o.filter); // a bad query fails here, before any export job
   const staging = await openStaging(o.staging, o.log);
   const source = HubClient.open(o.source, "source", o.local, o.log);
   const clone = HubClient.open(o.clone, "clone", o.local, o.log);
@@ -82,7 +82,7 @@ export async function verifyDevicesImpl(o: VerifyOptions): Promise<VerifyReport>
     jobIds.sourceExport = await runJob(source, staging, { type: "export", blobName: `${prefix}source/devices.txt`, includeConfigurations: withConfigs, configurationsBlobName: `${prefix}source/configurations.txt` }, ctxFor(o, "verify: export original", "verify"));
     jobIds.cloneExport = await runJob(clone, staging, { type: "export", blobName: `${prefix}clone/devices.txt`, includeConfigurations: withConfigs, configurationsBlobName: `${prefix}clone/configurations.txt` }, ctxFor(o, "verify: export clone", "verify"));
     const size = await blobSize(staging, `${prefix}source/devices.txt`);
-    const r = await compareExportBlobs(staging, `${prefix}source/devices.txt`, `${prefix}clone/devices.txt`, size, filter, cap);
+    const r = await compareExportBlobs(staging, `${prefix}source/devices.txt`, `${prefix}clone/devices.txt`, { sizeHint: size, filter: o.filter, cap });
     let configurations = { source: 0, clone: 0, missing: [] as string[], extra: [] as string[], different: [] as string[] };
     if (withConfigs && (await blobExists(staging, `${prefix}source/configurations.txt`)) && (await blobExists(staging, `${prefix}clone/configurations.txt`))) {
       configurations = await compareConfigurationStreams(readBlobLines(staging, `${prefix}source/configurations.txt`), readBlobLines(staging, `${prefix}clone/configurations.txt`));

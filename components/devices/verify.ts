@@ -5,19 +5,26 @@
  * is loaded whole. Both exports are streamed once and hash-partitioned by device id into N
  * bucket files per side (a device and its modules land in the same bucket). Each record is
  * `kind \t deviceId \t key \t fields` where fields are per-field digests (keys and thumbprints
- * only as SHA-1 prefixes, so the temp files hold no secret). Then bucket i of the original becomes
- * a Map of numbers (key hash → fields hash), bucket i of the clone is streamed against it, and a
- * second pass over the original's bucket names what differs or is missing. N is chosen from the
- * export size so one bucket stays around 4 MB of export text; peak memory is one bucket's numbers,
- * whatever the device count.
+ * only as SHA-1 prefixes, so the temp files hold no secret). Then each bucket is compared: both
+ * sides' records are read as bytes and indexed by 64-bit hashes in typed arrays, and only what
+ * differs or is missing is ever turned into strings. N is chosen from the export size so one bucket
+ * stays around 4 MB of export text; peak memory is one bucket, whatever the device count.
+ *
+ * Memory is the point of the shapes below: the exports arrive as byte batches of whole lines, each
+ * batch is partitioned synchronously and each line decoded on its own, so every per-line object
+ * dies in V8's young generation. (Lines pulled one by one through async iterators, a string per
+ * batch, and a Map of boxed numbers per bucket kept objects alive across collections: they were
+ * promoted, and the old generation grew to several times its live data before a full collection,
+ * which at 200,000 devices set the client's peak.)
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { comparableFields, CompiledFilter, differingFields, EDGE_SYSTEM_MODULES, lineKey, parseLine, transformConfigurationLine } from "./transform";
-import { hashPair } from "./manifest";
-import { readBlobLines, splitLines, Staging } from "./staging";
-import type { DeviceComparison } from "./types";
+import { comparableFields, compileFilter, CompiledFilter, differingFields, EDGE_SYSTEM_MODULES, lineKey, parseLine, transformConfigurationLine } from "./transform";
+import { hashBytes } from "./manifest";
+import { openBlobStream, Staging } from "./staging";
+import { lineChunks } from "./transform-pool";
+import type { DeviceComparison, DeviceFilter } from "./types";
 
 /** FNV-1a: cheap, stable bucket choice. */
 export function bucketOf(deviceId: string, buckets: number): number {
@@ -29,7 +36,7 @@ export function bucketOf(deviceId: string, buckets: number): number {
   return (h >>> 0) % buckets;
 }
 
-/** About 4 MB of export text (roughly 8,000 lines) per bucket, so one bucket's Map stays a few MB. */
+/** About 4 MB of export text (roughly 8,000 lines) per bucket, so one bucket's records stay a few MB. */
 export function bucketCountFor(bytes: number): number {
   return Math.max(1, Math.min(256, Math.ceil(bytes / (4 << 20))));
 }
@@ -41,215 +48,366 @@ export interface CompareResult extends DeviceComparison {
   malformed: number;
 }
 
+const BAD_KEYS_CAP = 100_000;
+
 type Side = "s" | "c";
 
 const BUCKET_BUFFER = 16 * 1024;
 
+/**
+ * One side's bucket files, written synchronously between two downloaded batches (the page cache
+ * takes the writes). Records are encoded straight into a 16 KB Buffer per bucket, off the JS heap.
+ */
 class BucketFiles {
-  private readonly streams: fs.WriteStream[];
+  private readonly fds: number[] = [];
+  private readonly buffers: Buffer[];
+  private readonly used: number[];
   constructor(readonly dir: string, readonly side: Side, readonly n: number) {
-    this.streams = Array.from({ length: n }, (_, i) => fs.createWriteStream(this.file(i), { mode: 0o600 }));
+    try {
+      for (let i = 0; i < n; i++) this.fds.push(fs.openSync(this.file(i), "w", 0o600));
+    } catch (err) {
+      for (const fd of this.fds) fs.closeSync(fd);
+      throw err;
+    }
+    this.buffers = Array.from({ length: n }, () => Buffer.allocUnsafe(BUCKET_BUFFER));
+    this.used = new Array<number>(n).fill(0);
   }
   file(i: number): string {
     return path.join(this.dir, `${this.side}-${i}.tsv`);
   }
-  /**
-   * Records are encoded straight into a 16 KB Buffer per bucket (off the JS heap), so the record
-   * strings die young instead of being held — and promoted to V8's old generation — until a flush.
-   */
-  private readonly buffers: Buffer[] = [];
-  private readonly used: number[] = [];
-  write(i: number, record: string): Promise<void> | undefined {
+  write(i: number, record: string): void {
     const need = Buffer.byteLength(record) + 1;
-    let wait: Promise<void> | undefined;
-    if ((this.used[i] ?? 0) + need > BUCKET_BUFFER) wait = this.flush(i);
-    let buf = this.buffers[i];
-    if (!buf) buf = this.buffers[i] = Buffer.allocUnsafe(Math.max(BUCKET_BUFFER, need));
-    let at = this.used[i] ?? 0;
+    if (this.used[i] + need > this.buffers[i].length) {
+      this.flush(i);
+      if (need > this.buffers[i].length) this.buffers[i] = Buffer.allocUnsafe(need);
+    }
+    const buf = this.buffers[i];
+    let at = this.used[i];
     at += buf.write(record, at);
     buf[at++] = 10; // \n
     this.used[i] = at;
-    return wait;
   }
-  private flush(i: number): Promise<void> | undefined {
-    const buf = this.buffers[i];
-    const used = this.used[i] ?? 0;
-    if (!buf || used === 0) return undefined;
-    this.buffers[i] = undefined as unknown as Buffer; // the stream owns it until written; a new one is allocated
+  private flush(i: number): void {
+    for (let at = 0; at < this.used[i]; ) at += fs.writeSync(this.fds[i], this.buffers[i], at, this.used[i] - at);
     this.used[i] = 0;
-    const s = this.streams[i];
-    if (s.write(buf.subarray(0, used))) return undefined;
-    return new Promise<void>((r) => s.once("drain", r));
   }
-  async close(): Promise<void> {
-    for (let i = 0; i < this.n; i++) await this.flush(i);
-
-    await Promise.all(this.streams.map((s) => new Promise<void>((resolve, reject) => s.end((err?: Error | null) => (err ? reject(err) : resolve())))));
-  }
-}
-
-/**
- * Streams one export into bucket files. Records: `D|M \t deviceId \t key \t fieldsJSON`.
- * Filters are applied later per bucket (module lines follow their device's decision there).
- */
-async function partition(lines: AsyncIterable<string>, files: BucketFiles, filter: CompiledFilter | undefined): Promise<{ malformed: number }> {
-  let malformed = 0;
-  for await (const text of lines) {
-    const p = parseLine(text);
-    if (!p.ok) {
-      malformed++;
-      continue;
+  /** Writes what is buffered (unless only closing after a failure) and closes the files. */
+  close(flush = true): void {
+    for (let i = 0; i < this.n; i++) {
+      try {
+        if (flush) this.flush(i);
+      } finally {
+        fs.closeSync(this.fds[i]);
+      }
     }
-    const l = p.line;
-    if (l.moduleId && EDGE_SYSTEM_MODULES.has(l.moduleId)) continue; // each hub makes its own
-    const included = l.moduleId ? "?" : !filter || filter.matches(l) ? "1" : "0";
-    if (included === "0") continue;
-    // Fields in a fixed order, so equal devices give equal text on both sides.
-    const f = comparableFields(l);
-    const rec = `${l.moduleId ? "M" : "D"}\t${l.id}\t${lineKey(l)}\t${JSON.stringify(f, Object.keys(f).sort())}`;
-    const wait = files.write(bucketOf(l.id, files.n), rec);
-    if (wait) await wait;
+    this.fds.length = 0;
   }
-  return { malformed };
-}
-
-function fileLines(file: string): AsyncGenerator<string> {
-  return splitLines(fs.createReadStream(file));
-}
-
-/** A bucket record; `fields` stays the JSON text (compared as a string, parsed only when different). */
-interface Rec {
-  kind: "D" | "M";
-  deviceId: string;
-  key: string;
-  fields: string;
-}
-function parseRec(l: string): Rec {
-  const [kind, deviceId, key, fields] = l.split("\t");
-  return { kind: kind as "D" | "M", deviceId, key, fields };
-}
-
-/** 53 bits of a string's hash pair, as a plain number (a Map key that holds no string alive). */
-function hash53(text: string): number {
-  const [a, b] = hashPair(text);
-  return a * 2 ** 21 + (b >>> 11);
 }
 
 /**
- * One bucket: the original's records become a Map of numbers (hash of key → hash of fields), so
- * nothing of the bucket's text stays referenced while the clone's records stream past; the few
- * keys that turn out different or missing are named by one more pass over the original's bucket.
+ * One export line into its bucket file. Record: `D|M \t deviceId \t key \t fieldsJSON`.
+ * Module lines go in whatever the filter says: they follow their device's decision per bucket.
+ * Returns false for a malformed line.
  */
-async function compareBucket(sourceFile: string, cloneFile: string, r: CompareResult, cap: number, bad: (key: string) => void): Promise<void> {
-  const src = new Map<number, number>();
-  const srcDevices = new Set<number>();
-  for await (const l of fileLines(sourceFile)) {
-    const rec = parseRec(l);
-    src.set(hash53(rec.key), hash53(rec.fields));
-    if (rec.kind === "D") srcDevices.add(hash53(rec.deviceId));
+function partitionLine(text: string, files: BucketFiles, filter: CompiledFilter | undefined): boolean {
+  const p = parseLine(text);
+  if (!p.ok) return false;
+  const l = p.line;
+  if (l.moduleId && EDGE_SYSTEM_MODULES.has(l.moduleId)) return true; // each hub makes its own
+  if (!l.moduleId && filter && !filter.matches(l)) return true;
+  // Fields in a fixed order, so equal devices give equal text on both sides.
+  const f = comparableFields(l);
+  files.write(bucketOf(l.id, files.n), `${l.moduleId ? "M" : "D"}\t${l.id}\t${lineKey(l)}\t${JSON.stringify(f, Object.keys(f).sort())}`);
+  return true;
+}
+
+/**
+ * A bucket file's records, parsed in place: byte offsets and 64-bit hashes in typed arrays, no
+ * string per record. (A device id has no "/", so a device's key, its id, never equals a module's.)
+ */
+class BucketRecords {
+  readonly n: number;
+  readonly module: Uint8Array;
+  /** Offsets of the id, key and fields, and the end of each record. */
+  private readonly idAt: Int32Array;
+  private readonly keyAt: Int32Array;
+  private readonly fieldsAt: Int32Array;
+  private readonly endAt: Int32Array;
+  readonly keyHi: Uint32Array;
+  readonly keyLo: Uint32Array;
+  readonly fieldsHi: Uint32Array;
+  readonly fieldsLo: Uint32Array;
+  /** Hash of the record's device id (for a device: its key's). */
+  readonly devHi: Uint32Array;
+  readonly devLo: Uint32Array;
+
+  constructor(private readonly buf: Buffer) {
+    let n = 0;
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+    this.n = n;
+    this.module = new Uint8Array(n);
+    [this.idAt, this.keyAt, this.fieldsAt, this.endAt] = [new Int32Array(n), new Int32Array(n), new Int32Array(n), new Int32Array(n)];
+    [this.keyHi, this.keyLo, this.fieldsHi, this.fieldsLo, this.devHi, this.devLo] = Array.from({ length: 6 }, () => new Uint32Array(n));
+    let at = 0;
+    for (let r = 0; r < n; r++) {
+      const end = buf.indexOf(10, at);
+      const t1 = buf.indexOf(9, at);
+      const t2 = buf.indexOf(9, t1 + 1);
+      const t3 = buf.indexOf(9, t2 + 1);
+      this.module[r] = buf[at] === 0x4d ? 1 : 0; // "M"
+      this.idAt[r] = t1 + 1;
+      this.keyAt[r] = t2 + 1;
+      this.fieldsAt[r] = t3 + 1;
+      this.endAt[r] = end;
+      [this.keyHi[r], this.keyLo[r]] = hashBytes(buf, t2 + 1, t3);
+      [this.fieldsHi[r], this.fieldsLo[r]] = hashBytes(buf, t3 + 1, end);
+      [this.devHi[r], this.devLo[r]] = hashBytes(buf, t1 + 1, t2);
+      at = end + 1;
+    }
   }
-  // Modules whose device the filter dropped (or that has no device line) are not in the copy.
-  const dropped = new Set<number>();
-  const differentClone = new Map<number, string>(); // key hash → clone fields, named in the second pass
-  const cloneDevices = new Set<number>();
-  const cloneModules: string[] = [];
-  const seen = (rec: Rec): void => {
-    if (rec.kind === "D") r.clone++;
-    else r.cloneModules++;
-    const k = hash53(rec.key);
-    const other = src.get(k);
-    if (other === undefined || dropped.has(k)) {
+
+  static read(file: string): BucketRecords {
+    return new BucketRecords(fs.readFileSync(file));
+  }
+
+  key(r: number): string {
+    return this.buf.toString("utf8", this.keyAt[r], this.fieldsAt[r] - 1);
+  }
+  deviceId(r: number): string {
+    return this.buf.toString("utf8", this.idAt[r], this.keyAt[r] - 1);
+  }
+  fields(r: number): Record<string, string> {
+    return JSON.parse(this.buf.toString("utf8", this.fieldsAt[r], this.endAt[r])) as Record<string, string>;
+  }
+  sameFields(r: number, other: BucketRecords, o: number): boolean {
+    return this.fieldsHi[r] === other.fieldsHi[o] && this.fieldsLo[r] === other.fieldsLo[o];
+  }
+}
+
+/**
+ * Records by key hash: open addressing over an Int32Array of record numbers (+1; 0 = empty). Fills
+ * the gap a JS Map leaves here: a Map of 64-bit keys boxes every number it holds.
+ */
+class KeyIndex {
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+  constructor(private readonly recs: BucketRecords) {
+    let cap = 16;
+    while (cap < 2 * recs.n) cap *= 2;
+    this.slots = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+  /** Adds record r; answers the record it replaced under the same key, or -1. */
+  add(r: number): number {
+    const { keyHi, keyLo } = this.recs;
+    for (let s = (keyHi[r] ^ keyLo[r]) & this.mask; ; s = (s + 1) & this.mask) {
+      const at = this.slots[s] - 1;
+      if (at < 0) {
+        this.slots[s] = r + 1;
+        return -1;
+      }
+      if (keyHi[at] === keyHi[r] && keyLo[at] === keyLo[r]) {
+        this.slots[s] = r + 1;
+        return at;
+      }
+    }
+  }
+  find(hi: number, lo: number): number {
+    const { keyHi, keyLo } = this.recs;
+    for (let s = (hi ^ lo) & this.mask; ; s = (s + 1) & this.mask) {
+      const at = this.slots[s] - 1;
+      if (at < 0 || (keyHi[at] === hi && keyLo[at] === lo)) return at;
+    }
+  }
+  /** Is the record's device (by id hash) a device record of this side? */
+  hasDevice(hi: number, lo: number): boolean {
+    const at = this.find(hi, lo);
+    return at >= 0 && this.recs.module[at] === 0;
+  }
+}
+
+const UNSEEN = 0;
+/** A module whose device is not on this side (filtered out, or no device line): not in the copy. */
+const DROPPED = 1;
+const SAME = 2;
+const DIFFERENT = 3;
+/** An earlier record under a key repeated in the same export: the later one counts. */
+const REPEATED = 4;
+
+/** One bucket: the original's records indexed, the clone's looked up, then what differs or is missing named. */
+function compareBucket(sourceFile: string, cloneFile: string, r: CompareResult, cap: number, bad: (key: string) => void): void {
+  const src = BucketRecords.read(sourceFile);
+  const srcIndex = new KeyIndex(src);
+  const state = new Uint8Array(src.n);
+  for (let i = 0; i < src.n; i++) {
+    const before = srcIndex.add(i);
+    if (before >= 0) state[before] = REPEATED;
+  }
+  for (let i = 0; i < src.n; i++) if (state[i] === UNSEEN && src.module[i] === 1 && !srcIndex.hasDevice(src.devHi[i], src.devLo[i])) state[i] = DROPPED;
+
+  const clone = BucketRecords.read(cloneFile);
+  const cloneIndex = new KeyIndex(clone);
+  for (let c = 0; c < clone.n; c++) if (clone.module[c] === 0) cloneIndex.add(c);
+  const differentFrom = new Int32Array(src.n); // the clone record a DIFFERENT one was compared with
+  const seen = (c: number): void => {
+    const isModule = clone.module[c] === 1;
+    if (isModule) r.cloneModules++;
+    else r.clone++;
+    const i = srcIndex.find(clone.keyHi[c], clone.keyLo[c]);
+    if (i < 0 || state[i] !== UNSEEN) {
       r.extraCount++;
-      if (r.extra.length < cap) r.extra.push(rec.key);
+      if (r.extra.length < cap) r.extra.push(clone.key(c));
       return;
     }
-    src.delete(k);
-    if (rec.kind === "D") r.source++;
-    else r.sourceModules++;
-    if (other === hash53(rec.fields)) {
-      if (rec.kind === "D") r.matched++;
-      return;
+    if (isModule) r.sourceModules++;
+    else r.source++;
+    if (src.sameFields(i, clone, c)) {
+      state[i] = SAME;
+      if (!isModule) r.matched++;
+    } else {
+      state[i] = DIFFERENT;
+      differentFrom[i] = c;
     }
-    differentClone.set(k, rec.fields);
   };
-  // Source modules without their device: find them (one pass) so they count neither as missing nor as a match.
-  for await (const l of fileLines(sourceFile)) {
-    const rec = parseRec(l);
-    if (rec.kind === "M" && !srcDevices.has(hash53(rec.deviceId))) {
-      const k = hash53(rec.key);
-      src.delete(k);
-      dropped.add(k);
-    }
-  }
-  for await (const l of fileLines(cloneFile)) {
-    const rec = parseRec(l);
-    if (rec.kind === "D") {
-      cloneDevices.add(hash53(rec.deviceId));
-      seen(rec);
-    } else cloneModules.push(l);
-  }
+  for (let c = 0; c < clone.n; c++) if (clone.module[c] === 0) seen(c);
   // Clone modules count only under clone devices that passed the filter.
-  for (const l of cloneModules) {
-    const rec = parseRec(l);
-    if (cloneDevices.has(hash53(rec.deviceId))) seen(rec);
-  }
-  if (differentClone.size === 0 && src.size === 0) return;
-  // Second pass over the original's bucket: name what differs (and which fields) and what is missing.
-  for await (const l of fileLines(sourceFile)) {
-    const rec = parseRec(l);
-    const k = hash53(rec.key);
-    const cloneFields = differentClone.get(k);
-    if (cloneFields !== undefined) {
-      const fields = differingFields(JSON.parse(rec.fields) as Record<string, string>, JSON.parse(cloneFields) as Record<string, string>);
+  for (let c = 0; c < clone.n; c++) if (clone.module[c] === 1 && cloneIndex.hasDevice(clone.devHi[c], clone.devLo[c])) seen(c);
+
+  // Name what differs (and which fields) and what is missing, in the original's order.
+  for (let i = 0; i < src.n; i++) {
+    if (state[i] === DIFFERENT) {
+      const key = src.key(i);
       r.differentCount++;
-      bad(rec.key);
-      if (r.different.length < cap) r.different.push(rec.kind === "M" ? { id: rec.deviceId, moduleId: rec.key.slice(rec.deviceId.length + 1), fields } : { id: rec.key, fields });
-    } else if (src.has(k)) {
-      if (rec.kind === "D") r.source++;
-      else r.sourceModules++;
+      bad(key);
+      if (r.different.length < cap) {
+        const fields = differingFields(src.fields(i), clone.fields(differentFrom[i]));
+        const id = src.deviceId(i);
+        r.different.push(src.module[i] === 1 ? { id, moduleId: key.slice(id.length + 1), fields } : { id: key, fields });
+      }
+    } else if (state[i] === UNSEEN) {
+      const key = src.key(i);
+      if (src.module[i] === 1) r.sourceModules++;
+      else r.source++;
       r.missingCount++;
-      bad(rec.key);
-      if (r.missing.length < cap) r.missing.push(rec.key);
+      bad(key);
+      if (r.missing.length < cap) r.missing.push(key);
     }
   }
 }
 
-export interface CompareInput {
-  sourceLines: AsyncIterable<string>;
-  cloneLines: AsyncIterable<string>;
-  /** Size hint (bytes of the source export) for the bucket count. */
+/**
+ * Both sides' lines in, counts and differences out. Batches hold whole lines; the bucket files go
+ * to `dir` (the caller's temporary directory).
+ */
+class Comparison {
+  private readonly files: BucketFiles[] = [];
+  private readonly filter: CompiledFilter | undefined;
+  private malformed = 0;
+  constructor(dir: string, buckets: number, filter: DeviceFilter | undefined) {
+    this.filter = compileFilter(filter);
+    this.files.push(new BucketFiles(dir, "s", buckets));
+    try {
+      this.files.push(new BucketFiles(dir, "c", buckets));
+    } catch (err) {
+      this.files[0].close(false);
+      throw err;
+    }
+  }
+
+  /**
+   * One batch of whole lines of one side's export (a UTF-8 BOM already dropped). Each line is
+   * decoded on its own: one string for the whole batch (256 KB) would be a large object that
+   * outlives a young-generation collection, and large objects are promoted at once.
+   */
+  addLines(side: Side, bytes: Uint8Array): void {
+    const files = this.files[side === "s" ? 0 : 1];
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    for (let at = 0; at < buf.length; ) {
+      let end = buf.indexOf(10, at);
+      if (end < 0) end = buf.length;
+      const stop = end > at && buf[end - 1] === 13 ? end - 1 : end; // CRLF
+      const text = stop > at ? buf.toString("utf8", at, stop) : "";
+      if (text.trim().length > 0 && !partitionLine(text, files, this.filter)) this.malformed++;
+      at = end + 1;
+    }
+  }
+
+  /** Closes the files without comparing (a failed download). */
+  abandon(): void {
+    for (const f of this.files) f.close(false);
+  }
+
+  async finish(cap: number): Promise<CompareResult> {
+    const [s, c] = this.files;
+    s.close();
+    c.close();
+    const r: CompareResult = { source: 0, clone: 0, sourceModules: 0, cloneModules: 0, matched: 0, missingCount: 0, extraCount: 0, differentCount: 0, missing: [], extra: [], different: [], badKeys: [], badKeysOverflow: false, malformed: this.malformed };
+    const bad = (key: string) => {
+      if (r.badKeys.length < BAD_KEYS_CAP) r.badKeys.push(key);
+      else r.badKeysOverflow = true;
+    };
+    for (let i = 0; i < s.n; i++) {
+      compareBucket(s.file(i), c.file(i), r, cap, bad);
+      await new Promise((resolve) => setImmediate(resolve)); // let timers and I/O (progress, heartbeats) run between buckets
+    }
+    return r;
+  }
+}
+
+export interface CompareOptions {
+  /** Size (bytes) of the original's export: sets the bucket count. */
   sizeHint: number;
-  filter?: CompiledFilter;
+  filter?: DeviceFilter;
+  /** Longest list of missing, extra and different keys reported (the counts stay exact). */
   cap: number;
   buckets?: number;
 }
 
-export async function compareDeviceStreams(input: CompareInput): Promise<CompareResult> {
-  const n = input.buckets ?? bucketCountFor(input.sizeHint);
+/**
+ * Runs one comparison: `feed` hands over each side's batches of whole lines, then the buckets are
+ * compared. The temporary directory is removed in any case.
+ */
+async function runComparison(o: CompareOptions, feed: (add: (side: Side, bytes: Uint8Array) => void) => Promise<void>): Promise<CompareResult> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "hubclone-verify-"));
-  const r: CompareResult = { source: 0, clone: 0, sourceModules: 0, cloneModules: 0, matched: 0, missingCount: 0, extraCount: 0, differentCount: 0, missing: [], extra: [], different: [], badKeys: [], badKeysOverflow: false, malformed: 0 };
-  const bad = (key: string) => {
-    if (r.badKeys.length < 100_000) r.badKeys.push(key);
-    else r.badKeysOverflow = true;
-  };
   try {
-    const s = new BucketFiles(dir, "s", n);
-    const c = new BucketFiles(dir, "c", n);
-    // One side after the other: half the objects in flight, so fewer survive into the old generation.
-    const ps = await partition(input.sourceLines, s, input.filter);
-    const pc = await partition(input.cloneLines, c, input.filter);
-    r.malformed = ps.malformed + pc.malformed;
-    await Promise.all([s.close(), c.close()]);
-    for (let i = 0; i < n; i++) await compareBucket(s.file(i), c.file(i), r, input.cap, bad);
-    // A device counted as matched is only "verified" when its modules match too.
-    return r;
+    const c = new Comparison(dir, o.buckets ?? bucketCountFor(o.sizeHint), o.filter);
+    try {
+      await feed((side, bytes) => c.addLines(side, bytes));
+    } catch (err) {
+      c.abandon();
+      throw err;
+    }
+    return await c.finish(o.cap);
   } finally {
     await fs.promises.rm(dir, { recursive: true, force: true });
   }
 }
 
-export async function compareExportBlobs(staging: Staging, sourceBlob: string, cloneBlob: string, sizeHint: number, filter: CompiledFilter | undefined, cap: number): Promise<CompareResult> {
-  return compareDeviceStreams({ sourceLines: readBlobLines(staging, sourceBlob), cloneLines: readBlobLines(staging, cloneBlob), sizeHint, filter, cap });
+/** Compares two streams of export lines (tests and small inputs). */
+export async function compareDeviceStreams(input: CompareOptions & { sourceLines: AsyncIterable<string>; cloneLines: AsyncIterable<string> }): Promise<CompareResult> {
+  return runComparison(input, async (add) => {
+    for (const [side, lines] of [["s", input.sourceLines], ["c", input.cloneLines]] as const) {
+      let batch: string[] = [];
+      for await (const l of lines) {
+        batch.push(l);
+        if (batch.length >= 1000) {
+          add(side, Buffer.from(`${batch.join("\n")}\n`));
+          batch = [];
+        }
+      }
+      if (batch.length > 0) add(side, Buffer.from(`${batch.join("\n")}\n`));
+    }
+  });
+}
+
+/** Compares two export blobs, each downloaded as bytes and partitioned a batch of whole lines at a time. */
+export async function compareExportBlobs(staging: Staging, sourceBlob: string, cloneBlob: string, o: CompareOptions): Promise<CompareResult> {
+  return runComparison(o, async (add) => {
+    for (const [side, blob] of [["s", sourceBlob], ["c", cloneBlob]] as const) {
+      const body = await openBlobStream(staging, blob, side === "s" ? "source export" : "clone export");
+      if (body) for await (const batch of lineChunks(body)) add(side, batch);
+    }
+  });
 }
 
 export interface ConfigCompare {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bucketCountFor, bucketOf, compareConfigurationStreams, compareDeviceStreams } from "../../components/devices/verify";
-import { compileFilter } from "../../components/devices/transform";
+import { comparableFields, differingFields, EDGE_SYSTEM_MODULES, lineKey, type ExportLine } from "../../components/devices/transform";
 
 async function* from(lines: object[]) {
   for (const l of lines) yield JSON.stringify(l);
@@ -52,7 +52,7 @@ describe("compareDeviceStreams (bucketed, bounded memory)", () => {
   });
 
   it("applies the filter to both sides; modules follow their device", async () => {
-    const filter = compileFilter({ query: "tags.t = 'a'" });
+    const filter = { query: "tags.t = 'a'" };
     const r = await compareDeviceStreams({
       sourceLines: from([sas("a"), { id: "a", moduleId: "m" }, sas("b"), { id: "b", moduleId: "m" }]),
       cloneLines: from([sas("a"), { id: "a", moduleId: "m" }, sas("x")]),
@@ -61,6 +61,74 @@ describe("compareDeviceStreams (bucketed, bounded memory)", () => {
       filter,
     });
     expect(r).toMatchObject({ source: 1, sourceModules: 1, clone: 1, cloneModules: 1, matched: 1, missingCount: 0, extraCount: 0, differentCount: 0 });
+  });
+
+  it("agrees with a plain in-memory comparison on a few thousand generated lines, whatever the bucket count", async () => {
+    // Deterministic pseudo-random edits of a clone: removals, other keys, other desired
+    // properties, extra devices and modules, repeated lines, modules without their device.
+    let seed = 7;
+    const rnd = () => ((seed = Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
+    const source: ExportLine[] = [];
+    for (let i = 0; i < 1500; i++) {
+      const id = `dev-${i}${i % 7 === 0 ? "-ümlaut" : ""}`;
+      source.push(sas(id, `k${i}`) as ExportLine);
+      if (i % 5 === 0) source.push({ id, moduleId: `m${i % 3}`, properties: { desired: { v: i } } } as ExportLine);
+      if (i % 11 === 0) source.push({ id, moduleId: "$edgeAgent" } as ExportLine);
+    }
+    source.push({ id: "orphan", moduleId: "m" } as ExportLine); // a module with no device line
+    source.push(sas("repeated", "old") as ExportLine, sas("repeated", "new") as ExportLine); // the later line counts
+    const clone: ExportLine[] = [];
+    for (const l of source) {
+      if (l.id === "repeated") continue;
+      const x = rnd();
+      if (x < 0.03) continue; // missing
+      if (x < 0.05) clone.push({ ...l, authentication: { type: "sas", symmetricKey: { primaryKey: "other", secondaryKey: "other" } } } as ExportLine);
+      else if (x < 0.07) clone.push({ ...l, properties: { desired: { changed: true } } } as ExportLine);
+      else if (x < 0.08) clone.push(l, l); // the second one is extra
+      else clone.push(l);
+    }
+    clone.push(sas("repeated", "new") as ExportLine, sas("extra-1") as ExportLine, { id: "extra-1", moduleId: "m" } as ExportLine, { id: "no-device-here", moduleId: "m" } as ExportLine);
+    clone.reverse(); // exports are not sorted
+
+    // The reference: whole exports in Maps, with the same rules.
+    const index = (lines: ExportLine[]) => {
+      const m = new Map<string, ExportLine>();
+      for (const l of lines) if (!(l.moduleId && EDGE_SYSTEM_MODULES.has(l.moduleId))) m.set(lineKey(l), l);
+      for (const [k, l] of m) if (l.moduleId && !m.has(l.id)) m.delete(k); // modules count under a device of their side
+      return m;
+    };
+    const s = index(source);
+    const c = index(clone);
+    const cloneLines = clone.filter((l) => !(l.moduleId && EDGE_SYSTEM_MODULES.has(l.moduleId)) && (!l.moduleId || c.has(l.id)));
+    const want = { missing: [] as string[], different: [] as string[], extra: cloneLines.length - [...c.keys()].filter((k) => s.has(k)).length, matched: 0 };
+    for (const [k, l] of s) {
+      const other = c.get(k);
+      if (!other) want.missing.push(k);
+      else if (differingFields(comparableFields(l), comparableFields(other)).length > 0) want.different.push(k);
+      else if (!l.moduleId) want.matched++;
+    }
+    expect(want.missing.length).toBeGreaterThan(20);
+    expect(want.different.length).toBeGreaterThan(20);
+
+    for (const buckets of [1, 7, 64]) {
+      const r = await compareDeviceStreams({ sourceLines: from(source), cloneLines: from(clone), sizeHint: 0, cap: 10_000, buckets });
+      expect(r.missing.sort(), `missing with ${buckets} buckets`).toEqual(want.missing.sort());
+      expect(r.different.map((d) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id)).sort(), `different with ${buckets} buckets`).toEqual(want.different.sort());
+      expect(r.extraCount, `extra with ${buckets} buckets`).toBe(want.extra);
+      expect(r.matched).toBe(want.matched);
+      expect(r.badKeys.sort()).toEqual([...want.missing, ...want.different].sort());
+      expect(r.malformed).toBe(0);
+    }
+  });
+
+  it("counts malformed lines on either side without stopping; skips blank lines, reads CRLF", async () => {
+    async function* raw(lines: string[]) {
+      yield* lines;
+    }
+    const ok = JSON.stringify(sas("a"));
+    const b = JSON.stringify(sas("b"));
+    const r = await compareDeviceStreams({ sourceLines: raw([ok, "{not json", '{"noId":1}', "", `${b}\r`]), cloneLines: raw(["[1]", "  ", ok, b]), sizeHint: 0, cap: 10 });
+    expect(r).toMatchObject({ matched: 2, malformed: 3, missingCount: 0, extraCount: 0 }); // blank lines skipped, CRLF read as a line end
   });
 
   it("bucket choice is stable and spreads ids; bucket count grows with export size", () => {
