@@ -269,6 +269,7 @@ export async function bench(devices: number, print: (l: string) => void, o: { ke
         importedPercentOfLines: round((100 * sync.imported) / sourceLines, 2),
         wallMs: sync.wallMs,
         clientPeakRssMb: sync.peakRssMb,
+        clientRssByPhaseMb: sync.rssByPhaseMb,
         hubCalls: sync.hubCalls,
       },
     };
