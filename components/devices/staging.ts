@@ -388,11 +388,24 @@ export async function deleteBlob(s: Staging, blobName: string): Promise<boolean>
 }
 
 /** Deletes every blob under `prefix`; returns how many. */
+/**
+ * Deletes every blob under the prefix, including names that hold only uncommitted blocks: a run
+ * killed while a writer was uploading leaves its staged blocks (device keys) behind, and a plain
+ * listing does not show them. Such a name cannot be deleted as it is (there is no blob yet), so an
+ * empty block list is committed first, which discards every uncommitted block, then the empty
+ * blob is deleted.
+ */
 export async function deletePrefix(s: Staging, prefix: string, keep: (name: string) => boolean = () => false): Promise<number> {
   let n = 0;
-  for await (const b of s.container.listBlobsFlat({ prefix })) {
+  const uncommitted: string[] = [];
+  for await (const b of s.container.listBlobsFlat({ prefix, includeUncommitedBlobs: true })) {
     if (keep(b.name)) continue;
     if (await deleteBlob(s, b.name)) n++;
+    else uncommitted.push(b.name);
+  }
+  for (const name of uncommitted) {
+    await withRetry(() => s.container.getBlockBlobClient(name).commitBlockList([]), { what: `discard the uncommitted blocks of ${name}` });
+    if (await deleteBlob(s, name)) n++;
   }
   return n;
 }

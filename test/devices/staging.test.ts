@@ -3,7 +3,7 @@
  * boundaries, and a discarded write leaves nothing behind, committed or not.
  */
 import { describe, expect, it } from "vitest";
-import { BlobLineWriter, openStaging } from "../../components/devices/staging";
+import { BlobLineWriter, deletePrefix, openStaging } from "../../components/devices/staging";
 import { stagingConnectionString } from "../support/local-hub";
 import { uniqueContainer } from "./engine-fixtures";
 
@@ -66,6 +66,22 @@ describe("BlobLineWriter", () => {
     await w.discard();
     expect(await allBlobs(s)).toEqual([]);
     expect(() => w.write("late")).toThrow(/after close/);
+    await s.container.delete();
+  });
+
+  it("deletePrefix also removes what a killed writer left: names holding only uncommitted blocks, beside committed blobs", async () => {
+    const s = await openStaging({ connectionString: stagingConnectionString(), containerName: uniqueContainer() });
+    const done = new BlobLineWriter(s, "runs/r1/g1/source/devices.txt");
+    await done.write('{"id":"d0","primaryKey":"secret-0"}');
+    await done.close();
+    // A writer whose process died: blocks uploaded, never committed, nothing to call discard.
+    const killed = new BlobLineWriter(s, "runs/r1/g1/import/devices.txt", { blockSize: 32, concurrency: 1 });
+    for (let i = 0; i < 10; i++) await killed.write(`{"id":"d${i}","primaryKey":"secret-${i}"}`);
+    const other = new BlobLineWriter(s, "runs/r2/keep.txt");
+    await other.close();
+    expect((await allBlobs(s)).sort()).toEqual(["runs/r1/g1/import/devices.txt", "runs/r1/g1/source/devices.txt", "runs/r2/keep.txt"]);
+    expect(await deletePrefix(s, "runs/r1/")).toBe(2);
+    expect(await allBlobs(s)).toEqual(["runs/r2/keep.txt"]);
     await s.container.delete();
   });
 
