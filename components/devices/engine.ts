@@ -23,7 +23,7 @@ import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { compileFilter, CompiledFilter, lineKey, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
@@ -557,6 +557,12 @@ class Run {
       return w1 || w2 || w3 ? Promise.all([w1, w2, w3]) : undefined;
     };
     // With a query/id filter: parse here (the filter reads the parsed line; modules may wait for their device).
+    // A line the filter leaves out is still at the source: not a deletion, and its manifest entry
+    // (if any) is carried over as it was.
+    const leaveOut = (l: { id: string; moduleId?: string }): undefined => {
+      manifest.leftOut(lineKey(l));
+      return undefined;
+    };
     const emit = (text: string): Promise<unknown> | undefined => {
       const p = parseLine(text);
       if (!p.ok) return malformed(p.id, p.reason);
@@ -566,13 +572,13 @@ class Run {
           const ok = this.filter.matches(l);
           last = { id: l.id, ok };
           if (ok) included?.add(l.id);
-          if (!ok) return;
+          if (!ok) return leaveOut(l);
         } else if (this.filter.idsOnly) {
-          if (!this.filter.ids!.has(l.id)) return;
+          if (!this.filter.ids!.has(l.id)) return leaveOut(l);
         } else if (last?.id === l.id) {
-          if (!last.ok) return;
+          if (!last.ok) return leaveOut(l);
         } else if (!included!.has(l.id)) {
-          if (atEnd) return; // its device never passed the filter
+          if (atEnd) return leaveOut(l); // its device never passed the filter
           if (pendingModules.length >= 100_000) throw new UserError("the export lists over 100,000 module lines away from their devices; copy without a query filter (use deviceIds)", "filter.query");
           pendingModules.push(text);
           return;
@@ -667,6 +673,10 @@ class Run {
       if (delta) {
         for await (const ml of readBlobLines(this.staging, this.ck.manifest!, "manifest")) {
           const m = parseManifestLine(ml);
+          if (m && manifest.wasLeftOut(m.key)) {
+            await newManifest.write(ml);
+            continue;
+          }
           if (!m || !manifest.wasDeleted(m.key)) continue;
           if (!m.moduleId) c.deletedAtSource++;
           if (!this.o.deleteMissing) {

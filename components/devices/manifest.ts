@@ -164,9 +164,24 @@ export class ManifestIndex {
     return this.valHi[i] === valHi && this.valLo[i] === valLo ? "unchanged" : "changed";
   }
 
+  /**
+   * A line of the export the filter left out: still at the source, so neither deleted nor copied;
+   * its entry goes to the next manifest as it was (`wasLeftOut`), so a later sync knows what the
+   * clone holds.
+   */
+  leftOut(key: string): void {
+    const i = this.find(key);
+    if (i >= 0 && this.seen[i] === 0) this.seen[i] = 2;
+  }
+
   /** After the export was streamed: was this manifest key absent from it (deleted at the source)? */
   wasDeleted(key: string): boolean {
     const i = this.find(key);
     return i >= 0 && this.seen[i] === 0;
+  }
+
+  wasLeftOut(key: string): boolean {
+    const i = this.find(key);
+    return i >= 0 && this.seen[i] === 2;
   }
 }

@@ -151,6 +151,44 @@ describe("syncDevices: delta", () => {
   });
 });
 
+describe("syncDevices: with a filter", () => {
+  it("leaves the devices the filter excludes alone: not deleted with deleteMissing, not counted as deleted, and known to the next unfiltered sync", async () => {
+    // Between cutover waves: wave 1 lives on the clone now, so syncs copy wave 2 only.
+    const source = await createTestHub("fsync-src");
+    const clone = await createTestHub("fsync-cln");
+    const r = registryFor(source);
+    const devs = Array.from({ length: 60 }, (_, i) => ({ deviceId: `d-${String(i).padStart(4, "0")}`, status: "enabled" }));
+    await p((cb) => r.addDevices(devs as never, cb as never));
+    for (const d of devs) await p((cb) => r.updateTwin(d.deviceId, { tags: { wave: Number(d.deviceId.slice(2)) < 20 ? 1 : 2 } }, "*", cb as never));
+    await p((cb) => r.addModule({ deviceId: "d-0001", moduleId: "m" } as never, cb as never));
+    await p((cb) => r.addModule({ deviceId: "d-0030", moduleId: "m" } as never, cb as never));
+    const container = uniqueContainer();
+    const first = await copyDevices(copyOptions(source, clone, container, "fsync", { includeConfigurations: false }));
+    expect(first).toMatchObject({ exported: 60, exportedModules: 2, failed: 0, mismatchCount: 0 });
+
+    // Wave 1 told to move (at the original), and changed on the clone since it moved.
+    for (let i = 0; i < 20; i++) await p((cb) => r.updateTwin(`d-${String(i).padStart(4, "0")}`, { properties: { desired: { iotHubHostName: "clone.example" } } }, "*", cb as never));
+    await p((cb) => registryFor(clone).updateTwin("d-0003", { properties: { desired: { rate: 5 } } }, "*", cb as never));
+    // Wave 2 goes on changing at the original.
+    await p((cb) => r.updateTwin("d-0050", { tags: { wave: 2, floor: 3 } }, "*", cb as never));
+    await p((cb) => r.delete("d-0055", cb as never));
+
+    const wave2 = await syncDevices(copyOptions(source, clone, container, "fsync", { includeConfigurations: false, generation: 2, deleteMissing: true, filter: { query: "tags.wave = 2" } }));
+    expect(wave2.sync).toMatchObject({ generation: 2, changed: 1, deletedAtSource: 1 });
+    expect(wave2).toMatchObject({ imported: 1, deleted: 1, failed: 0, mismatchCount: 0 });
+    const cloneIds = (await p<Array<{ deviceId: string }>>((cb) => registryFor(clone).list(cb as never))).map((d) => d.deviceId);
+    expect(cloneIds).toHaveLength(59);
+    expect(cloneIds).not.toContain("d-0055");
+    const twin = await p<{ properties: { desired: Record<string, unknown> } }>((cb) => registryFor(clone).getTwin("d-0003", cb as never));
+    expect(twin.properties.desired.rate).toBe(5); // the clone's own change survives
+
+    // An unfiltered sync later knows what the clone holds for wave 1: 20 devices changed, their module not.
+    const all = await syncDevices(copyOptions(source, clone, container, "fsync", { includeConfigurations: false, generation: 3 }));
+    expect(all.sync).toMatchObject({ generation: 3, changed: 20, deletedAtSource: 0 });
+    expect(all).toMatchObject({ imported: 20, failed: 0 });
+  });
+});
+
 describe("exportDevices and deleteDevices", () => {
   it("exports one hub read-only (with keys), then deletes exactly the devices a run imported", async () => {
     const source = await createTestHub("exp-src");
