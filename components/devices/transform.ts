@@ -201,12 +201,12 @@ export function compileFilter(filter: DeviceFilter | undefined, field = "filter"
     const where = q.replace(/^select\s+\*\s+from\s+devices(\s+where\s+)?/i, "").trim();
     if (!where) throw new UserError("the query has no condition; write e.g. tags.site = 'berlin' AND status = 'enabled'", `${field}.query`);
     for (const part of where.split(/\s+and\s+/i)) {
-      const inMatch = /^([A-Za-z0-9_.$]+)\s+in\s+\[(.*)\]$/i.exec(part.trim());
+      const inMatch = /^([A-Za-z0-9_.$-]+)\s+in\s+\[(.*)\]$/i.exec(part.trim());
       if (inMatch) {
         terms.push({ path: inMatch[1].split("."), op: "in", values: inMatch[2].split(",").map((v) => literal(v, `${field}.query`)) });
         continue;
       }
-      const m = /^([A-Za-z0-9_.$]+)\s*(=|!=|<>)\s*(.+)$/.exec(part.trim());
+      const m = /^([A-Za-z0-9_.$-]+)\s*(=|!=|<>)\s*(.+)$/.exec(part.trim());
       if (!m) throw new UserError(`cannot read the condition ${JSON.stringify(part.trim())}; supported: path = 'value', path != 'value', deviceId IN ['a','b'], joined with AND`, `${field}.query`);
       terms.push({ path: m[1].split("."), op: m[2] === "=" ? "=" : "!=", value: literal(m[3], `${field}.query`) });
     }

@@ -332,7 +332,18 @@ export interface GuardedCutoverOptions extends CutoverOptions {
 
 export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind: "forced" } | { kind: "rollback" };
 
-/** Refuses a cutover whose clone does not verify (the cutover property excepted); never blocks a rollback. */
+/**
+ * Devices the original already tells to use the clone: the clone owns them (its backends may
+ * have changed them since they moved), so the cutover gate does not compare them.
+ */
+export function notMovedFilter(property: string, cloneHostName: string): { query: string } {
+  return { query: `properties.desired.${property} != '${cloneHostName}'` };
+}
+
+/**
+ * Refuses a cutover whose clone does not verify (the cutover property excepted); never blocks a
+ * rollback. Devices of earlier waves that moved are left out of the comparison.
+ */
 export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate> {
   if (o.rollback) {
     // Never blocked by verification; but sending devices to an original that no longer has them
@@ -349,6 +360,7 @@ export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate
     local: o.local,
     maxDifferences: 1000,
     ignoreDesiredProperty: o.property ?? "iotHubHostName",
+    filter: notMovedFilter(o.property ?? "iotHubHostName", o.clone.hostName),
     pollIntervalMs: o.pollIntervalMs,
   });
   if (!devices.ok)

@@ -4,7 +4,7 @@
  * cutover gate: the clone must verify, except for the cutover property itself, which a cutover
  * wave sets on the original's twins and a later wave must not count as a difference.
  */
-import { verifyDevices, type DeviceDifference, type StagingOptions, type VerifyReport } from "../devices";
+import { verifyDevices, type DeviceDifference, type DeviceFilter, type StagingOptions, type VerifyReport } from "../devices";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { hubUserError, registryOf, type HubTarget } from "./hubs";
 import type { SettingsReport } from "./settings";
@@ -71,6 +71,8 @@ export interface DeviceVerifyOptions {
   maxDifferences?: number;
   /** Ignore a difference that is only this desired property (the cutover gate). */
   ignoreDesiredProperty?: string;
+  /** Compare only the devices this selects (on both hubs; modules follow their device). */
+  filter?: DeviceFilter;
   log?: (line: string) => void;
   pollIntervalMs?: { min: number; max: number };
 }
@@ -90,6 +92,7 @@ export async function verifyDeviceSets(o: DeviceVerifyOptions): Promise<DevicesS
     staging: o.staging,
     local: o.local,
     maxDifferences: o.maxDifferences ?? 100,
+    filter: o.filter,
     log: o.log,
     pollIntervalMs: o.pollIntervalMs,
   });

@@ -127,6 +127,16 @@ describe("compileFilter", () => {
     expect(ids(compileFilter({ query: "tags.site != 'berlin'" }))).toEqual(["c"]);
     expect(ids(compileFilter({ query: "deviceId IN ['b', 'c']" }))).toEqual(["b", "c"]);
   });
+  it("reads desired properties, names with hyphens, and != on a missing property (devices not yet told to move)", () => {
+    const moved: ExportLine[] = [
+      { id: "m", properties: { desired: { "hub-name": "clone.example" } } },
+      { id: "o", properties: { desired: { "hub-name": "orig.example" } } },
+      { id: "n", properties: { desired: {} } },
+      { id: "x" },
+    ];
+    const f = compileFilter({ query: "properties.desired.hub-name != 'clone.example'" })!;
+    expect(moved.filter((l) => f.matches(l)).map((l) => l.id)).toEqual(["o", "n", "x"]);
+  });
   it("no filter → undefined", () => expect(compileFilter({})).toBeUndefined());
   it("an unreadable query is one UserError naming filter.query", () => {
     expect(() => compileFilter({ query: "tags.site LIKE 'b%'" })).toThrow(UserError);
