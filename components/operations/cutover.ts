@@ -11,7 +11,7 @@ import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import { countQuery, hubUserError, jobClientOf, registryOf, retryTransient, type HubTarget } from "./hubs";
-import { differenceSummary, verifyDeviceSets, type DevicesSummary } from "./verify";
+import { differenceSummary, notMovedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface CutoverOptions {
   original: HubTarget;
@@ -331,14 +331,6 @@ export interface GuardedCutoverOptions extends CutoverOptions {
 }
 
 export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind: "forced" } | { kind: "rollback" };
-
-/**
- * Devices the original already tells to use the clone: the clone owns them (its backends may
- * have changed them since they moved), so the cutover gate does not compare them.
- */
-export function notMovedFilter(property: string, cloneHostName: string): { query: string } {
-  return { query: `properties.desired.${property} != '${cloneHostName}'` };
-}
 
 /**
  * Refuses a cutover whose clone does not verify (the cutover property excepted); never blocks a

@@ -10,7 +10,7 @@ import { deleteDevices, exportDevices, type DeleteResult, type StagingOptions } 
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import type { HubTarget } from "./hubs";
-import { differenceSummary, verifyDeviceSets, type DevicesSummary } from "./verify";
+import { differenceSummary, movedFilter, notMovedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface DecommissionOptions {
   original: HubTarget;
@@ -30,7 +30,8 @@ export interface DecommissionOptions {
 
 export interface DecommissionResult {
   hub: string;
-  verification: { ok: true; devices: number; cutoverOnly: number };
+  /** `devices`: all verified; `moved`: of those, devices of earlier waves (checked present, not compared). */
+  verification: { ok: true; devices: number; moved: number; cutoverOnly: number };
   backup: { account: string; container: string; blob: string; devices: number; modules: number; configurations: number; configurationsBlob?: string; jobId: string };
   deleted: DeleteResult;
 }
@@ -71,16 +72,15 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
   const property = o.property ?? "iotHubHostName";
 
   o.log?.(`decommission: verifying ${o.clone.name} against ${o.original.name}`);
-  const devices = await verifyDeviceSets({
-    source: o.original,
-    clone: o.clone,
-    staging: o.staging,
-    local: o.local,
-    maxDifferences: 1000,
-    ignoreDesiredProperty: property,
-    pollIntervalMs: o.pollIntervalMs,
-  });
+  const verify = { source: o.original, clone: o.clone, staging: o.staging, local: o.local, maxDifferences: 1000, ignoreDesiredProperty: property, pollIntervalMs: o.pollIntervalMs };
+  // Devices not moved yet must be identical on the clone.
+  const devices = await verifyDeviceSets({ ...verify, filter: notMovedFilter(property, o.clone.hostName) });
   if (!devices.ok) throw new NotVerifiedError(devices);
+  // Devices that moved belong to the clone, which may have changed them since: each must be
+  // there (the delete takes it from the original), whatever differs. Two more export jobs, once.
+  const moved = await verifyDeviceSets({ ...verify, ignoreDesiredProperty: undefined, filter: movedFilter(property, o.clone.hostName) });
+  if (moved.missingCount > 0) throw new NotVerifiedError({ ...moved, extra: [], extraCount: 0, different: [], differentCount: 0, configurations: { ...moved.configurations, missing: [], extra: [], different: [] } });
+  const verified = devices.source + moved.source;
 
   await o.afterVerified?.();
   const blobName = backupBlobName(o.original.name, o.now ?? new Date());
@@ -94,11 +94,11 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
     log: o.log,
   });
 
-  if (backup.devices !== devices.source) {
+  if (backup.devices !== verified) {
     // Devices were added or removed between verification and backup: one of them may be missing
     // from the clone, and the delete would take it from the original too.
     throw new UserError(
-      `nothing deleted: ${o.original.name} changed during the run (${devices.source} devices verified, ${backup.devices} in the backup at ` +
+      `nothing deleted: ${o.original.name} changed during the run (${verified} devices verified, ${backup.devices} in the backup at ` +
         `${o.staging.containerName}/${backup.blobName}); sync the devices to the clone, stop provisioning to the original, and run decommission again`,
       "decommission",
     );
@@ -107,7 +107,7 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
   const deleted = await deleteDevices({ connectionString: o.original.connectionString }, o.staging, { fromBlob: backup.blobName }, { local: o.local, pollIntervalMs: o.pollIntervalMs, log: o.log });
   return {
     hub: o.original.name,
-    verification: { ok: true, devices: devices.source, cutoverOnly: devices.cutoverOnly ?? 0 },
+    verification: { ok: true, devices: verified, moved: moved.source, cutoverOnly: devices.cutoverOnly ?? 0 },
     backup: {
       account: accountOf(o.staging),
       container: o.staging.containerName,
@@ -125,7 +125,7 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
 export function describeDecommission(r: DecommissionResult): string {
   return [
     `decommission of ${r.hub}:`,
-    `  verification: OK (${r.verification.devices} devices${r.verification.cutoverOnly ? `, ${r.verification.cutoverOnly} differing only in the cutover property` : ""})`,
+    `  verification: OK (${r.verification.devices} devices${r.verification.moved ? `, ${r.verification.moved} of them moved earlier: present on the clone, not compared` : ""}${r.verification.cutoverOnly ? `, ${r.verification.cutoverOnly} differing only in the cutover property` : ""})`,
     `  backup (WITH KEYS, keep it private): account ${r.backup.account}, container ${r.backup.container}, blob ${r.backup.blob}` +
       ` (${r.backup.devices} devices, ${r.backup.modules} modules, ${r.backup.configurations} configurations${r.backup.configurationsBlob ? ` in ${r.backup.configurationsBlob}` : ""})`,
     `  deleted ${r.deleted.deleted} of ${r.deleted.requested} devices (already absent ${r.deleted.alreadyAbsent}, failed ${r.deleted.failed})${r.deleted.jobId ? ` by import job ${r.deleted.jobId}` : ""}`,

@@ -137,6 +137,18 @@ function configurationsOk(c: VerifyReport["configurations"]): boolean {
 }
 
 /** One-line summary of what differs, for refusals: counts, the first few ids, and what was not listed. */
+/**
+ * Devices the original does not yet tell to use the clone (the cutover property). Devices it
+ * does tell have moved: the clone owns them, and its backends may have changed them since.
+ */
+export function notMovedFilter(property: string, cloneHostName: string): DeviceFilter {
+  return { query: `properties.desired.${property} != '${cloneHostName}'` };
+}
+
+export function movedFilter(property: string, cloneHostName: string): DeviceFilter {
+  return { query: `properties.desired.${property} = '${cloneHostName}'` };
+}
+
 export function differenceSummary(d: DevicesSummary): string {
   const first = [...d.missing.map((id) => `${id} missing`), ...d.extra.map((id) => `${id} extra`), ...d.different.map((x) => `${x.id}${x.moduleId ? `/${x.moduleId}` : ""} ${x.fields.join("+")}`)].slice(0, 5);
   const unlisted = d.differentCount - d.different.length;

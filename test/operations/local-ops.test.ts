@@ -301,6 +301,17 @@ describe("decommission of a verified, cut-over original", () => {
     expect(await deviceIds(pair.original)).toEqual(["dev-0", "dev-1", "dev-2", "late-1"]);
   });
 
+  it("refuses, deleting nothing, when a device that moved is missing from the clone", async () => {
+    const pair = await clonedPair("decommoved", 3);
+    const local = localEndpoints();
+    await runCutover({ original: pair.o, clone: pair.c, local, query: "deviceId = 'dev-0'", pollIntervalMs: poll });
+    await p((cb) => registryFor(pair.clone).delete("dev-0", cb as never));
+    await expect(runDecommission({ original: pair.o, clone: pair.c, confirm: pair.original.name, staging: pair.staging, local, pollIntervalMs: poll })).rejects.toThrow(
+      /^decommission: nothing deleted: the clone does not verify \(1 missing, 0 extra, 0 different; e\.g\. dev-0 missing\)/,
+    );
+    expect(await deviceIds(pair.original)).toEqual(["dev-0", "dev-1", "dev-2"]);
+  });
+
   it("backs up every device WITH keys, prints where, then deletes exactly those from the original", async () => {
     const pair = await clonedPair("decom", 4);
     const local = localEndpoints();
@@ -309,8 +320,10 @@ describe("decommission of a verified, cut-over original", () => {
     const keysBefore = await Promise.all(
       ["dev-0", "dev-3"].map(async (id) => (await p<{ authentication: { symmetricKey: { primaryKey: string } } }>((cb) => registryFor(pair.original).get(id, cb as never))).authentication.symmetricKey.primaryKey),
     );
+    // the clone's backends have changed a moved device since: it is the clone's now, not a difference
+    await registryFor(pair.clone).updateTwin("dev-1", { tags: { site: "munich" }, properties: { desired: { telemetryInterval: 5 } } }, "*");
     const r = await runDecommission({ original: pair.o, clone: pair.c, confirm: pair.original.name, staging: pair.staging, local, pollIntervalMs: poll, now: new Date("2026-01-02T03:04:05Z") });
-    expect(r.verification).toEqual({ ok: true, devices: 4, cutoverOnly: 0 });
+    expect(r.verification).toEqual({ ok: true, devices: 4, moved: 4, cutoverOnly: 0 });
     expect(r.backup).toMatchObject({ account: "devstoreaccount1", container: pair.staging.containerName, blob: `backups/${pair.original.name}-2026-01-02T03-04-05-000Z/devices.txt`, devices: 4 });
     expect(r.deleted).toMatchObject({ requested: 4, deleted: 4, failed: 0 });
 
