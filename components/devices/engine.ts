@@ -124,8 +124,11 @@ function emptyCounts(): Checkpoint["counts"] {
 export function validateCopyOptions(o: CopyOptions): void {
   if (!o || typeof o !== "object") throw new UserError("options are required", "options");
   if (typeof o.runId !== "string" || !/^[A-Za-z0-9_-]{1,80}$/.test(o.runId)) throw new UserError("must be 1-80 letters, digits, '-' or '_' and stay the same across reruns", "runId");
-  if (!o.source || (!o.source.connectionString && !o.source.hostName)) throw new UserError("give the original hub's connectionString (secret) or hostName (Entra ID)", "source");
-  if (!o.clone || (!o.clone.connectionString && !o.clone.hostName)) throw new UserError("give the clone hub's connectionString (secret) or hostName (Entra ID)", "clone");
+  if (o.fromBackup !== undefined) {
+    if (!o.fromBackup || typeof o.fromBackup.devicesBlob !== "string" || !/^[^\s]{1,1024}$/.test(o.fromBackup.devicesBlob)) throw new UserError("must name the backup's devices blob in the staging container (decommission prints it)", "fromBackup.devicesBlob");
+    if (o.fromBackup.configurationsBlob !== undefined && (typeof o.fromBackup.configurationsBlob !== "string" || !/^[^\s]{1,1024}$/.test(o.fromBackup.configurationsBlob))) throw new UserError("must be a blob name without spaces", "fromBackup.configurationsBlob");
+  } else if (!o.source || (!o.source.connectionString && !o.source.hostName)) throw new UserError("give the original hub's connectionString (secret) or hostName (Entra ID)", "source");
+  if (!o.clone || (!o.clone.connectionString && !o.clone.hostName)) throw new UserError(`give the ${o.fromBackup ? "target" : "clone"} hub's connectionString (secret) or hostName (Entra ID)`, o.fromBackup ? "target" : "clone");
   if (!o.staging) throw new UserError("give the staging container (containerName plus connectionString or accountUrl)", "staging");
   if (o.importMode !== undefined && o.importMode !== "createOrUpdate" && o.importMode !== "create") throw new UserError(`'${String(o.importMode)}' is not supported; use createOrUpdate or create`, "importMode");
   for (const k of ["deadlineMs", "jobDeadlineMs"] as const) {
@@ -138,7 +141,7 @@ export function validateCopyOptions(o: CopyOptions): void {
 }
 
 function fingerprint(o: CopyOptions): string {
-  return JSON.stringify({ m: o.importMode ?? "createOrUpdate", f: o.filter ?? null, c: o.includeConfigurations !== false, d: o.deleteMissing === true });
+  return JSON.stringify({ m: o.importMode ?? "createOrUpdate", f: o.filter ?? null, c: o.includeConfigurations !== false, d: o.deleteMissing === true, ...(o.fromBackup ? { b: o.fromBackup } : {}) });
 }
 
 class Run {
@@ -151,7 +154,8 @@ class Run {
   readonly poll: { min: number; max: number };
   ck!: Checkpoint;
   staging!: Staging;
-  source!: HubClient;
+  /** Undefined when copying from a backup blob. */
+  source: HubClient | undefined;
   clone!: HubClient;
 
   constructor(readonly o: CopyOptions, readonly kind: "copy" | "sync") {
@@ -170,6 +174,13 @@ class Run {
   }
   blob(name: string): string {
     return this.gen + name;
+  }
+  /** The export the run copies: the source hub's, or the backup's. */
+  get sourceDevicesBlob(): string {
+    return this.o.fromBackup?.devicesBlob ?? this.blob("source/devices.txt");
+  }
+  get sourceConfigurationsBlob(): string | undefined {
+    return this.o.fromBackup ? this.o.fromBackup.configurationsBlob : this.blob("source/configurations.txt");
   }
 
   progress(p: Omit<Progress, "message"> & { label: string }): void {
@@ -264,12 +275,13 @@ class Run {
   }
 
   async open(): Promise<"fresh" | "resume" | "complete"> {
-    this.source = HubClient.open(this.o.source, "source", this.o.local, this.log, this.o.signal);
-    this.clone = HubClient.open(this.o.clone, "clone", this.o.local, this.log, this.o.signal);
-    if (this.source.hostName.toLowerCase() === this.clone.hostName.toLowerCase()) throw new UserError(`is the same hub as source (${this.source.hostName}); the clone must be another hub`, "clone");
+    this.clone = HubClient.open(this.o.clone, this.o.fromBackup ? "target" : "clone", this.o.local, this.log, this.o.signal);
+    if (!this.o.fromBackup) {
+      this.source = HubClient.open(this.o.source, "source", this.o.local, this.log, this.o.signal);
+      if (this.source.hostName.toLowerCase() === this.clone.hostName.toLowerCase()) throw new UserError(`is the same hub as source (${this.source.hostName}); the clone must be another hub`, "clone");
+    } else await this.checkBackup();
     // Fail fast on a wrong key or host before any job starts (reads only).
-    const stats = await this.source.statistics();
-    this.sourceTotal = stats.totalDeviceCount;
+    if (this.source) this.sourceTotal = (await this.source.statistics()).totalDeviceCount;
     await this.clone.statistics();
     const prev = await readJsonBlob<Checkpoint>(this.staging, this.checkpointBlob);
     const now = new Date().toISOString();
@@ -423,8 +435,9 @@ class Run {
       verify: this.o.verify === false ? [] : [["source/devices.txt", "export-source"]],
     };
     for (const [name, back] of needs[this.ck.phase] ?? []) {
-      if (await blobExists(this.staging, this.blob(name))) continue;
-      this.log(`devices: ${this.blob(name)} is missing; going back to ${back}`);
+      const full = name === "source/devices.txt" ? this.sourceDevicesBlob : this.blob(name);
+      if (await blobExists(this.staging, full)) continue;
+      this.log(`devices: ${full} is missing; going back to ${back}`);
       const from = ORDER.indexOf(back);
       const stepOf: Record<string, Phase> = { sourceExport: "export-source", import: "import", cloneExport: "export-clone", reparent: "reparent", verifyExport: "verify" };
       for (const [step, id] of Object.entries(this.ck.jobs)) {
@@ -465,7 +478,19 @@ class Run {
     return this.o.includeConfigurations !== false;
   }
 
+  /** The backup's blobs must be there (a missing one is the user's to fix, before any job). */
+  async checkBackup(): Promise<void> {
+    const b = this.o.fromBackup!;
+    if (!(await blobExists(this.staging, b.devicesBlob))) throw new UserError(`blob ${b.devicesBlob} is not in container ${this.staging.container.containerName}; give the backup blob decommission printed, in the container it names`, "fromBackup.devicesBlob");
+    if (b.configurationsBlob && !(await blobExists(this.staging, b.configurationsBlob))) throw new UserError(`blob ${b.configurationsBlob} is not in container ${this.staging.container.containerName}`, "fromBackup.configurationsBlob");
+  }
+
   async exportSource(): Promise<void> {
+    if (!this.source) {
+      await this.checkBackup();
+      this.log(`devices: copying from the backup ${this.o.fromBackup!.devicesBlob} (no export job)`);
+      return;
+    }
     await this.job(
       "sourceExport",
       this.source,
@@ -600,7 +625,7 @@ class Run {
     configurations?.catch(() => undefined); // awaited below, after the devices
     try {
       if (pool) {
-        const body = await openBlobStream(this.staging, this.blob("source/devices.txt"), "source export");
+        const body = await openBlobStream(this.staging, this.sourceDevicesBlob, "source export");
         for await (const result of pool.map(body ?? (async function* () {})())) {
           const { kinds, hashes, bytes, ends, errors } = result;
           const n = kinds.length;
@@ -657,7 +682,7 @@ class Run {
         }
         this.log(`devices: transform: ${pool.stats.worker} batch(es) in a worker thread, ${pool.stats.inThread} in this thread`);
       } else {
-        for await (const batch of readBlobLineBatches(this.staging, this.blob("source/devices.txt"), "source export")) {
+        for await (const batch of readBlobLineBatches(this.staging, this.sourceDevicesBlob, "source export")) {
           for (const text of batch) {
             lines++;
             const wait = emit(text);
@@ -708,12 +733,12 @@ class Run {
   }
 
   async transformConfigurations(): Promise<void> {
-    const src = this.blob("source/configurations.txt");
+    const src = this.sourceConfigurationsBlob;
     const c = this.ck.counts;
     c.configurationsExported = 0;
     const w = new BlobLineWriter(this.staging, this.blob("import/configurations.txt"));
     try {
-      if (await blobExists(this.staging, src)) {
+      if (src && (await blobExists(this.staging, src))) {
         for await (const text of readBlobLines(this.staging, src, "source configurations")) {
           const t = transformConfigurationLine(text);
           if ("error" in t) {
@@ -868,8 +893,8 @@ class Run {
       "export clone for verification",
     );
     this.progress({ phase: "verify", label: "verify", percent: 0, done: 0, unit: "percent" });
-    const size = await blobSize(this.staging, this.blob("source/devices.txt"));
-    const r = await compareExportBlobs(this.staging, this.blob("source/devices.txt"), this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
+    const size = await blobSize(this.staging, this.sourceDevicesBlob);
+    const r = await compareExportBlobs(this.staging, this.sourceDevicesBlob, this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
     // With a filter, devices in the clone outside it were not ours to copy: extras only count in a full copy.
     const mismatches: DeviceDifference[] = [
       ...r.missing.map((id) => ({ id, fields: ["missing"] })),
@@ -879,8 +904,9 @@ class Run {
     this.ck.mismatches = mismatches;
     this.ck.mismatchCount = r.missingCount + r.differentCount + r.extraCount;
     this.ck.verified = r.matched;
-    if (this.includeConfigurations && (await blobExists(this.staging, this.blob("verify/configurations.txt")))) {
-      const cfg = await compareConfigurationStreams(readBlobLines(this.staging, this.blob("source/configurations.txt")), readBlobLines(this.staging, this.blob("verify/configurations.txt")));
+    const sourceConfigurations = this.sourceConfigurationsBlob;
+    if (this.includeConfigurations && sourceConfigurations && (await blobExists(this.staging, sourceConfigurations)) && (await blobExists(this.staging, this.blob("verify/configurations.txt")))) {
+      const cfg = await compareConfigurationStreams(readBlobLines(this.staging, sourceConfigurations), readBlobLines(this.staging, this.blob("verify/configurations.txt")));
       for (const id of cfg.missing) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["missing"] });
       for (const id of cfg.different) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["content"] });
       this.ck.mismatchCount += cfg.missing.length + cfg.different.length;

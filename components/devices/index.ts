@@ -13,6 +13,7 @@ import type {
   ExportOptions,
   ExportResult,
   HubConnection,
+  RestoreOptions,
   StagingOptions,
   VerifyOptions,
   VerifyReport,
@@ -31,6 +32,17 @@ export async function copyDevices(o: CopyOptions): Promise<CopyResult> {
 /** Delta sync: imports only devices new or changed since the last completed run; deleteMissing removes devices deleted at the source. */
 export async function syncDevices(o: CopyOptions): Promise<CopyResult> {
   return runCopy(o, "sync");
+}
+
+/**
+ * Copies the devices of a backup export blob (decommission's) into `target` — the way back after a
+ * decommission — with the same transform, re-parenting and verification as a copy. Resumable by
+ * runId; the backup blob is only read.
+ */
+export async function restoreDevices(o: RestoreOptions): Promise<CopyResult> {
+  // The engine never opens `source` when copying from a backup; the target takes the clone's place (named "target" in messages).
+  const { target, ...rest } = o;
+  return runCopy({ ...rest, clone: target, source: { connectionString: "" } }, "copy");
 }
 
 /** Compares original and clone device by device by streaming one export of each (read-only on both hubs). */

@@ -106,6 +106,7 @@ export interface EngineHooks {
 }
 
 export interface CopyOptions {
+  /** The original hub. Not used with `fromBackup`. */
   source: HubConnection;
   clone: HubConnection;
   staging: StagingOptions;
@@ -141,7 +142,15 @@ export interface CopyOptions {
   hooks?: EngineHooks;
   /** Aborts the run between steps (the checkpoint stays, a rerun resumes). */
   signal?: AbortSignal;
+  /**
+   * Copy from an export blob already in the staging container (a decommission backup) instead of
+   * exporting `source`: the way back after decommission. The blob is read, never deleted.
+   */
+  fromBackup?: { devicesBlob: string; configurationsBlob?: string };
 }
+
+/** `restoreDevices`: a copy whose source is a backup blob, into `target`. */
+export type RestoreOptions = Omit<CopyOptions, "source" | "clone" | "fromBackup" | "deleteMissing" | "generation"> & { target: HubConnection; fromBackup: NonNullable<CopyOptions["fromBackup"]> };
 
 export interface SyncStats {
   /** 1 for the first copy, +1 per delta sync. */

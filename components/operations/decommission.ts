@@ -4,9 +4,13 @@
  * ignoring only the cutover property), a full export WITH keys goes to the staging container as
  * the backup (its location is printed: it is the way back), and only then are the original's
  * devices removed — exactly those in the backup — with one delete import job. The only command
- * that deletes anything from the original hub.
+ * that deletes anything from the original hub. `--restore <backup blob>` is its way back: the
+ * backup's devices copied into the original again (the same engine as a copy), also only with
+ * `--confirm`.
  */
-import { deleteDevices, exportDevices, type DeleteResult, type StagingOptions } from "../devices";
+import { createHash } from "crypto";
+import { deleteDevices, exportDevices, restoreDevices, type CopyResult, type DeleteResult, type StagingOptions } from "../devices";
+import { blobExists, openStaging } from "../devices/staging";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import type { HubTarget } from "./hubs";
@@ -130,6 +134,55 @@ export function describeDecommission(r: DecommissionResult): string {
       ` (${r.backup.devices} devices, ${r.backup.modules} modules, ${r.backup.configurations} configurations${r.backup.configurationsBlob ? ` in ${r.backup.configurationsBlob}` : ""})`,
     `  deleted ${r.deleted.deleted} of ${r.deleted.requested} devices (already absent ${r.deleted.alreadyAbsent}, failed ${r.deleted.failed})${r.deleted.jobId ? ` by import job ${r.deleted.jobId}` : ""}`,
     ...r.deleted.failures.map((f) => `  FAILED ${f.deviceId}${f.moduleId ? `/${f.moduleId}` : ""}: ${f.errorCode} ${f.errorStatus}`),
-    `  to restore: an import job on ${r.hub} with input blob ${r.backup.blob} of container ${r.backup.container} (importMode createOrUpdate)`,
+    `  to restore: npm run hubclone -- decommission --restore ${r.backup.blob} --staging-container ${r.backup.container} --confirm ${r.hub} (with the original's and the staging account's connection strings)`,
   ].join("\n");
+}
+
+export interface RestoreFromBackupOptions {
+  original: HubTarget;
+  /** Must equal the original hub's name. */
+  confirm: string | undefined;
+  staging: StagingOptions;
+  /** The backup's devices blob, as decommission printed it. */
+  backupBlob: string;
+  local?: LocalEndpoints;
+  log?: (line: string) => void;
+  pollIntervalMs?: { min: number; max: number };
+}
+
+/** Pure: the restore's confirmation check, before any call. */
+export function checkRestoreConfirmation(original: HubTarget, confirm: string | undefined): void {
+  if (confirm !== original.name)
+    throw new UserError(
+      `nothing done: a restore imports the backup's devices into ${original.name}; to proceed pass --confirm ${original.name}${confirm === undefined ? "" : ` exactly (not "${confirm}")`}`,
+      "--confirm",
+    );
+}
+
+/** Stable per backup and hub, so a rerun of the same restore resumes instead of starting over. */
+export function restoreRunId(original: HubTarget, backupBlob: string): string {
+  return `restore-${createHash("sha256").update(`${original.hostName.toLowerCase()}\n${backupBlob}`).digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * Copies a decommission backup back into the original hub: the backup's devices (keys, twins,
+ * modules, edge hierarchy) and, when the backup has them, its configurations, verified against
+ * the backup at the end. Devices created on the hub since are left alone (they show as extra).
+ */
+export async function runRestore(o: RestoreFromBackupOptions): Promise<CopyResult> {
+  checkRestoreConfirmation(o.original, o.confirm);
+  if (!/^[^\s]{1,1024}$/.test(o.backupBlob)) throw new UserError("must be the backup's devices blob as decommission printed it", "--restore");
+  const configurationsBlob = o.backupBlob.replace(/[^/]*$/, "configurations.txt");
+  const staging = await openStaging(o.staging, o.log);
+  const withConfigurations = configurationsBlob !== o.backupBlob && (await blobExists(staging, configurationsBlob));
+  return restoreDevices({
+    target: { connectionString: o.original.connectionString },
+    staging: o.staging,
+    runId: restoreRunId(o.original, o.backupBlob),
+    fromBackup: { devicesBlob: o.backupBlob, ...(withConfigurations ? { configurationsBlob } : {}) },
+    includeConfigurations: withConfigurations,
+    local: o.local,
+    log: o.log,
+    pollIntervalMs: o.pollIntervalMs,
+  });
 }

@@ -199,7 +199,7 @@ function copyOpts(o: CopyFlags, g: GlobalOptions, view: ProgressView): CopyOptio
   };
 }
 
-function describeCopy(verb: string, r: CopyResult): string {
+export function describeCopy(verb: string, r: CopyResult): string {
   const lines = [
     `${verb} ${r.alreadyComplete ? "(already complete, nothing to do)" : "done"} — run ${r.runId}, generation ${r.sync.generation}`,
     `  exported   ${r.exported} devices, ${r.exportedModules} modules`,

@@ -131,6 +131,10 @@ describe("hubclone commands (child process, --local)", () => {
     expect(r.stderr).toBe(`error: --confirm: nothing done: decommission deletes every device of ${original.name}; to proceed pass --confirm ${original.name}\n`);
     const list = await p<unknown[]>((cb) => registryFor(original).list(cb as never));
     expect(list).toHaveLength(4);
+    // its way back is guarded the same way
+    const restore = await hubclone(["--local", "decommission", "--restore", "backups/x/devices.txt"], env);
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toBe(`error: --confirm: nothing done: a restore imports the backup's devices into ${original.name}; to proceed pass --confirm ${original.name}\n`);
   });
 
   it("--source-hub/--clone-hub name local hubs instead of connection strings", async () => {

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "azure-iothub";
 import { copyDevices, type StagingOptions } from "../../components/devices";
 import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../components/operations/cutover";
-import { runDecommission } from "../../components/operations/decommission";
+import { restoreRunId, runDecommission, runRestore } from "../../components/operations/decommission";
 import { countQuery, hubTarget, hubUserError, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
 import { blobServiceClient, configureHub, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
@@ -343,5 +343,29 @@ describe("decommission of a verified, cut-over original", () => {
       /^rollback: refused: 4 of the wave's 4 devices are not registered on .*Restore them from the decommission backup first, or pass --force$/,
     );
     expect(await desiredHost(registryFor(pair.clone), "dev-0")).toBe(pair.clone.hostName);
+
+    // the way back: the backup imported into the original again, only with --confirm
+    await expect(runRestore({ original: pair.o, confirm: undefined, staging: pair.staging, backupBlob: r.backup.blob, local, pollIntervalMs: poll })).rejects.toThrow(
+      `--confirm: nothing done: a restore imports the backup's devices into ${pair.original.name}; to proceed pass --confirm ${pair.original.name}`,
+    );
+    await expect(runRestore({ original: pair.o, confirm: pair.original.name, staging: pair.staging, backupBlob: "backups/nope/devices.txt", local, pollIntervalMs: poll })).rejects.toThrow(
+      /^fromBackup\.devicesBlob: blob backups\/nope\/devices\.txt is not in container /,
+    );
+    const restored = await runRestore({ original: pair.o, confirm: pair.original.name, staging: pair.staging, backupBlob: r.backup.blob, local, pollIntervalMs: poll });
+    expect(restored).toMatchObject({ exported: 4, imported: 4, failed: 0, mismatchCount: 0, verified: 4 });
+    expect(await deviceIds(pair.original)).toEqual(["dev-0", "dev-1", "dev-2", "dev-3"]);
+    const keysAfter = await Promise.all(
+      ["dev-0", "dev-3"].map(async (id) => (await p<{ authentication: { symmetricKey: { primaryKey: string } } }>((cb) => registryFor(pair.original).get(id, cb as never))).authentication.symmetricKey.primaryKey),
+    );
+    expect(keysAfter).toEqual(keysBefore);
+    // the backup stays (it is the user's); of the restore's staging, only the key-free manifest and checkpoint
+    const left: string[] = [];
+    for await (const b of blobServiceClient().getContainerClient(pair.staging.containerName).listBlobsFlat({ includeUncommitedBlobs: true })) left.push(b.name);
+    expect(left).toContain(r.backup.blob);
+    const run = `runs/${restoreRunId(pair.o, r.backup.blob)}/`;
+    expect(left.filter((n) => n.startsWith(run)).map((n) => n.slice(run.length)).sort()).toEqual(["checkpoint.json", "g1/manifest.tsv", "lock"]);
+    // now a rollback finds its devices again
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, rollback: true, pollIntervalMs: poll });
+    expect(back.result).toMatchObject({ direction: "rollback", updated: 4, failed: 0 });
   });
 });
