@@ -73,6 +73,11 @@ const endpointSchema = z
     secondaryKey: str.optional(),
     /** Coordinates for the deploy-time key look-up when the source lacks them. */
     keySource: keySourceSchema.optional(),
+    /**
+     * A relocated Event Hubs endpoint only: the new event hub's partitions (default 4). The hub's
+     * template does not say how many the original has; consumers and partition keys depend on it.
+     */
+    partitionCount: z.number().int().min(1).max(1024).optional(),
   })
   .strict();
 

@@ -158,7 +158,7 @@ export class RoutingResources extends pulumi.ComponentResource {
           resourceGroupName: rg,
         };
       } else if (r.endpointKind === "eventHubs") {
-        const hub = new eventhub.EventHub(`${res}-eventhub`, { namespaceName: ehNamespace!.name, resourceGroupName: rg, eventHubName: r.entityName, partitionCount: 4 }, parent);
+        const hub = new eventhub.EventHub(`${res}-eventhub`, { namespaceName: ehNamespace!.name, resourceGroupName: rg, eventHubName: r.entityName, partitionCount: r.partitionCount ?? 4 }, parent);
         let credential: pulumi.Output<string> | undefined;
         if (!r.identityBased) {
           const rule = new eventhub.EventHubAuthorizationRule(

@@ -79,6 +79,9 @@ interface Ctx {
   cloneName: string;
 }
 
+/** A relocated event hub's partitions when the config does not say (the original's count is not in the hub's template). */
+const DEFAULT_EVENT_HUB_PARTITIONS = 4;
+
 function warn(ctx: Ctx, line: string): void {
   ctx.plan.warnings.push(line);
 }
@@ -296,6 +299,14 @@ function planEndpoint(ctx: Ctx, kind: EndpointKind, ep: EndpointBase | StorageCo
     }
   } else if (cfg?.relocate) {
     relocation = { endpointName: ep.name, endpointKind: kind, entityName: entityPath ?? ep.name, identityBased };
+    if (kind === "eventHubs") {
+      relocation.partitionCount = cfg.partitionCount ?? DEFAULT_EVENT_HUB_PARTITIONS;
+      if (cfg.partitionCount === undefined)
+        warn(ctx, `routing endpoint ${ep.name}: the relocated event hub gets ${DEFAULT_EVENT_HUB_PARTITIONS} partitions (the hub's template does not say how many the original has); set iothub-clone:endpoints.${ep.name}.partitionCount to the original's count, which cannot be changed later on Standard`);
+    }
+  }
+  if (cfg?.partitionCount !== undefined && !(kind === "eventHubs" && relocation)) {
+    ctx.plan.errors.push({ field: `iothub-clone:endpoints.${ep.name}.partitionCount`, message: `applies only to a relocated Event Hubs endpoint (${ep.name} is ${kind}${relocation ? "" : ", kept in place"}); remove it${kind === "eventHubs" ? ", or set relocate: true" : ""}` });
   }
   if (!relocation) {
     // Kept in place: the endpoint keeps pointing at the original's target.

@@ -83,6 +83,8 @@ export interface Relocation {
   /** Cosmos DB only. */
   databaseName?: string;
   partitionKeyName?: string;
+  /** Event Hubs only: the new event hub's partitions. */
+  partitionCount?: number;
   identityBased: boolean;
 }
 

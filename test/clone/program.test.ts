@@ -108,7 +108,8 @@ describe("prod stack: routed fleet hub → northeurope, S2 x4, 8 partitions, rel
     expect(ns.inputs).toMatchObject({ location: "northeurope", resourceGroupName: "rg-fleet-neu" });
     expect(ns.inputs.namespaceName).toMatch(/^contoso-fleet-hub-neu-sb-/);
     expect(of(r, "azure-native:servicebus:Topic")[0].inputs).toMatchObject({ topicName: "device-commands" });
-    expect(of(r, "azure-native:eventhub:EventHub")[0].inputs).toMatchObject({ eventHubName: "device-lifecycle" });
+    expect(of(r, "azure-native:eventhub:EventHub")[0].inputs).toMatchObject({ eventHubName: "device-lifecycle", partitionCount: 4 });
+    expect(r.warnings.filter((w) => w.includes("partitions"))).toEqual([]); // the stack says how many
     expect(of(r, "azure-native:eventhub:EventHubAuthorizationRule")[0].inputs).toMatchObject({ rights: ["Send"] });
     const containers = of(r, "azure-native:storage:BlobContainer").map((c) => c.inputs.containerName);
     expect(containers).toEqual(expect.arrayContaining(["telemetry-archive", "devicefiles"]));

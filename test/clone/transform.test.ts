@@ -130,6 +130,21 @@ describe("transform: config choices", () => {
     expect(plan.roleGrants.find((g) => g.endpointName === "commands-topic")?.target).toEqual({ kind: "relocated" });
   });
 
+  it("a relocated event hub gets the configured partitions, else 4 with a warning naming the setting; the setting elsewhere is an error", () => {
+    const base = { source: { template: "f" }, clone: { location: "northeurope" } };
+    const set = buildClonePlan(fleetModel(), config({ ...base, endpoints: { "analytics-eh": { relocate: true, partitionCount: 16 } } }));
+    expect(set.relocations.find((r) => r.endpointName === "analytics-eh")?.partitionCount).toBe(16);
+    expect(set.warnings.filter((w) => w.includes("partitions"))).toEqual([]);
+    const unset = buildClonePlan(fleetModel(), config({ ...base, endpoints: { "analytics-eh": { relocate: true } } }));
+    expect(unset.relocations.find((r) => r.endpointName === "analytics-eh")?.partitionCount).toBe(4);
+    expect(unset.warnings).toContainEqual(expect.stringMatching(/^routing endpoint analytics-eh: the relocated event hub gets 4 partitions .*iothub-clone:endpoints\.analytics-eh\.partitionCount/));
+    const kept = buildClonePlan(fleetModel(), config({ ...base, endpoints: { "analytics-eh": { partitionCount: 16 }, archive: { relocate: true, partitionCount: 2 } } }));
+    expect(kept.errors.map((e) => `${e.field}: ${e.message}`)).toEqual([
+      "iothub-clone:endpoints.analytics-eh.partitionCount: applies only to a relocated Event Hubs endpoint (analytics-eh is eventHubs, kept in place); remove it, or set relocate: true",
+      "iothub-clone:endpoints.archive.partitionCount: applies only to a relocated Event Hubs endpoint (archive is storageContainers); remove it",
+    ]);
+  });
+
   it("uses a connection string from config instead of a look-up", () => {
     const plan = buildClonePlan(fleetModel(), config({ source: { template: "f" }, endpoints: { "alerts-queue": { connectionString: "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=c2VjcmV0;EntityPath=q" } } }));
     expect(plan.endpoints.find((e) => e.name === "alerts-queue")!.credential).toMatchObject({ kind: "config", configKey: "endpoints.alerts-queue.connectionString" });
