@@ -581,13 +581,13 @@ class Run {
       }
       return w1 || w2 || w3 ? Promise.all([w1, w2, w3]) : undefined;
     };
-    // With a query/id filter: parse here (the filter reads the parsed line; modules may wait for their device).
     // A line the filter leaves out is still at the source: not a deletion, and its manifest entry
     // (if any) is carried over as it was.
     const leaveOut = (l: { id: string; moduleId?: string }): undefined => {
       manifest.leftOut(lineKey(l));
       return undefined;
     };
+    // With a query/id filter: parse here (the filter reads the parsed line; modules may wait for their device).
     const emit = (text: string): Promise<unknown> | undefined => {
       const p = parseLine(text);
       if (!p.ok) return malformed(p.id, p.reason);
