@@ -1,7 +1,7 @@
 /**
  * `hubclone decommission`: the guide's "delete the source devices", guarded. Nothing happens
- * unless `--confirm` names the original hub exactly; then the clone must verify (every device,
- * ignoring only the cutover property), a full export WITH keys goes to the staging container as
+ * unless `--confirm` names the original hub exactly; then the clone must verify (devices not yet
+ * moved identical but for the cutover property, moved ones present), a full export WITH keys goes to the staging container as
  * the backup (its location is printed: it is the way back), and only then are the original's
  * devices removed — exactly those in the backup — with one delete import job. The only command
  * that deletes anything from the original hub. `--restore <backup blob>` is its way back: the
