@@ -487,7 +487,7 @@ class Run {
 
   async exportSource(): Promise<void> {
     if (!this.source) {
-      await this.checkBackup();
+      // open() has checked the backup's blobs.
       this.log(`devices: copying from the backup ${this.o.fromBackup!.devicesBlob} (no export job)`);
       return;
     }
