@@ -273,23 +273,42 @@ export interface ProjectedLine {
  */
 export function projectLine(line: ExportLine): ProjectedLine | undefined {
   if (line.moduleId && EDGE_SYSTEM_MODULES.has(line.moduleId)) return undefined;
+  const device = !line.moduleId;
   const out: Record<string, unknown> = { id: line.id };
   if (line.moduleId) out.moduleId = line.moduleId;
   out.status = line.status ?? "enabled";
+  // Every copied field is written even when empty, so a value cleared at the original is cleared
+  // on the clone by the next sync: whether the service keeps or wipes a field a line leaves out is
+  // not documented (shared/reference/service-behaviours.md §10), an explicit empty value is right
+  // under both readings.
   if (line.statusReason) out.statusReason = line.statusReason;
+  else if (device) out.statusReason = "";
   if (line.authentication) out.authentication = line.authentication;
   const tags = emptyToUndefined(line.tags ?? undefined);
   if (tags) out.tags = tags;
-  const desired = stripTwinMetadata(line.properties?.desired ?? {}) as Record<string, unknown>;
-  for (const _ in desired) {
-    out.properties = { desired };
-    break;
+  else if (device || isObject(line.tags)) out.tags = {}; // module lines: only when the export carries module tags
+  out.properties = { desired: stripTwinMetadata(line.properties?.desired ?? {}) };
+  const parentId = parentIdOf(line);
+  if (device) {
+    out.capabilities = line.capabilities || { iotEdge: false };
+    if (!parentId) {
+      // No parent at the original: say so, or a parent removed there stays on the clone. The
+      // forms the Azure CLI sends to remove one (azext_iot operations/hub.py _update_device_parent):
+      // an edge device's parentScopes [], a leaf device's deviceScope "". An edge device's own
+      // scope is the service's; its parentScopes only when the export carries that field (the
+      // service has not always exported it, §6: absent must not read as "no parent").
+      if (line.capabilities?.iotEdge !== true) out.deviceScope = "";
+      else if (line.parentScopes !== undefined) out.parentScopes = [];
+    }
   }
-  if (line.capabilities && !line.moduleId) out.capabilities = line.capabilities;
   // Serialised once, in a fixed field order, so equal exports hash equally without a canonical
   // re-serialisation (this is the transform's hot path; a key order the service changed inside
   // tags/desired only costs a needless re-import).
-  return { content: JSON.stringify(out), parentId: parentIdOf(line), isModule: Boolean(line.moduleId) };
+  return { content: JSON.stringify(out), parentId, isModule: !device };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return Boolean(v) && typeof v === "object" && !Array.isArray(v);
 }
 
 /**
