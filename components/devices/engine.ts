@@ -19,6 +19,7 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
+import { classifyHubError, kindOfCode } from "./hub-errors";
 import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
@@ -250,7 +251,7 @@ class Run {
       try {
         done = await waitJob(hub, id, ctx, `${spec.type} job`);
       } catch (err) {
-        if (errorStatus(err) !== 404) throw err;
+        if (errorStatus(err) !== 404 && classifyHubError(err).kind !== "notFound") throw err;
         // The hub no longer knows the recorded job (history is kept 30 days): run the step again.
         this.log(`devices: ${hub.field} hub: job ${id} is unknown to the hub; starting ${step} again`);
         this.ck.failedJobs.push(id);
@@ -795,11 +796,12 @@ class Run {
     const failedKeys: string[] = [];
     let overflow = false;
     const n = await readImportErrors(this.staging, "importErrors.log", (f) => {
-      if (retried && (f.errorCode === "409001" || f.errorCode === "409301")) {
+      const kind = kindOfCode(f.errorCode, undefined, f.errorStatus);
+      if (retried && kind === "alreadyExists") {
         c.alreadyPresent++;
         return;
       }
-      if (f.errorCode === "404001" && this.isDeleteLine(f)) return; // already gone from the clone
+      if (kind === "notFound" && this.isDeleteLine(f)) return; // already gone from the clone
       c.importFailed++;
       if (failedKeys.length < 100_000) failedKeys.push(f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId);
       else overflow = true;

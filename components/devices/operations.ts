@@ -6,6 +6,7 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient } from "./hub-client";
+import { kindOfCode } from "./hub-errors";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { parseManifestLine } from "./manifest";
 import { blobExists, blobSize, BlobLineWriter, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging } from "./staging";
@@ -137,7 +138,7 @@ export async function deleteDevicesImpl(hub: HubConnection, stagingOptions: Stag
   const blobName = `deletes/${randomUUID()}/devices.txt`;
   const w = new BlobLineWriter(staging, blobName);
   try {
-    for await (const id of targetIds(staging, target)) await w.write(JSON.stringify({ id, importMode: "delete" }));
+    for await (const id of targetIds(staging, target)) await w.write(JSON.stringify({ id, importMode: "delete", status: "enabled" }));
     await w.close();
   } catch (err) {
     await w.discard();
@@ -154,7 +155,7 @@ export async function deleteDevicesImpl(hub: HubConnection, stagingOptions: Stag
     let failed = 0;
     const failures: ImportFailure[] = [];
     await readImportErrors(staging, "importErrors.log", (f) => {
-      if (f.errorCode === "404001" || /DeviceNotFound/i.test(f.errorCode)) alreadyAbsent++;
+      if (kindOfCode(f.errorCode, undefined, f.errorStatus) === "notFound") alreadyAbsent++;
       else {
         failed++;
         if (failures.length < 100) failures.push(f);
