@@ -744,7 +744,7 @@ class Run {
           const t = transformConfigurationLine(text);
           if ("error" in t) {
             c.configurationsFailed++;
-            if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: "", errorCode: "malformed", errorStatus: `configuration line: ${t.error}` });
+            if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: t.id ? `configuration:${t.id}` : "", errorCode: "malformed", errorStatus: `configuration line: ${t.error}` });
             continue;
           }
           c.configurationsExported++;
@@ -911,7 +911,9 @@ class Run {
       const cfg = await compareConfigurationStreams(readBlobLines(this.staging, sourceConfigurations), readBlobLines(this.staging, this.blob("verify/configurations.txt")));
       for (const id of cfg.missing) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["missing"] });
       for (const id of cfg.different) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["content"] });
-      this.ck.mismatchCount += cfg.missing.length + cfg.different.length;
+      // A line the verifier cannot read is a mismatch it reports, never one it skips.
+      for (const what of cfg.unreadable) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${what}`, fields: ["unreadable"] });
+      this.ck.mismatchCount += cfg.missing.length + cfg.different.length + cfg.unreadable.length;
     }
     if (r.badKeys.length > 0 || r.badKeysOverflow) await this.markUnsynced(r.badKeys, r.badKeysOverflow);
     this.progress({ phase: "verify", label: `verify: ${fmt(r.matched)} identical, ${fmt(r.missingCount)} missing, ${fmt(r.differentCount)} different, ${fmt(r.extraCount)} extra`, percent: 100, done: 100, unit: "percent" });

@@ -84,11 +84,11 @@ export async function verifyDevicesImpl(o: VerifyOptions): Promise<VerifyReport>
     jobIds.cloneExport = await runJob(clone, staging, { type: "export", blobName: `${prefix}clone/devices.txt`, includeConfigurations: withConfigs, configurationsBlobName: `${prefix}clone/configurations.txt` }, ctxFor(o, "verify: export clone", "verify"));
     const size = await blobSize(staging, `${prefix}source/devices.txt`);
     const r = await compareExportBlobs(staging, `${prefix}source/devices.txt`, `${prefix}clone/devices.txt`, { sizeHint: size, filter: o.filter, cap });
-    let configurations = { source: 0, clone: 0, missing: [] as string[], extra: [] as string[], different: [] as string[] };
+    let configurations = { source: 0, clone: 0, missing: [] as string[], extra: [] as string[], different: [] as string[], unreadable: [] as string[] };
     if (withConfigs && (await blobExists(staging, `${prefix}source/configurations.txt`)) && (await blobExists(staging, `${prefix}clone/configurations.txt`))) {
       configurations = await compareConfigurationStreams(readBlobLines(staging, `${prefix}source/configurations.txt`), readBlobLines(staging, `${prefix}clone/configurations.txt`));
     }
-    const ok = r.missingCount + r.extraCount + r.differentCount === 0 && configurations.missing.length + configurations.different.length + configurations.extra.length === 0;
+    const ok = r.missingCount + r.extraCount + r.differentCount === 0 && configurations.missing.length + configurations.different.length + configurations.extra.length + configurations.unreadable.length === 0;
     return {
       source: r.source,
       clone: r.clone,

@@ -361,18 +361,55 @@ export function reparentLine(importLine: string, parentScopeOnClone: string, own
   return JSON.stringify(o);
 }
 
-/** A configuration line (ADM or edge deployment) for the clone: content kept verbatim so layered stays layered. */
-export function transformConfigurationLine(text: string): { id: string; line: string; hash: string } | { error: string } {
-  let c: Record<string, unknown>;
+/** The content kinds a configuration can hold; every one is copied and compared verbatim. */
+export const CONFIGURATION_CONTENT_KINDS = ["deviceContent", "moduleContent", "modulesContent"] as const;
+
+/**
+ * Reads one configuration line of an export in either casing: the REST schema is camelCase, and
+ * reports say the export blob is PascalCase (the .NET SDK's Configuration model; no real blob is
+ * published, service-behaviours.md §2). Only the schema's own keys are renamed: the twin paths
+ * and module ids inside the content are the user's.
+ */
+export function readConfigurationLine(text: string): { ok: true; config: Record<string, unknown> } | { ok: false; reason: string; id?: string } {
+  let raw: unknown;
   try {
-    c = JSON.parse(text) as Record<string, unknown>;
+    raw = JSON.parse(text);
   } catch {
-    return { error: "not valid JSON" };
+    return { ok: false, reason: "not valid JSON", id: /"id"\s*:\s*"([^"]{1,128})"/i.exec(text)?.[1] };
   }
-  if (!c || typeof c.id !== "string") return { error: "missing id" };
+  if (!isObject(raw)) return { ok: false, reason: "not a JSON object" };
+  const config = camelKeys(raw);
+  if (typeof config.id !== "string" || !config.id) return { ok: false, reason: "missing id" };
+  if (isObject(config.content)) {
+    config.content = camelKeys(config.content);
+  } else if (config.content !== undefined && config.content !== null) return { ok: false, reason: "content is not an object", id: config.id };
+  if (isObject(config.metrics)) config.metrics = camelKeys(config.metrics);
+  return { ok: true, config };
+}
+
+/** Top-level keys with a lowercase first letter (camelCase wins when a line has both spellings). */
+function camelKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const c = k === "ETag" ? "etag" : k.charAt(0).toLowerCase() + k.slice(1);
+    if (c === k || !(c in o)) out[c] = v;
+  }
+  return out;
+}
+
+/**
+ * A configuration line (ADM: deviceContent or moduleContent; edge deployment: modulesContent) for
+ * the clone, content kept verbatim so layered stays layered, and its digest for the verifier.
+ * The import mode is the only one the SDKs know for configurations (ConfigurationImportMode.cs:
+ * createOrUpdateIfMatchETag), without an etag (the SDK's e2e import test sends none).
+ */
+export function transformConfigurationLine(text: string): { id: string; line: string; hash: string } | { error: string; id?: string } {
+  const r = readConfigurationLine(text);
+  if (!r.ok) return { error: r.reason, id: r.id };
+  const c = r.config;
   const keep: Record<string, unknown> = { id: c.id };
   for (const k of ["schemaVersion", "labels", "content", "targetCondition", "priority", "metrics"]) if (c[k] !== undefined) keep[k] = c[k];
   const metrics = keep.metrics as { queries?: unknown } | undefined;
   if (metrics) keep.metrics = { queries: metrics.queries ?? {} };
-  return { id: c.id, line: JSON.stringify(keep), hash: digest(canonicalJson(keep)) };
+  return { id: c.id as string, line: JSON.stringify({ importMode: "createOrUpdateIfMatchETag", ...keep }), hash: digest(canonicalJson(keep)) };
 }
