@@ -145,7 +145,7 @@ export interface RehearsalReport {
 }
 
 /** Streams a JSONL file line by line (bounded memory). */
-async function* fileLines(file: string): AsyncGenerator<string> {
+export async function* fileLines(file: string): AsyncGenerator<string> {
   const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
   for await (const line of rl) if (line.trim()) yield line;
 }

@@ -19,6 +19,7 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
+import { classifyHubError, kindOfCode } from "./hub-errors";
 import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
@@ -250,7 +251,7 @@ class Run {
       try {
         done = await waitJob(hub, id, ctx, `${spec.type} job`);
       } catch (err) {
-        if (errorStatus(err) !== 404) throw err;
+        if (errorStatus(err) !== 404 && classifyHubError(err).kind !== "notFound") throw err;
         // The hub no longer knows the recorded job (history is kept 30 days): run the step again.
         this.log(`devices: ${hub.field} hub: job ${id} is unknown to the hub; starting ${step} again`);
         this.ck.failedJobs.push(id);
@@ -743,7 +744,7 @@ class Run {
           const t = transformConfigurationLine(text);
           if ("error" in t) {
             c.configurationsFailed++;
-            if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: "", errorCode: "malformed", errorStatus: `configuration line: ${t.error}` });
+            if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: t.id ? `configuration:${t.id}` : "", errorCode: "malformed", errorStatus: `configuration line: ${t.error}` });
             continue;
           }
           c.configurationsExported++;
@@ -795,11 +796,12 @@ class Run {
     const failedKeys: string[] = [];
     let overflow = false;
     const n = await readImportErrors(this.staging, "importErrors.log", (f) => {
-      if (retried && (f.errorCode === "409001" || f.errorCode === "409301")) {
+      const kind = kindOfCode(f.errorCode, undefined, f.errorStatus);
+      if (retried && kind === "alreadyExists") {
         c.alreadyPresent++;
         return;
       }
-      if (f.errorCode === "404001" && this.isDeleteLine(f)) return; // already gone from the clone
+      if (kind === "notFound" && this.isDeleteLine(f)) return; // already gone from the clone
       c.importFailed++;
       if (failedKeys.length < 100_000) failedKeys.push(f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId);
       else overflow = true;
@@ -909,7 +911,9 @@ class Run {
       const cfg = await compareConfigurationStreams(readBlobLines(this.staging, sourceConfigurations), readBlobLines(this.staging, this.blob("verify/configurations.txt")));
       for (const id of cfg.missing) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["missing"] });
       for (const id of cfg.different) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${id}`, fields: ["content"] });
-      this.ck.mismatchCount += cfg.missing.length + cfg.different.length;
+      // A line the verifier cannot read is a mismatch it reports, never one it skips.
+      for (const what of cfg.unreadable) this.ck.mismatches.length < this.cap && this.ck.mismatches.push({ id: `configuration:${what}`, fields: ["unreadable"] });
+      this.ck.mismatchCount += cfg.missing.length + cfg.different.length + cfg.unreadable.length;
     }
     if (r.badKeys.length > 0 || r.badKeysOverflow) await this.markUnsynced(r.badKeys, r.badKeysOverflow);
     this.progress({ phase: "verify", label: `verify: ${fmt(r.matched)} identical, ${fmt(r.missingCount)} missing, ${fmt(r.differentCount)} different, ${fmt(r.extraCount)} extra`, percent: 100, done: 100, unit: "percent" });

@@ -7,7 +7,8 @@
 import { UserError } from "../errors";
 import { useLocalHub } from "./local-hub";
 import { redact } from "../secrets";
-import { describeError, errorStatus, hubErrorCode, isJobQuotaExceeded, withRetry } from "./retry";
+import { classifyHubError } from "./hub-errors";
+import { describeError, errorStatus, isJobQuotaExceeded, withRetry } from "./retry";
 import type { HubConnection, LocalEndpoints } from "./types";
 
 const API = "?api-version=2021-04-12";
@@ -86,11 +87,12 @@ export class HubClient {
   userError(err: unknown, what: string): Error {
     if (err instanceof UserError) return err;
     const status = errorStatus(err);
-    const code = hubErrorCode(err);
+    const c = classifyHubError(err);
+    const code = c.code ?? c.name;
     const f = `${this.field}.connectionString`;
     if (status === 401) return new UserError(`the hub ${this.hostName} rejected the credentials while trying to ${what} (401 Unauthorized); copy the policy's current connection string (keys may have been rotated) or check the identity's IoT Hub Data Contributor role`, f);
-    if (status === 403 && (code === "403002" || code === "IotHubQuotaExceeded")) return new UserError(`the hub ${this.hostName} is at its device quota (403002 IotHubQuotaExceeded); add units or a tier, or copy fewer devices with filter`, this.field);
-    if (status === 403 && code !== "403003" && code !== "JobQuotaExceeded") return new UserError(`the policy cannot ${what} on ${this.hostName} (403 ${code ?? "Forbidden"}); use a policy with registry write rights (iothubowner or registryReadWrite)`, f);
+    if (c.kind === "deviceQuota") return new UserError(`the hub ${this.hostName} is at its device quota (403002 IotHubQuotaExceeded); add units or a tier, or copy fewer devices with filter`, this.field);
+    if (status === 403 && c.kind !== "jobQuota") return new UserError(`the policy cannot ${what} on ${this.hostName} (403 ${code ?? "Forbidden"}); use a policy with registry write rights (iothubowner or registryReadWrite)`, f);
     const syscall = (err as { code?: string }).code;
     if (syscall === "ENOTFOUND" || syscall === "EAI_AGAIN") return new UserError(`the host ${this.hostName} cannot be resolved (${syscall}); check HostName in the connection string`, f);
     if (err instanceof Error) {

@@ -6,6 +6,7 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient } from "./hub-client";
+import { kindOfCode } from "./hub-errors";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { parseManifestLine } from "./manifest";
 import { blobExists, blobSize, BlobLineWriter, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging } from "./staging";
@@ -83,11 +84,11 @@ export async function verifyDevicesImpl(o: VerifyOptions): Promise<VerifyReport>
     jobIds.cloneExport = await runJob(clone, staging, { type: "export", blobName: `${prefix}clone/devices.txt`, includeConfigurations: withConfigs, configurationsBlobName: `${prefix}clone/configurations.txt` }, ctxFor(o, "verify: export clone", "verify"));
     const size = await blobSize(staging, `${prefix}source/devices.txt`);
     const r = await compareExportBlobs(staging, `${prefix}source/devices.txt`, `${prefix}clone/devices.txt`, { sizeHint: size, filter: o.filter, cap });
-    let configurations = { source: 0, clone: 0, missing: [] as string[], extra: [] as string[], different: [] as string[] };
+    let configurations = { source: 0, clone: 0, missing: [] as string[], extra: [] as string[], different: [] as string[], unreadable: [] as string[] };
     if (withConfigs && (await blobExists(staging, `${prefix}source/configurations.txt`)) && (await blobExists(staging, `${prefix}clone/configurations.txt`))) {
       configurations = await compareConfigurationStreams(readBlobLines(staging, `${prefix}source/configurations.txt`), readBlobLines(staging, `${prefix}clone/configurations.txt`));
     }
-    const ok = r.missingCount + r.extraCount + r.differentCount === 0 && configurations.missing.length + configurations.different.length + configurations.extra.length === 0;
+    const ok = r.missingCount + r.extraCount + r.differentCount === 0 && configurations.missing.length + configurations.different.length + configurations.extra.length + configurations.unreadable.length === 0;
     return {
       source: r.source,
       clone: r.clone,
@@ -137,7 +138,7 @@ export async function deleteDevicesImpl(hub: HubConnection, stagingOptions: Stag
   const blobName = `deletes/${randomUUID()}/devices.txt`;
   const w = new BlobLineWriter(staging, blobName);
   try {
-    for await (const id of targetIds(staging, target)) await w.write(JSON.stringify({ id, importMode: "delete" }));
+    for await (const id of targetIds(staging, target)) await w.write(JSON.stringify({ id, importMode: "delete", status: "enabled" }));
     await w.close();
   } catch (err) {
     await w.discard();
@@ -154,7 +155,7 @@ export async function deleteDevicesImpl(hub: HubConnection, stagingOptions: Stag
     let failed = 0;
     const failures: ImportFailure[] = [];
     await readImportErrors(staging, "importErrors.log", (f) => {
-      if (f.errorCode === "404001" || /DeviceNotFound/i.test(f.errorCode)) alreadyAbsent++;
+      if (kindOfCode(f.errorCode, undefined, f.errorStatus) === "notFound") alreadyAbsent++;
       else {
         failed++;
         if (failures.length < 100) failures.push(f);

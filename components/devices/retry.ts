@@ -4,6 +4,7 @@
  * jitter, honouring `Retry-After`, bounded by the caller's deadline.
  */
 import { redact } from "../secrets";
+import { classifyHubError } from "./hub-errors";
 
 /** HTTP status of an error from the iothub rest client (`err.response`) or @azure/storage-blob (`statusCode`). */
 export function errorStatus(err: unknown): number | undefined {
@@ -20,18 +21,12 @@ function header(err: unknown, name: string): string | undefined {
 }
 
 /**
- * The hub's error code (`403003`, `JobQuotaExceeded`, …) from the `iothub-errorcode` header or either
- * documented body format: `{"Message":"{\"errorCode\":404001,…}"}` (current) or
- * `{"Message":"ErrorCode:DeviceNotFound;…"}` (older).
+ * The hub's error code (`403003`, `JobQuotaExceeded`, …) from the body in any form the service
+ * uses, or the `iothub-errorcode` header (hub-errors.ts reads them all).
  */
 export function hubErrorCode(err: unknown): string | undefined {
-  const fromHeader = header(err, "iothub-errorcode");
-  const body = (err as { responseBody?: unknown } | undefined)?.responseBody;
-  const text = typeof body === "string" ? body : body ? JSON.stringify(body) : "";
-  const numeric = /errorCode\\?"?\s*:\s*\\?"?(\d{6})/i.exec(text)?.[1];
-  if (numeric) return numeric;
-  const named = /ErrorCode:([A-Za-z]+)/.exec(text)?.[1];
-  return fromHeader ?? named;
+  const c = classifyHubError(err);
+  return c.code ?? c.name;
 }
 
 /** Seconds or HTTP-date → milliseconds; undefined when absent or unparseable. */
@@ -56,10 +51,9 @@ export function isTransient(err: unknown): boolean {
   return name === "ThrottlingError" || name === "ServiceUnavailableError" || name === "InternalServerError" || name === "GatewayTimeoutError";
 }
 
-/** JobQuotaExceeded: another import/export job is active on that hub (403003; the SDK calls it TooManyDevicesError). */
+/** JobQuotaExceeded: another job holds the hub's job slot (403003, 403001 "another job is running", 429004 for scheduled jobs). */
 export function isJobQuotaExceeded(err: unknown): boolean {
-  const code = hubErrorCode(err);
-  return errorStatus(err) === 403 && (code === "403003" || code === "JobQuotaExceeded");
+  return classifyHubError(err).kind === "jobQuota";
 }
 
 export interface RetryOptions {
@@ -99,11 +93,16 @@ function abortError(signal: AbortSignal): Error {
   return reason instanceof Error ? reason : new Error("aborted");
 }
 
-/** Delay before retry `attempt` (1-based): Retry-After when the server gave one, else full jitter. */
+/**
+ * Delay before retry `attempt` (1-based): Retry-After when the server gave one, else the wait its
+ * message asks for (a throttled registry call says "Wait 10 seconds and try again" in the body and
+ * no source shows a Retry-After header: service-behaviours.md §9), else full jitter.
+ */
 export function backoffDelay(attempt: number, err: unknown, o: Pick<RetryOptions, "baseMs" | "maxMs" | "random">): number {
   const base = o.baseMs ?? 500;
   const max = o.maxMs ?? 30_000;
-  const server = retryAfterMs(err);
+  const status = errorStatus(err);
+  const server = retryAfterMs(err) ?? (status === 429 || status === 503 ? classifyHubError(err).waitMs : undefined);
   const exp = Math.min(max, base * 2 ** (attempt - 1));
   const jittered = Math.round(exp / 2 + (o.random ?? Math.random)() * (exp / 2));
   return server !== undefined ? Math.min(Math.max(server, jittered / 4), 5 * 60_000) : jittered;

@@ -95,6 +95,12 @@ const PIECE = {
   desired: Buffer.from(',"properties":{"desired":{'),
   desiredEnd: Buffer.from("}}"),
   capabilities: Buffer.from(',"capabilities":'),
+  // The explicit empty values of projectLine, byte for byte as JSON.stringify writes them there.
+  noStatusReason: Buffer.from(',"statusReason":""'),
+  noTags: Buffer.from(',"tags":{}'),
+  notEdge: Buffer.from(',"capabilities":{"iotEdge":false}'),
+  noDeviceScope: Buffer.from(',"deviceScope":""'),
+  noParentScopes: Buffer.from(',"parentScopes":[]'),
 };
 const scanner = new ExportLineScanner();
 
@@ -146,10 +152,11 @@ function projectScanned(b: Buffer, imports: ByteSink): Projected | "dropped" | u
   imports.bytes(PIECE.status);
   if (sc.isNull(sc.status)) imports.bytes(PIECE.enabled);
   else copy(sc.status);
+  // Empty values are written too (projectLine says why: a cleared field must reach the clone).
   if (sc.truthy(sc.statusReason)) {
     imports.bytes(PIECE.statusReason);
     copy(sc.statusReason);
-  }
+  } else if (!moduleId) imports.bytes(PIECE.noStatusReason);
   if (sc.truthy(sc.authentication)) {
     imports.bytes(PIECE.authentication);
     copy(sc.authentication);
@@ -157,25 +164,30 @@ function projectScanned(b: Buffer, imports: ByteSink): Projected | "dropped" | u
   if (sc.truthy(sc.tags) && sc.nonEmpty(sc.tags)) {
     imports.bytes(PIECE.tags);
     copy(sc.tags);
-  }
+  } else if (!moduleId || (sc.tags[0] >= 0 && b[sc.tags[0]] === OPEN)) imports.bytes(PIECE.noTags);
   const d = sc.desired;
-  if (d.length > 0) {
-    imports.bytes(PIECE.desired);
-    for (let k = 0; k < d.length; k += 2) {
-      if (k > 0) imports.byte(COMMA);
-      imports.range(b, d[k], d[k + 1]);
-    }
-    imports.bytes(PIECE.desiredEnd);
+  imports.bytes(PIECE.desired);
+  for (let k = 0; k < d.length; k += 2) {
+    if (k > 0) imports.byte(COMMA);
+    imports.range(b, d[k], d[k + 1]);
   }
-  if (!moduleId && sc.truthy(sc.capabilities)) {
-    imports.bytes(PIECE.capabilities);
-    copy(sc.capabilities);
+  imports.bytes(PIECE.desiredEnd);
+  if (!moduleId) {
+    if (sc.truthy(sc.capabilities)) {
+      imports.bytes(PIECE.capabilities);
+      copy(sc.capabilities);
+    } else imports.bytes(PIECE.notEdge);
+    if (!parentId) {
+      if (!sc.isEdge()) imports.bytes(PIECE.noDeviceScope);
+      else if (sc.parentScopes[0] >= 0) imports.bytes(PIECE.noParentScopes);
+    }
   }
   imports.byte(CLOSE);
   return { id, moduleId, parentId };
 }
 const COMMA = 0x2c;
 const CLOSE = 0x7d;
+const OPEN = 0x7b;
 
 /** The JSON.parse path (projectLine): lines the scanner left alone, and the judge of malformed ones. */
 function projectParsed(text: string, imports: ByteSink): Projected | "dropped" | { error: string; id?: string } {

@@ -273,23 +273,42 @@ export interface ProjectedLine {
  */
 export function projectLine(line: ExportLine): ProjectedLine | undefined {
   if (line.moduleId && EDGE_SYSTEM_MODULES.has(line.moduleId)) return undefined;
+  const device = !line.moduleId;
   const out: Record<string, unknown> = { id: line.id };
   if (line.moduleId) out.moduleId = line.moduleId;
   out.status = line.status ?? "enabled";
+  // Every copied field is written even when empty, so a value cleared at the original is cleared
+  // on the clone by the next sync: whether the service keeps or wipes a field a line leaves out is
+  // not documented (shared/reference/service-behaviours.md §10), an explicit empty value is right
+  // under both readings.
   if (line.statusReason) out.statusReason = line.statusReason;
+  else if (device) out.statusReason = "";
   if (line.authentication) out.authentication = line.authentication;
   const tags = emptyToUndefined(line.tags ?? undefined);
   if (tags) out.tags = tags;
-  const desired = stripTwinMetadata(line.properties?.desired ?? {}) as Record<string, unknown>;
-  for (const _ in desired) {
-    out.properties = { desired };
-    break;
+  else if (device || isObject(line.tags)) out.tags = {}; // module lines: only when the export carries module tags
+  out.properties = { desired: stripTwinMetadata(line.properties?.desired ?? {}) };
+  const parentId = parentIdOf(line);
+  if (device) {
+    out.capabilities = line.capabilities || { iotEdge: false };
+    if (!parentId) {
+      // No parent at the original: say so, or a parent removed there stays on the clone. The
+      // forms the Azure CLI sends to remove one (azext_iot operations/hub.py _update_device_parent):
+      // an edge device's parentScopes [], a leaf device's deviceScope "". An edge device's own
+      // scope is the service's; its parentScopes only when the export carries that field (the
+      // service has not always exported it, §6: absent must not read as "no parent").
+      if (line.capabilities?.iotEdge !== true) out.deviceScope = "";
+      else if (line.parentScopes !== undefined) out.parentScopes = [];
+    }
   }
-  if (line.capabilities && !line.moduleId) out.capabilities = line.capabilities;
   // Serialised once, in a fixed field order, so equal exports hash equally without a canonical
   // re-serialisation (this is the transform's hot path; a key order the service changed inside
   // tags/desired only costs a needless re-import).
-  return { content: JSON.stringify(out), parentId: parentIdOf(line), isModule: Boolean(line.moduleId) };
+  return { content: JSON.stringify(out), parentId, isModule: !device };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return Boolean(v) && typeof v === "object" && !Array.isArray(v);
 }
 
 /**
@@ -342,18 +361,55 @@ export function reparentLine(importLine: string, parentScopeOnClone: string, own
   return JSON.stringify(o);
 }
 
-/** A configuration line (ADM or edge deployment) for the clone: content kept verbatim so layered stays layered. */
-export function transformConfigurationLine(text: string): { id: string; line: string; hash: string } | { error: string } {
-  let c: Record<string, unknown>;
+/** The content kinds a configuration can hold; every one is copied and compared verbatim. */
+export const CONFIGURATION_CONTENT_KINDS = ["deviceContent", "moduleContent", "modulesContent"] as const;
+
+/**
+ * Reads one configuration line of an export in either casing: the REST schema is camelCase, and
+ * reports say the export blob is PascalCase (the .NET SDK's Configuration model; no real blob is
+ * published, service-behaviours.md §2). Only the schema's own keys are renamed: the twin paths
+ * and module ids inside the content are the user's.
+ */
+export function readConfigurationLine(text: string): { ok: true; config: Record<string, unknown> } | { ok: false; reason: string; id?: string } {
+  let raw: unknown;
   try {
-    c = JSON.parse(text) as Record<string, unknown>;
+    raw = JSON.parse(text);
   } catch {
-    return { error: "not valid JSON" };
+    return { ok: false, reason: "not valid JSON", id: /"id"\s*:\s*"([^"]{1,128})"/i.exec(text)?.[1] };
   }
-  if (!c || typeof c.id !== "string") return { error: "missing id" };
+  if (!isObject(raw)) return { ok: false, reason: "not a JSON object" };
+  const config = camelKeys(raw);
+  if (typeof config.id !== "string" || !config.id) return { ok: false, reason: "missing id" };
+  if (isObject(config.content)) {
+    config.content = camelKeys(config.content);
+  } else if (config.content !== undefined && config.content !== null) return { ok: false, reason: "content is not an object", id: config.id };
+  if (isObject(config.metrics)) config.metrics = camelKeys(config.metrics);
+  return { ok: true, config };
+}
+
+/** Top-level keys with a lowercase first letter (camelCase wins when a line has both spellings). */
+function camelKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const c = k === "ETag" ? "etag" : k.charAt(0).toLowerCase() + k.slice(1);
+    if (c === k || !(c in o)) out[c] = v;
+  }
+  return out;
+}
+
+/**
+ * A configuration line (ADM: deviceContent or moduleContent; edge deployment: modulesContent) for
+ * the clone, content kept verbatim so layered stays layered, and its digest for the verifier.
+ * The import mode is the only one the SDKs know for configurations (ConfigurationImportMode.cs:
+ * createOrUpdateIfMatchETag), without an etag (the SDK's e2e import test sends none).
+ */
+export function transformConfigurationLine(text: string): { id: string; line: string; hash: string } | { error: string; id?: string } {
+  const r = readConfigurationLine(text);
+  if (!r.ok) return { error: r.reason, id: r.id };
+  const c = r.config;
   const keep: Record<string, unknown> = { id: c.id };
   for (const k of ["schemaVersion", "labels", "content", "targetCondition", "priority", "metrics"]) if (c[k] !== undefined) keep[k] = c[k];
   const metrics = keep.metrics as { queries?: unknown } | undefined;
   if (metrics) keep.metrics = { queries: metrics.queries ?? {} };
-  return { id: c.id, line: JSON.stringify(keep), hash: digest(canonicalJson(keep)) };
+  return { id: c.id as string, line: JSON.stringify({ importMode: "createOrUpdateIfMatchETag", ...keep }), hash: digest(canonicalJson(keep)) };
 }

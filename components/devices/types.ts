@@ -231,7 +231,8 @@ export interface DeviceComparison {
 }
 
 export interface VerifyReport extends DeviceComparison {
-  configurations: { source: number; clone: number; missing: string[]; extra: string[]; different: string[] };
+  /** `unreadable`: configuration lines neither side could read (reported, and `ok` is then false). */
+  configurations: { source: number; clone: number; missing: string[]; extra: string[]; different: string[]; unreadable?: string[] };
   /** True when nothing is missing, extra or different. */
   ok: boolean;
   jobIds: Record<string, string>;

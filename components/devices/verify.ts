@@ -416,24 +416,31 @@ export interface ConfigCompare {
   missing: string[];
   extra: string[];
   different: string[];
+  /** Lines that could not be read, per side: never skipped silently (a failure the caller reports). */
+  unreadable: string[];
 }
 
 /** Configurations are few (hundreds at most): compared in memory by id and content digest. */
 export async function compareConfigurationStreams(sourceLines: AsyncIterable<string>, cloneLines: AsyncIterable<string>): Promise<ConfigCompare> {
-  const read = async (lines: AsyncIterable<string>) => {
+  const unreadable: string[] = [];
+  const read = async (lines: AsyncIterable<string>, side: string) => {
     const m = new Map<string, string>();
+    let n = 0;
     for await (const l of lines) {
+      n++;
       const t = transformConfigurationLine(l);
-      if ("id" in t) m.set(t.id, t.hash);
+      if ("hash" in t) m.set(t.id, t.hash);
+      else unreadable.push(`${side} configuration line ${n}${t.id ? ` (${t.id})` : ""}: ${t.error}`);
     }
     return m;
   };
-  const [s, c] = await Promise.all([read(sourceLines), read(cloneLines)]);
+  const [s, c] = await Promise.all([read(sourceLines, "original"), read(cloneLines, "clone")]);
   return {
     source: s.size,
     clone: c.size,
     missing: [...s.keys()].filter((k) => !c.has(k)),
     extra: [...c.keys()].filter((k) => !s.has(k)),
     different: [...s.keys()].filter((k) => c.has(k) && c.get(k) !== s.get(k)),
+    unreadable,
   };
 }

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
+import { classifyHubError } from "../devices/hub-errors";
 import { UserError } from "../errors";
 import { countQuery, hubUserError, jobClientOf, registryOf, retryTransient, type HubTarget } from "./hubs";
 import { differenceSummary, notMovedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
@@ -71,18 +72,12 @@ export function validateCutover(o: { property?: string; query?: string; original
     throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
 }
 
-/** The service's own message from an azure-iothub error (its body nests JSON in JSON), one line. */
+/** The service's own message from an azure-iothub error (any of its body forms: hub-errors.ts), one line. */
 export function serviceMessage(err: unknown): string {
-  const e = err as { responseBody?: unknown; message?: string };
-  const raw = typeof e?.responseBody === "string" ? e.responseBody : (e?.message ?? String(err)).replace(/^Error:\s*/, "");
-  try {
-    const outer = JSON.parse(raw) as { Message?: string };
-    const inner = JSON.parse(outer.Message ?? "") as { message?: string; errorCode?: number };
-    if (inner.message) return `${inner.errorCode ?? ""} ${inner.message}`.trim();
-  } catch {
-    // older format or not JSON: fall through to the first line
-  }
-  return raw.split("\n")[0];
+  const c = classifyHubError(err);
+  if (c.message) return `${c.code ?? c.name ?? ""} ${c.message}`.trim();
+  const e = err as { message?: string };
+  return (e?.message ?? String(err)).replace(/^Error:\s*/, "").split("\n")[0];
 }
 
 /**

@@ -133,7 +133,7 @@ export async function verifyDeviceSets(o: DeviceVerifyOptions): Promise<DevicesS
 }
 
 function configurationsOk(c: VerifyReport["configurations"]): boolean {
-  return c.missing.length + c.extra.length + c.different.length === 0;
+  return c.missing.length + c.extra.length + c.different.length + (c.unreadable?.length ?? 0) === 0;
 }
 
 /** One-line summary of what differs, for refusals: counts, the first few ids, and what was not listed. */
@@ -153,7 +153,7 @@ export function differenceSummary(d: DevicesSummary): string {
   const first = [...d.missing.map((id) => `${id} missing`), ...d.extra.map((id) => `${id} extra`), ...d.different.map((x) => `${x.id}${x.moduleId ? `/${x.moduleId}` : ""} ${x.fields.join("+")}`)].slice(0, 5);
   const unlisted = d.differentCount - d.different.length;
   const c = d.configurations;
-  const configs = c.missing.length + c.extra.length + c.different.length;
+  const configs = c.missing.length + c.extra.length + c.different.length + (c.unreadable?.length ?? 0);
   return (
     `${d.missingCount} missing, ${d.extraCount} extra, ${d.differentCount} different` +
     (first.length ? `; e.g. ${first.join(", ")}` : "") +
@@ -174,5 +174,6 @@ export function describeDevices(d: DevicesSummary): string {
   const c = d.configurations;
   if (c.missing.length + c.extra.length + c.different.length)
     lines.push(`  configurations: missing ${c.missing.join(", ") || "-"}; extra ${c.extra.join(", ") || "-"}; different ${c.different.join(", ") || "-"}`);
+  for (const u of c.unreadable ?? []) lines.push(`  configurations: cannot read ${u}`);
   return lines.join("\n");
 }

@@ -102,6 +102,31 @@ describe("the transform's byte-level reading of export lines", () => {
     expect(exact).toBeGreaterThan(1000);
   });
 
+  it("writes cleared fields (empty tags, desired, statusReason, capabilities, scopes) byte for byte as the JSON path does", () => {
+    const lines = [
+      { id: "cleared", eTag: "x", status: "enabled", tags: {}, properties: { desired: { $metadata: {}, $version: 5 }, reported: { a: 1 } } },
+      { id: "bare" },
+      { id: "nulls", tags: null, statusReason: null, capabilities: null, deviceScope: null, parentScopes: null },
+      { id: "top-edge", capabilities: { iotEdge: true }, deviceScope: "ms-azure-iot-edge://top-edge-1", parentScopes: [] },
+      { id: "edge-no-field", capabilities: { iotEdge: true }, deviceScope: "ms-azure-iot-edge://edge-no-field-1" },
+      { id: "gw", moduleId: "m", tags: {}, properties: { desired: {} } },
+      { id: "gw", moduleId: "n" },
+    ];
+    for (const o of lines) {
+      const text = JSON.stringify(o);
+      const want = reference(text);
+      const got = batchOf(text);
+      if (!("t" in want) || !want.t) throw new Error(`not transformed: ${text}`);
+      expect(got.importLine, text).toBe(want.t.importLine);
+      expect(got.digest, text).toBe(want.t.contentHash);
+    }
+    const cleared = JSON.parse(batchOf(JSON.stringify(lines[0])).importLine);
+    expect(cleared).toMatchObject({ tags: {}, properties: { desired: {} }, statusReason: "", capabilities: { iotEdge: false }, deviceScope: "" });
+    expect(JSON.parse(batchOf(JSON.stringify(lines[3])).importLine).parentScopes).toEqual([]);
+    expect(JSON.parse(batchOf(JSON.stringify(lines[4])).importLine)).not.toHaveProperty("parentScopes");
+    expect(JSON.parse(batchOf(JSON.stringify(lines[6])).importLine)).not.toHaveProperty("tags");
+  });
+
   it("calls malformed exactly what JSON.parse does, with the same reason and id", () => {
     const good = JSON.stringify({ id: "dev-1", status: "enabled", authentication: { type: "sas", symmetricKey: { primaryKey: "a", secondaryKey: "b" } }, tags: { n: 1.5e3 } });
     const cases = [

@@ -39,6 +39,7 @@ describe("transformLine", () => {
       id: "gw-1",
       importMode: "createOrUpdate",
       status: "enabled",
+      statusReason: "",
       authentication: { type: "sas", symmetricKey: { primaryKey: "cA==", secondaryKey: "cw==" } },
       tags: { site: "berlin" },
       properties: { desired: { a: 1 } },
@@ -46,6 +47,28 @@ describe("transformLine", () => {
     });
     expect(t.parentId).toBe("top-gw");
     expect(t.key).toBe("gw-1");
+  });
+
+  it("writes cleared fields as explicit empty values, so a sync clears them on the clone whether the service keeps or wipes a missing field", () => {
+    const cleared = JSON.parse(transformLine({ id: "d", status: "enabled", tags: {}, properties: { desired: { $version: 4 } } })!.importLine);
+    expect(cleared).toEqual({ id: "d", importMode: "createOrUpdate", status: "enabled", statusReason: "", tags: {}, properties: { desired: {} }, capabilities: { iotEdge: false }, deviceScope: "" });
+    // Absent or null sections read as empty too.
+    expect(JSON.parse(transformLine({ id: "d", tags: null, properties: null, capabilities: null })!.importLine)).toMatchObject({ tags: {}, properties: { desired: {} }, capabilities: { iotEdge: false } });
+    // An edge device without a parent: parentScopes [] when the export carries the field; its own scope is the service's.
+    const topEdge = JSON.parse(transformLine({ id: "gw", capabilities: { iotEdge: true }, deviceScope: "ms-azure-iot-edge://gw-1", parentScopes: [] })!.importLine);
+    expect(topEdge.parentScopes).toEqual([]);
+    expect(topEdge).not.toHaveProperty("deviceScope");
+    // Without the field the export says nothing about its parent: the line must not remove one.
+    expect(JSON.parse(transformLine({ id: "gw", capabilities: { iotEdge: true }, deviceScope: "ms-azure-iot-edge://gw-1" })!.importLine)).not.toHaveProperty("parentScopes");
+    // A device with a parent gets its scope in the re-parent pass, not an empty one here.
+    expect(JSON.parse(transformLine({ id: "leaf", deviceScope: "ms-azure-iot-edge://gw-1" })!.importLine)).not.toHaveProperty("deviceScope");
+    // Module lines: desired always; tags only when the export carries module tags.
+    const m = JSON.parse(transformLine({ id: "gw", moduleId: "filter", properties: { desired: { $version: 2 } } })!.importLine);
+    expect(m).toEqual({ id: "gw", moduleId: "filter", importMode: "createOrUpdate", status: "enabled", properties: { desired: {} } });
+    expect(JSON.parse(transformLine({ id: "gw", moduleId: "filter", tags: {} })!.importLine).tags).toEqual({});
+    // Clearing is a change the delta manifest sees.
+    expect(transformLine({ id: "d", tags: {} })!.contentHash).not.toBe(transformLine({ id: "d", tags: { a: 1 } })!.contentHash);
+    expect(transformLine({ id: "d", properties: { desired: {} } })!.contentHash).not.toBe(transformLine({ id: "d", properties: { desired: { a: 1 } } })!.contentHash);
   });
 
   it("keeps statusReason and x509 thumbprints, and applies the import mode", () => {

@@ -146,6 +146,6 @@ describe("compareConfigurationStreams", () => {
   it("compares by id and copied content, ignoring etags and metrics results", async () => {
     const c1 = { id: "adm", content: { deviceContent: { "properties.desired.x": 1 } }, targetCondition: "*", priority: 1, etag: "1" };
     const r = await compareConfigurationStreams(from([c1, { id: "gone", content: {} }, { id: "changed", priority: 1 }]), from([{ ...c1, etag: "9", systemMetrics: { results: { a: 1 } } }, { id: "changed", priority: 2 }, { id: "new" }]));
-    expect(r).toEqual({ source: 3, clone: 3, missing: ["gone"], extra: ["new"], different: ["changed"] });
+    expect(r).toEqual({ source: 3, clone: 3, missing: ["gone"], extra: ["new"], different: ["changed"], unreadable: [] });
   });
 });
