@@ -8,7 +8,8 @@
  *   2. it is the first generation of its run id, the target already holds devices, and no recorded
  *      run copied this same way (source → target): devices nobody of this migration put there,
  *      which a createOrUpdate import would overwrite.
- * `forceOverwriteTarget` lets both through. A restore from a decommission backup and a rollback's
+ * Rule 2 does not apply under importMode create (it fails on an existing device instead of
+ * overwriting it). `forceOverwriteTarget` lets both through. A restore from a decommission backup and a rollback's
  * reconcile (`writeBackToOriginal`) write into the original on purpose, each behind its own
  * named command: they are not checked here and record nothing (a recorded "clone → original"
  * would refuse the next forward sync).
@@ -108,6 +109,8 @@ export interface GuardOptions {
   force: boolean;
   /** A deliberate write into the original (restore, reconcile): not checked, not recorded. */
   deliberate: boolean;
+  /** importMode create never overwrites a device that exists (409001 instead): rule 2 does not apply. */
+  createOnly?: boolean;
   /** Devices on the target now (asked only when needed). */
   countTarget: () => Promise<number>;
   log?: (line: string) => void;
@@ -120,7 +123,7 @@ export async function guardDirection(staging: Staging, o: GuardOptions): Promise
   const input: DirectionInput = { runId: o.runId, source: o.source, target: o.target, container: staging.options.containerName, records, firstGeneration: o.firstGeneration };
   let verdict = judgeDirection(input);
   // Counting costs reads; only when the records alone do not settle it.
-  if (verdict.ok && o.firstGeneration && !records.some((r) => same(r.original, o.source!) && same(r.clone, o.target)))
+  if (verdict.ok && o.firstGeneration && !o.createOnly && !records.some((r) => same(r.original, o.source!) && same(r.clone, o.target)))
     verdict = judgeDirection({ ...input, targetDevices: await o.countTarget() });
   if (!verdict.ok) {
     if (!o.force) throw new UserError(verdict.message, "clone");

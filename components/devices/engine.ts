@@ -292,6 +292,7 @@ class Run {
       firstGeneration: !prev,
       force: this.o.forceOverwriteTarget === true,
       deliberate: !!this.o.fromBackup || this.o.writeBackToOriginal === true,
+      createOnly: this.o.importMode === "create",
       countTarget: () => countDevices(this.clone, targetStats.totalDeviceCount),
       log: this.log,
     });
