@@ -56,6 +56,11 @@ export interface DeviceMigrationArgs {
   deleteMissing?: pulumi.Input<boolean>;
   /** On destroy, delete exactly the devices this resource imported into the clone. Default false (devices stay). */
   deleteDevicesOnDestroy?: pulumi.Input<boolean>;
+  /**
+   * Copy although the direction guard refuses: the clone is a hub a run in the staging container
+   * read as an original, or it already holds devices no run put there. Default false.
+   */
+  forceOverwriteTarget?: pulumi.Input<boolean>;
   /** The provider's own deadline for one create/update (customTimeouts are not enforced for dynamic providers). Default 360. */
   timeoutMinutes?: pulumi.Input<number>;
   /** Rehearsals/tests: route hub and storage traffic to the local hub described by this file (relative to the project dir), e.g. `.local/endpoints.json`. */
@@ -84,6 +89,7 @@ export interface DeviceMigrationSettings {
   syncGeneration: number;
   deleteMissing: boolean;
   deleteDevicesOnDestroy: boolean;
+  forceOverwriteTarget?: boolean;
   timeoutMinutes: number;
   localEndpointsFile?: string;
 }

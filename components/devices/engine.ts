@@ -29,6 +29,7 @@ import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
+import { countDevices, guardDirection } from "./direction-guard";
 
 const ORDER: Phase[] = ["export-source", "transform", "import", "export-clone", "reparent", "verify", "cleanup", "done"];
 const MAX_JOB_ATTEMPTS = 3;
@@ -283,8 +284,19 @@ class Run {
     } else await this.checkBackup();
     // Fail fast on a wrong key or host before any job starts (reads only).
     if (this.source) this.sourceTotal = (await this.source.statistics()).totalDeviceCount;
-    await this.clone.statistics();
+    const targetStats = await this.clone.statistics();
     const prev = await readJsonBlob<Checkpoint>(this.staging, this.checkpointBlob);
+    await guardDirection(this.staging, {
+      runId: this.o.runId,
+      source: this.source?.hostName,
+      target: this.clone.hostName,
+      firstGeneration: !prev,
+      force: this.o.forceOverwriteTarget === true,
+      deliberate: !!this.o.fromBackup || this.o.writeBackToOriginal === true,
+      createOnly: this.o.importMode === "create",
+      countTarget: () => countDevices(this.clone, targetStats.totalDeviceCount),
+      log: this.log,
+    });
     const now = new Date().toISOString();
     let abandoned: Checkpoint | undefined;
     if (prev && prev.phase !== "done") {

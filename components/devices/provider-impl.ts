@@ -179,7 +179,7 @@ export function validateDeviceMigrationInputs(news: Record<string, unknown>, old
     }
   }
 
-  for (const k of ["includeConfigurations", "deleteMissing", "deleteDevicesOnDestroy"]) {
+  for (const k of ["includeConfigurations", "deleteMissing", "deleteDevicesOnDestroy", "forceOverwriteTarget"]) {
     const v = str(k);
     if (v !== undefined && typeof v !== "boolean") f.push({ field: k, message: "must be true or false" });
   }
@@ -302,6 +302,7 @@ function engineOptions(i: DeviceMigrationInputs, runId: string, print: (l: strin
     filter: i.filter,
     includeConfigurations: i.includeConfigurations,
     deleteMissing: i.deleteMissing,
+    forceOverwriteTarget: i.forceOverwriteTarget === true,
     deadlineMs,
     local: engineLocal(localEndpointsFor(i.localEndpointsFile)),
     onProgress: progressPrinter(print),

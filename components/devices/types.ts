@@ -147,6 +147,16 @@ export interface CopyOptions {
    * exporting `source`: the way back after decommission. The blob is read, never deleted.
    */
   fromBackup?: { devicesBlob: string; configurationsBlob?: string };
+  /**
+   * Go ahead although the direction guard refuses (direction-guard.ts): the target is a hub a run
+   * in this staging container read as an original, or it already holds devices no run put there.
+   */
+  forceOverwriteTarget?: boolean;
+  /**
+   * The rollback's reconcile: `source` is the clone and `clone` the original, on purpose (the one
+   * deliberate write to the original besides decommission/restore). Not guarded, not recorded.
+   */
+  writeBackToOriginal?: boolean;
 }
 
 /** `restoreDevices`: a copy whose source is a backup blob, into `target`. */

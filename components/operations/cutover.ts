@@ -5,13 +5,15 @@
  * per device), plus one "pin" job on the clone setting the same value there. `--rollback` runs
  * the mirror image: the move job on the clone (devices that moved read the clone's twin) with the
  * original's host name, pinned on the original. These desired-property jobs are the one write to
- * the original hub the operations make besides decommission.
+ * the original hub the operations make besides decommission, and a rollback's --reconcile (which
+ * copies the devices changed on the clone back into the original first: rollback.ts).
  */
 import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { classifyHubError } from "../devices/hub-errors";
 import { UserError } from "../errors";
 import { countQuery, hubUserError, jobClientOf, registryOf, retryTransient, type HubTarget } from "./hubs";
+import { checkCloneChanges, type CloneChanges } from "./rollback";
 import { differenceSummary, notMovedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface CutoverOptions {
@@ -323,9 +325,13 @@ export interface GuardedCutoverOptions extends CutoverOptions {
   /** Staging container for the pre-cutover verification exports (not needed for rollback or --force). */
   staging?: import("../devices").StagingOptions;
   force?: boolean;
+  /** Rollback: copy the moved devices' clone-side changes into the original first (rollback.ts). */
+  reconcile?: boolean;
+  /** Rollback: go back without the moved devices' clone-side changes (they are listed). */
+  discardCloneChanges?: boolean;
 }
 
-export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind: "forced" } | { kind: "rollback" };
+export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind: "forced" } | { kind: "rollback"; cloneChanges: CloneChanges };
 
 /**
  * Refuses a cutover whose clone does not verify (the cutover property excepted); never blocks a
@@ -336,7 +342,10 @@ export async function cutoverGate(o: GuardedCutoverOptions): Promise<CutoverGate
     // Never blocked by verification; but sending devices to an original that no longer has them
     // (after decommission) would strand them, so that alone stops a rollback unless forced.
     if (!o.force) await checkRollbackTarget(o);
-    return { kind: "rollback" };
+    // What changed on the clone since the wave moved is kept (--reconcile), given up on purpose
+    // (--discard-clone-changes), or stops the rollback, listed.
+    const cloneChanges = await checkCloneChanges({ ...o, log: o.onProgress });
+    return { kind: "rollback", cloneChanges };
   }
   if (o.force) return { kind: "forced" };
   if (!o.staging) throw new UserError("the pre-cutover verification needs a staging container (or pass --force)", "--staging-connection-string");

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { UserError } from "../../components/errors";
 import { cutoverExitCode, describeCutover, describeWaveStatus, guardedCutover, waveStatus } from "../../components/operations/cutover";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
+import { describeCloneChanges } from "../../components/operations/rollback";
 import { describeDevices } from "../../components/operations/verify";
 import { emit, runCommand, withHubPairOptions, type GlobalOptions, type HubPairFlags } from "../cli";
 
@@ -14,6 +15,8 @@ interface Flags extends HubPairFlags {
   force?: boolean;
   status?: boolean;
   maxExecutionSeconds?: string;
+  reconcile?: boolean;
+  discardCloneChanges?: boolean;
 }
 
 export function register(program: Command): void {
@@ -23,7 +26,9 @@ export function register(program: Command): void {
   )
     .option("--query <condition>", "WHERE condition selecting the wave, e.g. \"tags.wave = 1\" (default: every device)")
     .option("--property <path>", "desired property the device firmware watches", "iotHubHostName")
-    .option("--rollback", "schedule the job on the clone with the original's host name (never blocked by verification; refused if the original no longer has the wave's devices, unless --force)")
+    .option("--rollback", "schedule the job on the clone with the original's host name; first compares the wave's moved devices: refused if they changed on the clone (see --reconcile), or if the original no longer has them (unless --force)")
+    .option("--reconcile", "rollback: copy the moved devices changed on the clone INTO THE ORIGINAL first (a deliberate write to the original), then point them back")
+    .option("--discard-clone-changes", "rollback: point the devices back although they changed on the clone; those changes are not carried to the original (listed)")
     .option("--no-wait", "schedule the job and return; do not follow it")
     .option("--force", "cut over even if the clone does not verify")
     .option("--status", "watch a wave: count devices in it, told to move, and reporting the new hub; writes nothing")
@@ -41,7 +46,9 @@ export function register(program: Command): void {
           emit(o, w, () => describeWaveStatus(w));
           return 0;
         }
-        const staging = o.rollback || o.force ? undefined : resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
+        if ((o.reconcile || o.discardCloneChanges) && !o.rollback) throw new UserError("applies to a rollback only: add --rollback", o.reconcile ? "--reconcile" : "--discard-clone-changes");
+        // A rollback compares the wave's moved devices (export jobs): it needs the staging container too.
+        const staging = o.force && !o.rollback ? undefined : resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
         const { gate, result } = await guardedCutover({
           original,
           clone,
@@ -50,6 +57,8 @@ export function register(program: Command): void {
           query: o.query,
           property: o.property,
           rollback: o.rollback,
+          reconcile: o.reconcile,
+          discardCloneChanges: o.discardCloneChanges,
           wait: o.wait,
           local,
           maxExecutionTimeInSeconds: maxExec,
@@ -57,9 +66,11 @@ export function register(program: Command): void {
         });
         const verification =
           gate.kind === "verified" ? { ok: true, devices: gate.devices.source, cutoverOnly: gate.devices.cutoverOnly ?? 0 } : gate.kind === "forced" ? "skipped (--force)" : "not required (rollback)";
-        emit(o, { ...result, verification }, () =>
+        const cloneChanges = gate.kind === "rollback" ? gate.cloneChanges : undefined;
+        emit(o, { ...result, verification, ...(cloneChanges ? { cloneChanges } : {}) }, () =>
           [
             gate.kind === "verified" ? `verification: OK\n${describeDevices(gate.devices)}` : `verification: ${verification}`,
+            ...(cloneChanges ? [describeCloneChanges(cloneChanges, { original: original.name, clone: clone.name })] : []),
             describeCutover(result),
           ].join("\n"),
         );

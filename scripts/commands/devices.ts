@@ -31,6 +31,7 @@ interface CopyFlags extends ConnectionFlags {
   deleteMissing?: boolean;
   timeoutMinutes: string;
   verify: boolean;
+  forceOverwriteTarget?: boolean;
 }
 
 /** Loaded lazily so `hubclone --help` does not pay for the Azure SDKs. */
@@ -161,7 +162,8 @@ function copyOptions(c: Command): Command {
     .option("--import-mode <mode>", "createOrUpdate or create", "createOrUpdate")
     .option("--no-configurations", "do not copy ADM configurations and edge deployments")
     .option("--no-verify", "skip the device-by-device verification")
-    .option("--timeout-minutes <n>", "deadline for the whole run", "360");
+    .option("--timeout-minutes <n>", "deadline for the whole run", "360")
+    .option("--force-overwrite-target", "copy although the clone is a hub a run in this container recorded as an original, or already holds devices no run put there");
 }
 
 function resolveCommon(o: ConnectionFlags, g: GlobalOptions) {
@@ -191,6 +193,7 @@ function copyOpts(o: CopyFlags, g: GlobalOptions, view: ProgressView): CopyOptio
     filter,
     includeConfigurations: o.configurations,
     deleteMissing: Boolean(o.deleteMissing),
+    forceOverwriteTarget: Boolean(o.forceOverwriteTarget),
     deadlineMs: minutes * 60_000,
     local: local().engineLocal(endpoints),
     verify: o.verify,

@@ -67,7 +67,7 @@ describe("copyDevices: every kind, exactly", () => {
 
   it("leaves no blob holding a key in the staging container: only the checkpoint and the key-free manifest", async () => {
     const names = await blobNames(container);
-    expect(names).toEqual(["runs/full-1/checkpoint.json", "runs/full-1/g1/manifest.tsv", "runs/full-1/lock"]);
+    expect(names).toEqual(["runs/full-1/checkpoint.json", "runs/full-1/direction.json", "runs/full-1/g1/manifest.tsv", "runs/full-1/lock"]);
     for (const n of names) {
       const text = await blobText(container, n);
       for (const k of seeded.keys) expect(text).not.toContain(k);
@@ -204,14 +204,15 @@ describe("exportDevices and deleteDevices", () => {
 
     const r = registryFor(clone);
     await p((cb) => r.create({ deviceId: "pre-existing", status: "enabled" } as never, cb as never));
-    await copyDevices(copyOptions(source, clone, container, "del-1", { filter: { deviceIds: ["sas-1", "self-1", "ca-1"] } }));
+    // The clone holds a device no run put there: the direction guard needs to be told.
+    await copyDevices(copyOptions(source, clone, container, "del-1", { filter: { deviceIds: ["sas-1", "self-1", "ca-1"] }, forceOverwriteTarget: true }));
     const del = await deleteDevices({ connectionString: clone.connectionString }, staging, { importedByRun: "del-1" }, { local, pollIntervalMs: { min: 30, max: 200 } });
     expect(del).toMatchObject({ requested: 3, deleted: 3, alreadyAbsent: 0, failed: 0 });
     const left = (await p<Array<{ deviceId: string }>>((cb) => r.list(cb as never))).map((d) => d.deviceId);
     expect(left).toEqual(["pre-existing"]);
     const again = await deleteDevices({ connectionString: clone.connectionString }, staging, { deviceIds: ["sas-1", "pre-existing"] }, { local, pollIntervalMs: { min: 30, max: 200 } });
     expect(again).toMatchObject({ requested: 2, deleted: 1, alreadyAbsent: 1, failed: 0 });
-    expect(await cleanupRun(staging, "del-1")).toBe(3);
+    expect(await cleanupRun(staging, "del-1")).toBe(4);
     expect(await blobNames(container)).toEqual(["backup/configurations.txt", "backup/src.txt"]);
   });
 });

@@ -119,8 +119,9 @@ describe("operations against the local hub", () => {
     for (const id of ["dev-3", "dev-4", "dev-5"]) expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
 
     // rollback of wave 1: the job runs on the clone, pointing its twins back at the original
-    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
-    expect(back.gate.kind).toBe("rollback");
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
+    // dev-0's clone-side change was undone above: nothing of the wave changed on the clone
+    expect(back.gate).toEqual({ kind: "rollback", cloneChanges: { kind: "unchanged", moved: 3 } });
     expect(back.result).toMatchObject({ direction: "rollback", jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, value: pair.original.hostName });
     expect(back.result.pin).toMatchObject({ jobHub: pair.original.name, updated: 3 });
     for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(cl, id)).toBe(pair.original.hostName);
@@ -139,7 +140,7 @@ describe("operations against the local hub", () => {
       expect(await desiredHost(orig, id)).toBe(pair.clone.hostName);
       expect(await desiredHost(cl, id)).toBe(pair.clone.hostName);
     }
-    await guardedCutover({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
+    await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
 
     // watching: counts only, nothing written
     expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 2" })).toEqual({
@@ -265,7 +266,7 @@ describe("verify and the guards catch a broken clone", () => {
     const forced = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "deviceId = 'dev-0'", force: true, pollIntervalMs: poll });
     expect(forced.gate.kind).toBe("forced");
     expect(forced.result).toMatchObject({ targeted: 1, updated: 1 });
-    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "deviceId = 'dev-0'", rollback: true, pollIntervalMs: poll });
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "deviceId = 'dev-0'", rollback: true, pollIntervalMs: poll });
     expect(back.result).toMatchObject({ direction: "rollback", updated: 1 });
   });
 
@@ -364,8 +365,13 @@ describe("decommission of a verified, cut-over original", () => {
     expect(left).toContain(r.backup.blob);
     const run = `runs/${restoreRunId(pair.o, r.backup.blob)}/`;
     expect(left.filter((n) => n.startsWith(run)).map((n) => n.slice(run.length)).sort()).toEqual(["checkpoint.json", "g1/manifest.tsv", "lock"]);
-    // now a rollback finds its devices again
-    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, rollback: true, pollIntervalMs: poll });
+    // now a rollback finds its devices again; dev-1 changed on the clone after it moved, so the
+    // rollback says so and goes back only when told what to do with that change
+    await expect(guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, rollback: true, pollIntervalMs: poll })).rejects.toThrow(
+      /^rollback: refused: 1 of the wave's 4 moved devices changed on the clone since they moved \(1 different, 0 only on the clone\): dev-1 \(tags\+desired\)/,
+    );
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, rollback: true, discardCloneChanges: true, pollIntervalMs: poll });
+    expect(back.gate).toEqual({ kind: "rollback", cloneChanges: { kind: "discarded", moved: 4, changed: 1, ids: ["dev-1"] } });
     expect(back.result).toMatchObject({ direction: "rollback", updated: 4, failed: 0 });
   });
 });
