@@ -77,10 +77,13 @@ export function serviceMessage(err: unknown): string {
   const raw = typeof e?.responseBody === "string" ? e.responseBody : (e?.message ?? String(err)).replace(/^Error:\s*/, "");
   try {
     const outer = JSON.parse(raw) as { Message?: string };
+    // The form registry and job endpoints send: "ErrorCode:ArgumentInvalid;<message>".
+    const named = /^ErrorCode:([A-Za-z0-9]+);([\s\S]*)$/.exec(outer.Message ?? "");
+    if (named) return `${named[1]} ${named[2]}`.trim();
     const inner = JSON.parse(outer.Message ?? "") as { message?: string; errorCode?: number };
     if (inner.message) return `${inner.errorCode ?? ""} ${inner.message}`.trim();
   } catch {
-    // older format or not JSON: fall through to the first line
+    // not JSON: fall through to the first line
   }
   return raw.split("\n")[0];
 }

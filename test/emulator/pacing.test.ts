@@ -10,7 +10,7 @@ interface SdkFailure {
   name: string;
   status: number;
   code: string;
-  errorCode: number;
+  errorCode?: number;
   retryAfter?: string;
 }
 

@@ -12,7 +12,7 @@ import { parseServiceError } from "../support/service-errors";
 import { createTestHub, emulatorLog, localEndpoints, registryFor, registryForSas, type TestHub } from "../support/local-hub";
 
 /** The SDK error's status, service error code header and parsed current-format body. */
-async function failure(p: Promise<unknown>): Promise<{ name: string; status: number; code: string; errorCode: number; message: string }> {
+async function failure(p: Promise<unknown>): Promise<{ name: string; status: number; code: string; errorCode?: number; message: string }> {
   try {
     await p;
   } catch (err) {
