@@ -152,9 +152,9 @@ export class JobRunner {
       throw new HubError("BlobContainerValidationError", `Unable to access blob container for ${field} (IH400007): ${why}`, 400007, 400);
     };
     if (!identityBased) {
-      if (!q.get("sig")) refuse("the URI carries no SAS token; give a container SAS or use storageAuthenticationType identityBased");
+      if (!q.get("sig")) refuse("the URI carries no SAS token: give a container SAS or use storageAuthenticationType identityBased");
       const sr = q.get("sr");
-      if (sr && sr !== "c") refuse(`the SAS is a ${sr === "b" ? "blob" : `'${sr}'`} SAS; a container SAS (sr=c) is required`);
+      if (sr && sr !== "c") refuse(`the SAS is a ${sr === "b" ? "blob" : `'${sr}'`} SAS, but a container SAS (sr=c) is required`);
       const se = q.get("se");
       if (se && !(Date.parse(se) > Date.now())) refuse(`the SAS expired at ${se}`);
       const sp = q.get("sp") ?? "";

@@ -54,7 +54,7 @@ export class ScheduledJobs {
       const limit = concurrentLimit(hub);
       const active = [...hub.scheduledJobs.values()].filter((j) => !TERMINAL.has(String(j.status))).length;
       if (active >= limit) {
-        throw hubError("ThrottlingMaxActiveJobCountExceeded", `Maximum number of active jobs (${limit}) for this IotHub tier (${hub.meta.options.sku ?? "S1"}) reached; wait for a running job to finish`);
+        throw hubError("ThrottlingMaxActiveJobCountExceeded", `Maximum number of active jobs (${limit}) for this IotHub tier (${hub.meta.options.sku ?? "S1"}) reached: wait for a running job to finish`);
       }
     }
     const job: Json = {
