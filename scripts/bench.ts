@@ -27,7 +27,7 @@ import { generateDeviceLines, loadDevices } from "../components/devices/generate
 import { engineLocal, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
 import type { CopyOptions } from "../components/devices/types";
 import { runCommand, scriptArgs } from "./cli";
-import { startLocalSession } from "./rehearse";
+import { sessionProfile, startLocalSession, type SessionProfile } from "./rehearse";
 
 
 /** What the parent hands the measured child (through the environment: it holds connection strings). */
@@ -209,10 +209,10 @@ function runWorker(cfg: WorkerConfig, heapMb?: number): Promise<WorkerResult> {
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-export async function bench(devices: number, print: (l: string) => void, o: { keep?: boolean; heapMb?: number; verify?: boolean } = {}): Promise<Record<string, unknown>> {
+export async function bench(devices: number, print: (l: string) => void, o: { keep?: boolean; heapMb?: number; verify?: boolean; profile?: SessionProfile } = {}): Promise<Record<string, unknown>> {
   const { keep = false, heapMb, verify = false } = o;
   print(`bench: starting the local hub`);
-  const session = await startLocalSession("bench");
+  const session = await startLocalSession("bench", process.cwd(), o.profile);
   try {
     const e = session.endpoints;
     const source = localHubConnectionString(e, session.sourceHub);
@@ -293,13 +293,16 @@ if (require.main === module) {
       .option("--keep", "leave the local hub running")
       .option("--heap-mb <n>", "run the measured client with --max-old-space-size=N (tells live memory from uncollected garbage)")
       .option("--verify", "also run the engine's verify step (the clone exported again and compared), as DeviceMigration does by default")
-      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string; verify?: boolean }) =>
+      .option("--profile <profile>", "azure: the Azure-strict local hub; default: forgiving and fast")
+      .option("--sku <sku>", "tier whose limits the local hubs follow (S1, S2, S3)")
+      .option("--time-scale <n>", "strict profile: N times faster than real time")
+      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string; verify?: boolean; profile?: string; sku?: string; timeScale?: string }) =>
         runCommand(async () => {
           const n = Number(o.devices);
           if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
           const heap = o.heapMb === undefined ? undefined : Number(o.heapMb);
           if (heap !== undefined && (!Number.isInteger(heap) || heap < 16)) throw new UserError("must be a whole number of MB ≥ 16", "--heap-mb");
-          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), { keep: o.keep, heapMb: heap, verify: o.verify });
+          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), { keep: o.keep, heapMb: heap, verify: o.verify, profile: sessionProfile(o) });
           process.stdout.write(redact(o.json ? JSON.stringify(r) : JSON.stringify(r, null, 2)) + "\n");
         }),
       );

@@ -95,9 +95,10 @@ function checkHubName(name: string): void {
   }
 }
 
-async function up(opts: GlobalOptions & { hubs?: string }): Promise<void> {
+async function up(opts: GlobalOptions & { hubs?: string; hubOptions?: HubOptions }): Promise<void> {
   const names = hubNames(opts.hubs);
   names.forEach(checkHubName);
+  const hubOptions = opts.hubOptions ?? {};
   fs.mkdirSync(root, { recursive: true });
   if (!running(azuritePidFile)) {
     const azurite = await startAzurite({ location: azuriteDir, detached: true });
@@ -112,7 +113,11 @@ async function up(opts: GlobalOptions & { hubs?: string }): Promise<void> {
   }
   const target = adminTarget();
   const existing = new Set((await listHubs(target)).map((h) => h.name.toLowerCase()));
-  for (const name of names) if (!existing.has(name.toLowerCase())) await adminCreateHub(target, name, {});
+  for (const name of names) {
+    if (!existing.has(name.toLowerCase())) await adminCreateHub(target, name, hubOptions);
+    // An existing hub named again with a profile or tier takes it: the rehearsal must run on what was asked for.
+    else if (Object.keys(hubOptions).length) await adminConfigureHub(target, name, hubOptions);
+  }
   const endpoints = await writeEndpoints(target);
   emit(opts, endpoints, () => describe(endpoints));
 }
@@ -151,7 +156,22 @@ function parseOptions(o: Record<string, unknown>): HubOptions {
   if (o.throttling !== undefined) options.throttling = o.throttling === true;
   if (o.quota !== undefined) options.deviceQuota = Math.floor(positive("--quota", o.quota));
   if (o.failAt !== undefined) options.jobFailAtProgress = String(o.failAt) === "off" ? null : positive("--fail-at", o.failAt);
+  if (o.profile !== undefined) options.profile = parseProfile(o.profile);
+  if (o.timeScale !== undefined) options.timeScale = positive("--time-scale", o.timeScale);
+  if (o.lag !== undefined) options.consistencyLagMs = String(o.lag) === "0" ? 0 : positive("--lag", o.lag);
   return options;
+}
+
+/** `--profile azure` (Azure-strict, what a user should rehearse on) or `default` (forgiving, fast). */
+export function parseProfile(v: unknown): "azure" | "default" {
+  const p = String(v).toLowerCase();
+  if (p !== "azure" && p !== "default") throw new UserError(`--profile '${String(v)}' must be azure (the Azure-strict rules, docs/local-hub.md) or default`, "--profile");
+  return p;
+}
+
+/** Options of `up`: the profile and tier its hubs get. */
+function upOptions(o: Record<string, unknown>): HubOptions {
+  return parseOptions({ sku: o.sku, profile: o.profile, timeScale: o.timeScale, lag: o.lag });
 }
 
 const program = new Command("local")
@@ -162,7 +182,13 @@ program
   .command("up")
   .description("start Azurite and the emulator (if not running), create hubs, write .local/endpoints.json")
   .option("--hubs <names>", "comma-separated hub names to create, e.g. source,clone")
-  .action((o: { hubs?: string }, cmd: Command) => runCommand(() => up({ ...(cmd.optsWithGlobals() as GlobalOptions), hubs: o.hubs })));
+  .option("--profile <profile>", "azure: the Azure-strict rules (rehearse on this); default: forgiving and fast")
+  .option("--sku <sku>", "tier the limits follow: F1, B1-B3, S1-S3")
+  .option("--time-scale <n>", "strict profile: run paces, job lifetimes, throttles and lag N times faster than real time")
+  .option("--lag <ms>", "consistency lag in real-time ms (strict default 10000; 0 = off)")
+  .action((o: Record<string, unknown>, cmd: Command) =>
+    runCommand(() => up({ ...(cmd.optsWithGlobals() as GlobalOptions), hubs: o.hubs as string | undefined, hubOptions: upOptions(o) })),
+  );
 
 program
   .command("down")
@@ -185,6 +211,8 @@ hub
   .description("create a hub")
   .option("--sku <sku>", "F1, B1-B3, S1-S3 (throttle table)", "S1")
   .option("--units <n>", "units (scale the throttles)", "1")
+  .option("--profile <profile>", "azure (Azure-strict) or default")
+  .option("--time-scale <n>", "strict profile: N times faster than real time")
   .action((name: string, o: Record<string, unknown>, cmd: Command) =>
     runCommand(async () => {
       checkHubName(name);
@@ -207,6 +235,9 @@ hub
   .option("--no-throttling", "do not enforce the SKU throttles")
   .option("--quota <n>", "devices + modules the hub accepts")
   .option("--fail-at <percent>", "import/export jobs fail at this progress, or 'off'")
+  .option("--profile <profile>", "azure (Azure-strict) or default")
+  .option("--time-scale <n>", "strict profile: N times faster than real time")
+  .option("--lag <ms>", "consistency lag in real-time ms (0 = off)")
   .action((name: string, o: Record<string, unknown>, cmd: Command) =>
     runCommand(async () => {
       const options = parseOptions(o);

@@ -76,13 +76,25 @@ export interface LocalSession {
   stop(): Promise<void>;
 }
 
+/** The local hub's profile for a session: `azure` is the Azure-strict one (docs/local-hub.md). */
+export interface SessionProfile {
+  profile?: "azure" | "default";
+  sku?: string;
+  timeScale?: number;
+}
+
+/** `local up` flags for a profile. */
+export function profileArgs(p: SessionProfile = {}): string[] {
+  return [...(p.profile ? ["--profile", p.profile] : []), ...(p.sku ? ["--sku", p.sku] : []), ...(p.timeScale ? ["--time-scale", String(p.timeScale)] : [])];
+}
+
 /** Starts (or joins) the local hub with a fresh pair of uniquely named hubs. */
-export async function startLocalSession(prefix: string, cwd = process.cwd()): Promise<LocalSession> {
+export async function startLocalSession(prefix: string, cwd = process.cwd(), profile: SessionProfile = {}): Promise<LocalSession> {
   const wasRunning = await localHubRunning(cwd);
   const tag = randomBytes(3).toString("hex");
   const sourceHub = `${prefix}-${tag}-source`;
   const cloneHub = `${prefix}-${tag}-clone`;
-  const upJson = (await runLocal(["up", "--hubs", `${sourceHub},${cloneHub}`], cwd)) as Record<string, unknown>;
+  const upJson = (await runLocal(["up", "--hubs", `${sourceHub},${cloneHub}`, ...profileArgs(profile)], cwd)) as Record<string, unknown>;
   const endpoints = loadLocalEndpoints(path.join(cwd, ".local", "endpoints.json"));
   return {
     upJson,
@@ -119,6 +131,8 @@ export interface RehearsalOptions {
   /** Progress lines for people (stderr); nothing when omitted. */
   print?: (line: string) => void;
   cwd?: string;
+  /** `{profile: "azure"}` rehearses on the Azure-strict local hub (what users should do before a real run). */
+  profile?: SessionProfile;
 }
 
 export interface RehearsalFailure extends ImportFailure {
@@ -172,7 +186,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalReport> {
   if (o.devicesFile && !fs.existsSync(o.devicesFile)) throw new UserError(`${o.devicesFile} does not exist; give an ExportImportDevice JSONL file`, "--devices-file");
   const count = o.devices ?? (o.devicesFile ? undefined : 1000);
   print?.("rehearsal: starting the local hub");
-  const session = await startLocalSession("rehearsal", o.cwd);
+  const session = await startLocalSession("rehearsal", o.cwd, o.profile);
   try {
     const e = session.endpoints;
     const local = engineLocal(e);
@@ -238,6 +252,27 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalReport> {
   }
 }
 
+/** `--profile`, `--sku`, `--time-scale` of rehearse and bench, checked before anything starts. */
+export function sessionProfile(o: { profile?: string; sku?: string; timeScale?: string }): SessionProfile {
+  const out: SessionProfile = {};
+  if (o.profile !== undefined) {
+    const p = o.profile.toLowerCase();
+    if (p !== "azure" && p !== "default") throw new UserError(`'${o.profile}' must be azure (Azure-strict) or default`, "--profile");
+    out.profile = p;
+  }
+  if (o.sku !== undefined) {
+    const sku = o.sku.toUpperCase();
+    if (!/^(F1|B1|B2|B3|S1|S2|S3)$/.test(sku)) throw new UserError(`'${o.sku}' must be one of F1, B1, B2, B3, S1, S2, S3`, "--sku");
+    out.sku = sku;
+  }
+  if (o.timeScale !== undefined) {
+    const n = Number(o.timeScale);
+    if (!Number.isFinite(n) || n <= 0) throw new UserError(`'${o.timeScale}' must be a positive number`, "--time-scale");
+    out.timeScale = n;
+  }
+  return out;
+}
+
 /** `deviceId/moduleId` keys of the verifier → id and moduleId. */
 function splitKey(key: string): { id: string; moduleId?: string } {
   const i = key.indexOf("/");
@@ -263,8 +298,11 @@ if (require.main === module) {
     .option("--devices <n>", "generate this many devices of every kind (default 1000)")
     .option("--devices-file <file>", "load this ExportImportDevice JSONL file into the original instead")
     .option("--keep", "leave the local hub running afterwards")
+    .option("--profile <profile>", "azure: rehearse on the Azure-strict local hub (recommended before a real run); default: forgiving and fast")
+    .option("--sku <sku>", "tier whose limits the local hubs follow (S1, S2, S3)")
+    .option("--time-scale <n>", "strict profile: run the tier's paces and lifetimes N times faster than real time (default 1)")
     .option("--json", "print the report as JSON")
-    .action((o: { devices?: string; devicesFile?: string; keep?: boolean; json?: boolean }) =>
+    .action((o: { devices?: string; devicesFile?: string; keep?: boolean; json?: boolean; profile?: string; sku?: string; timeScale?: string }) =>
       runCommand(async () => {
         if (o.devices !== undefined && o.devicesFile !== undefined) throw new UserError("give either --devices or --devices-file, not both", "--devices");
         let devices: number | undefined;
@@ -272,7 +310,8 @@ if (require.main === module) {
           devices = Number(o.devices);
           if (!Number.isInteger(devices) || devices < 1 || devices > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
         }
-        const report = await rehearse({ devices, devicesFile: o.devicesFile, keep: o.keep, print: o.json ? undefined : (l) => process.stderr.write(redact(l) + "\n") });
+        const profile = sessionProfile(o);
+        const report = await rehearse({ devices, devicesFile: o.devicesFile, keep: o.keep, profile, print: o.json ? undefined : (l) => process.stderr.write(redact(l) + "\n") });
         // Printed as is: `endpoints` is already masked by `local up --json`, the rest holds ids and counts.
         process.stdout.write((o.json ? JSON.stringify(report) : describeReport(report)) + "\n");
         return report.failed.length === 0 && report.mismatches.length === 0 ? 0 : 1;

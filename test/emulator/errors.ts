@@ -1,6 +1,6 @@
 /**
- * IoT Hub error codes and the service's current error body format
- * (`{"Message":"{\"errorCode\":…}","ExceptionMessage":"…"}` plus the `iothub-errorcode` header).
+ * IoT Hub error codes and the service's error body formats (see errorResponse) plus the
+ * `iothub-errorcode` header.
  * Codes come from the service's published ErrorCode enum and troubleshooting docs.
  */
 import { randomUUID } from "crypto";
@@ -27,6 +27,8 @@ export const ErrorCodes = {
   ModuleAlreadyExistsOnDevice: 409301,
   PreconditionFailed: 412001,
   ThrottlingException: 429001,
+  ThrottlingBacklogTimeout: 429003,
+  ThrottlingMaxActiveJobCountExceeded: 429004,
   ServerError: 500001,
   ServiceUnavailable: 503001,
 } as const;
@@ -56,16 +58,46 @@ export function hubError(name: ErrorCodeName, message: string): HubError {
   return new HubError(name, message, ErrorCodes[name]);
 }
 
-/** Body and headers the service sends for an error, in its current (JSON-in-Message) format. */
-export function errorResponse(err: HubError): { status: number; headers: Record<string, string>; body: string } {
-  const trackingId = randomUUID().replace(/-/g, "") + "-G:0-TimeStamp:" + new Date().toISOString();
-  const inner = {
-    errorCode: err.code,
-    trackingId,
-    message: err.message,
-    timestampUtc: new Date().toISOString(),
-  };
-  const body = JSON.stringify({ Message: JSON.stringify(inner), ExceptionMessage: "" });
+/**
+ * Which body the service sends. `code-name` is what the registry, module, configuration and job
+ * endpoints answer today: `{"Message":"ErrorCode:DeviceNotFound;<message>","ExceptionMessage":"Tracking ID:…-G:0-TimeStamp:MM/DD/YYYY HH:mm:ss"}`.
+ * Sources: learn.microsoft.com/azure/iot-hub (2023 tutorial output of `az iot hub device-identity show`
+ * for a deleted device), azure-iot-sdk-csharp previews/v2 `ErrorPayload2.cs` (a 2022 capture of the same
+ * form), azure-iot-sdk-node `e2etests/test/registry.js` (expects DeviceNotFoundError, which the Node
+ * SDK's `Http.parseErrorBody` only produces from this form), and a throttled CRUD call in
+ * Azure-Samples/Iot-Telemetry-Simulator#39 (`ErrorCode:ThrottlingBacklogTimeout;…`).
+ * `json` (`{"Message":"{\"errorCode\":404001,…}","ExceptionMessage":""}`) is the form the C# SDKs also
+ * parse (ErrorPayload.cs; seen from direct-method calls); a hub can be switched to it so the engine is
+ * tested against both.
+ */
+export type ErrorBodyFormat = "code-name" | "json";
+
+/** .NET's invariant short date-time, as the service prints it in Tracking IDs. */
+function serviceTimestamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+}
+
+/** Body and headers the service sends for an error (plus the `iothub-errorcode` header naming the code). */
+export function errorResponse(err: HubError, format: ErrorBodyFormat = "code-name"): { status: number; headers: Record<string, string>; body: string } {
+  const now = new Date();
+  const tracking = randomUUID().replace(/-/g, "");
+  let body: string;
+  if (format === "json") {
+    const inner = {
+      errorCode: err.code,
+      trackingId: `${tracking}-G:0-TimeStamp:${now.toISOString()}`,
+      message: err.message,
+      timestampUtc: now.toISOString(),
+    };
+    body = JSON.stringify({ Message: JSON.stringify(inner), ExceptionMessage: "" });
+  } else {
+    // The Node SDK splits Message on ';' and keeps the second part as the message: no ';' in ours.
+    body = JSON.stringify({
+      Message: `ErrorCode:${err.codeName};${err.message.replace(/;/g, ",")}`,
+      ExceptionMessage: `Tracking ID:${tracking}-G:0-TimeStamp:${serviceTimestamp(now)}`,
+    });
+  }
   return {
     status: err.status,
     headers: { "iothub-errorcode": err.codeName, "content-type": "application/json; charset=utf-8" },

@@ -4,6 +4,7 @@
  */
 import { HubError, hubError } from "./errors";
 import type { FaultRule, HubOptions, OperationGroup, ThrottleGroup } from "./hub";
+import { rulesOf } from "./profile";
 
 /** Per-unit-per-minute limits from the service's quota table (twin reads/updates are per second on S1: 100/s, 50/s). */
 const SKU_LIMITS: Record<"tier1" | "tier2" | "tier3", Record<ThrottleGroup, number>> = {
@@ -22,11 +23,13 @@ function tierOf(sku: string | undefined): keyof typeof SKU_LIMITS {
 export function limitPerMinute(options: HubOptions, group: ThrottleGroup): number | undefined {
   const override = options.throttleOverrides?.[group];
   if (override !== undefined) return override;
-  if (!options.throttling) return undefined;
+  const rules = rulesOf(options);
+  if (!rules.throttling) return undefined;
   const units = Math.max(1, options.units ?? 1);
   // Twin reads/updates are per-hub rates on S1 that grow with tier, not per unit: keep them flat.
   const base = SKU_LIMITS[tierOf(options.sku)][group];
-  return group === "twinRead" || group === "twinUpdate" ? base : base * units;
+  // The strict profile's time scale speeds the allowance up in proportion (profile.ts).
+  return (group === "twinRead" || group === "twinUpdate" ? base : base * units) * (rules.strict ? rules.timeScale : 1);
 }
 
 /** Token bucket refilled continuously: a minute's allowance can be spent in a burst, then calls wait. */
@@ -76,7 +79,8 @@ export class HubPacing {
     }
     const wait = bucket.take(Math.min(cost, limit));
     if (wait > 0) {
-      const err = hubError("ThrottlingException", `IotHub ${group} operations are throttled: ${limit} per minute; retry after ${wait}s`);
+      // The service's wording (Iot-Telemetry-Simulator#39): the wait is in the message, which is all a strict-profile client gets.
+      const err = hubError("ThrottlingException", `The request has been throttled. Wait ${wait} seconds and try again. Operation type: ${group} (${Math.round(limit)} per minute)`);
       (err as HubError & { retryAfter?: number }).retryAfter = wait;
       throw err;
     }

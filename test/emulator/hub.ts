@@ -7,7 +7,8 @@
  * must fit in well under 2 GB, and a string costs a fraction of the equivalent object graph.
  */
 import * as crypto from "crypto";
-import { hubError, HubError } from "./errors";
+import { hubError, HubError, type ErrorBodyFormat } from "./errors";
+import { rulesOf, type Profile, type StrictRules } from "./profile";
 import { newKey, standardPolicies, type AccessPolicy } from "./auth";
 import type { StateStore } from "./persistence/store";
 
@@ -43,6 +44,20 @@ export interface HubOptions {
   jobFailAtProgress?: number | null;
   /** Devices plus modules the hub accepts (the service's cap is 1,000,000). */
   deviceQuota?: number;
+  /** `azure`: the Azure-strict profile (profile.ts); `default` (or absent): forgiving and fast. */
+  profile?: Profile;
+  /** Strict profile: real time ÷ timeScale = emulator time for paces, lifetimes, throttles and lag (default 1). */
+  timeScale?: number;
+  /** Real-time ms an imported device stays invisible (and a deleted one visible) to queries and GETs; strict default 10,000. */
+  consistencyLagMs?: number;
+  /** Key-less exports start with a non-JSON line for people (strict: on unless false). */
+  exportWarningLine?: boolean;
+  /** Strict: job GET/list blank outputBlobContainerUri (on unless false). */
+  blankJobUris?: boolean;
+  /** Error body form (errors.ts); default `code-name`, what the service sends. */
+  errorFormat?: ErrorBodyFormat;
+  /** Override the tier's scheduled-job device operations per second (before timeScale). */
+  jobDeviceOpsPerSecond?: number;
 }
 
 export interface HubMeta {
@@ -263,6 +278,11 @@ export class Hub {
   /** Live edge scopes → device id, for parent validation. */
   readonly edgeScopes = new Map<string, string>();
   readonly counters: HubCounters = { devices: 0, enabled: 0, modules: 0 };
+  /** Consistency lag: device id → epoch ms until which an imported device is not yet visible to reads. */
+  private readonly unseen = new Map<string, number>();
+  /** Consistency lag: deleted device id → its last twin and the epoch ms until which queries still return it. */
+  private readonly ghosts = new Map<string, { twin: Json; until: number }>();
+  private rulesCache?: { options: HubOptions; rules: StrictRules };
 
   constructor(
     public meta: HubMeta,
@@ -284,6 +304,46 @@ export class Hub {
 
   get name(): string {
     return this.meta.name;
+  }
+
+  /** The profile's rules for the current options (recomputed when the options object changes). */
+  get rules(): StrictRules {
+    if (!this.rulesCache || this.rulesCache.options !== this.meta.options) this.rulesCache = { options: this.meta.options, rules: rulesOf(this.meta.options) };
+    return this.rulesCache.rules;
+  }
+
+  // ---------------------------------------------------------------- consistency lag
+
+  /** An import just created `id`: reads miss it for the lag (RegistryManagerImportDevicesTests.cs retries GET 404 after import). */
+  markUnseen(id: string): void {
+    const lag = this.rules.consistencyLagMs;
+    if (lag > 0) this.unseen.set(id, Date.now() + lag);
+  }
+
+  /** Whether reads (GET, queries, exports) see `id` yet. */
+  visible(id: string): boolean {
+    const until = this.unseen.get(id);
+    if (until === undefined) return true;
+    if (Date.now() >= until) {
+      this.unseen.delete(id);
+      return true;
+    }
+    return false;
+  }
+
+  private remember(id: string, rec: DeviceRec): void {
+    const lag = this.rules.consistencyLagMs;
+    this.unseen.delete(id);
+    if (lag > 0) this.ghosts.set(id, { twin: this.deviceTwinJson(rec), until: Date.now() + lag });
+  }
+
+  /** Twins of devices deleted less than the lag ago: queries still return them. */
+  private *liveGhosts(): Iterable<Json> {
+    const now = Date.now();
+    for (const [id, g] of this.ghosts) {
+      if (now >= g.until || this.devices.has(id)) this.ghosts.delete(id);
+      else yield g.twin;
+    }
   }
 
   get quota(): number {
@@ -368,6 +428,7 @@ export class Hub {
     const old = this.devices.get(id);
     if (!old) return;
     const prev = JSON.parse(old) as DeviceRec;
+    if (persist) this.remember(id, prev);
     if (prev.s === "enabled") this.counters.enabled -= 1;
     if (prev.edge && prev.sc) this.edgeScopes.delete(prev.sc);
     this.counters.devices -= 1;
@@ -443,10 +504,12 @@ export class Hub {
           throw hubError("ArgumentInvalid", `authentication.symmetricKey.${name} must be base64 of 16 to 64 bytes`);
         }
       }
-      // Keys left empty are generated; on an update of a sas device the existing keys are kept
-      // (an export with excludeKeysInExport re-imported over a hub must not rotate every key).
-      if (!p) p = existing?.t === "sas" && existing.p ? existing.p : newKey();
-      if (!s) s = existing?.t === "sas" && existing.s ? existing.s : newKey();
+      // Keys left empty are generated. The default profile keeps an existing sas device's keys on an
+      // update; the strict profile regenerates them as the service does (ExportImportDevice.cs: "access
+      // keys are auto-generated"; ImportExportDevicesSample.cs: re-imported credentials "will be newly generated").
+      const keep = !this.rules.regenerateKeysWhenOmitted && existing?.t === "sas";
+      if (!p) p = keep && existing.p ? existing.p : newKey();
+      if (!s) s = keep && existing.s ? existing.s : newKey();
       return { t: "sas", p, s };
     }
     if (lower === "selfsigned") {
@@ -565,7 +628,7 @@ export class Hub {
   }
 
   getDevice(id: string): Json {
-    const rec = this.getDeviceRec(id);
+    const rec = this.visible(id) ? this.getDeviceRec(id) : undefined;
     if (!rec) throw hubError("DeviceNotFound", `Device ${id} not registered in IotHub ${this.name}`);
     return this.deviceJson(rec);
   }
@@ -685,8 +748,30 @@ export class Hub {
     for (const mods of this.modules.values()) for (const json of mods.values()) yield this.moduleTwinJson(JSON.parse(json) as ModuleRec);
   }
 
+  /**
+   * Device twins as a query sees them: with a consistency lag (strict profile, or consistencyLagMs),
+   * devices imported a moment ago are missing and devices deleted a moment ago are still there
+   * (iot-hub-devguide-query-language: "Query results can have a few minutes of delay").
+   */
+  *queryDeviceTwins(): Iterable<Json> {
+    const lagged = this.unseen.size > 0 || this.ghosts.size > 0;
+    for (const json of this.devices.values()) {
+      const rec = JSON.parse(json) as DeviceRec;
+      if (lagged && !this.visible(rec.id)) continue;
+      yield this.deviceTwinJson(rec);
+    }
+    if (this.ghosts.size) yield* this.liveGhosts();
+  }
+
+  *queryModuleTwins(): Iterable<Json> {
+    for (const [deviceId, mods] of this.modules) {
+      if (this.unseen.size && !this.visible(deviceId)) continue;
+      for (const json of mods.values()) yield this.moduleTwinJson(JSON.parse(json) as ModuleRec);
+    }
+  }
+
   getTwin(id: string): Json {
-    const rec = this.getDeviceRec(id);
+    const rec = this.visible(id) ? this.getDeviceRec(id) : undefined;
     if (!rec) throw hubError("DeviceNotFound", `Device ${id} not registered in IotHub ${this.name}`);
     return this.deviceTwinJson(rec);
   }
@@ -889,16 +974,25 @@ export class Hub {
    * Applies one ExportImportDevice (bulk element or devices.txt line) with its import mode.
    * Returns the error to report for this entry, or undefined when it succeeded.
    */
-  importEntry(raw: ExportImportDevice): ImportError | undefined {
+  importEntry(raw: ExportImportDevice, opts: { job?: boolean } = {}): ImportError | undefined {
     const entry = canonicalEntry(raw);
     const deviceId = typeof entry.id === "string" ? entry.id : String(entry.id ?? "");
     const moduleId = typeof entry.moduleId === "string" && entry.moduleId ? entry.moduleId : undefined;
     try {
       const mode = (entry.importMode ?? "createOrUpdate").toString().toLowerCase();
       if (!IMPORT_MODES.includes(mode)) throw hubError("ArgumentInvalid", `importMode '${entry.importMode}' is not valid`);
+      // Strict: status on every line of an import file, delete lines included (ExportImportDevice.cs
+      // L118 `Required = Required.Always`; the REST docs call it optional — the harsher reading wins).
+      if (opts.job && this.rules.requireStatus && (entry.status === undefined || entry.status === null || entry.status === "")) {
+        throw hubError("ArgumentNull", `Line for '${deviceId}${moduleId ? "/" + moduleId : ""}': status is required on every import line (enabled or disabled)`);
+      }
       this.checkId(deviceId);
       if (moduleId) this.importModule(deviceId, moduleId, entry, mode);
-      else this.importDevice(deviceId, entry, mode);
+      else {
+        const existed = this.devices.has(deviceId);
+        this.importDevice(deviceId, entry, mode);
+        if (opts.job && !existed && this.devices.has(deviceId)) this.markUnseen(deviceId);
+      }
       return undefined;
     } catch (err) {
       if (!(err instanceof HubError)) throw err;
@@ -1017,18 +1111,21 @@ export class Hub {
   /** devices.txt lines for one device: the device line, then one line per module (system modules included, as the service exports them). */
   exportLines(deviceJson: string, excludeKeys: boolean): string[] {
     const rec = JSON.parse(deviceJson) as DeviceRec;
+    if (this.unseen.size && !this.visible(rec.id)) return []; // consistency lag: not in exports yet either
+    const rules = this.rules;
+    const auth = (a: DeviceRec["a"]) => (excludeKeys && rules.nullAuthenticationWithoutKeys ? null : this.authJson(a, !excludeKeys));
     const line: Json = {
       id: rec.id,
       eTag: rec.e,
       status: rec.s,
       ...(rec.r ? { statusReason: rec.r } : {}),
-      authentication: this.authJson(rec.a, !excludeKeys),
+      authentication: auth(rec.a),
       twinETag: twinEtag(rec.tw.v),
       tags: rec.tw.tags ?? {},
       properties: this.twinProperties(rec.tw),
       capabilities: { iotEdge: rec.edge === true },
       ...(rec.sc ? { deviceScope: rec.sc } : {}),
-      ...(rec.ps ? { parentScopes: rec.ps } : {}),
+      ...(rec.ps && !rules.omitParentScopesInExport ? { parentScopes: rec.ps } : {}),
     };
     const out = [JSON.stringify(line)];
     const mods = this.modules.get(rec.id);
@@ -1041,7 +1138,7 @@ export class Hub {
             moduleId: m.id,
             eTag: m.e,
             status: "enabled",
-            authentication: this.authJson(m.a, !excludeKeys),
+            authentication: auth(m.a),
             twinETag: twinEtag(m.tw.v),
             properties: this.twinProperties(m.tw),
             ...(m.mb ? { managedBy: m.mb } : {}),
@@ -1069,26 +1166,7 @@ export class Hub {
       throw new HubError("ConfigurationNotFound", `Configuration '${id}' not found`, 404011);
     }
     const content = isPlainObject(body.content) ? body.content : {};
-    const isEdge = isPlainObject(content.modulesContent) || isPlainObject(content.moduleContent);
-    // ADM content targets desired properties by path; edge deployments (base or layered) give each
-    // module either its whole `properties.desired` or dotted paths below it (layered).
-    if (isPlainObject(content.deviceContent)) {
-      for (const key of Object.keys(content.deviceContent)) {
-        if (!/^properties\.desired(\..+)?$/.test(key)) throw hubError("ArgumentInvalid", `Configuration '${id}': deviceContent key '${key}' must start with properties.desired`);
-      }
-    }
-    for (const modules of [content.modulesContent, content.moduleContent]) {
-      if (!isPlainObject(modules)) continue;
-      for (const [moduleId, twin] of Object.entries(modules)) {
-        if (!isPlainObject(twin)) throw hubError("ArgumentInvalid", `Configuration '${id}': content for module '${moduleId}' must be an object`);
-        for (const key of Object.keys(twin)) {
-          if (!/^properties\.desired(\..+)?$/.test(key)) throw hubError("ArgumentInvalid", `Configuration '${id}': module '${moduleId}' key '${key}' must be properties.desired or a path below it`);
-        }
-      }
-    }
-    if (isEdge && isPlainObject(content.deviceContent) && Object.keys(content.deviceContent).length) {
-      throw hubError("ArgumentInvalid", `Configuration '${id}': deviceContent and modulesContent cannot be combined`);
-    }
+    const kind = this.checkConfigurationContent(id, content, body);
     if (existing && JSON.stringify(existing.content) !== JSON.stringify(body.content ?? existing.content)) {
       // The service keeps a configuration's content immutable after creation; only labels, metrics, priority and target condition change.
       throw hubError("ArgumentInvalid", `Configuration '${id}': content cannot be changed after creation`);
@@ -1103,13 +1181,57 @@ export class Hub {
       createdTimeUtc: existing?.createdTimeUtc ?? now,
       lastUpdatedTimeUtc: now,
       priority: typeof body.priority === "number" ? body.priority : 0,
-      systemMetrics: { results: { appliedCount: 0, targetedCount: 0 }, queries: {} },
+      // Edge deployments also count what edgeAgent reported (iot-edge/module-deployment-monitoring); ADM (device or module twins) does not.
+      systemMetrics: { results: kind === "edge" ? { appliedCount: 0, targetedCount: 0, reportedSuccessfulCount: 0, reportedFailedCount: 0 } : { appliedCount: 0, targetedCount: 0 }, queries: {} },
       metrics: { results: {}, queries: isPlainObject(body.metrics) && isPlainObject(body.metrics.queries) ? body.metrics.queries : {} },
       etag: nextEtag(),
     };
     this.configurations.set(id, config);
     this.store.append({ k: "c", h: this.name, id, v: config });
     return config;
+  }
+
+  /**
+   * The three content kinds, as the service models them (learn.microsoft.com/azure/iot-hub/iot-hub-automatic-device-management,
+   * iot-edge/module-deployment-monitoring; REST ConfigurationContent: deviceContent, moduleContent, modulesContent):
+   * - `deviceContent`: device twin paths (`properties.desired…`): automatic device configuration;
+   * - `moduleContent`: module twin paths, same shape: automatic module configuration (targets `FROM devices.modules WHERE …`);
+   * - `modulesContent`: module id → that module's twin paths: an IoT Edge deployment (base or layered).
+   * One kind per configuration. Returns the kind.
+   */
+  private checkConfigurationContent(id: string, content: Json, body: Json): "device" | "module" | "edge" | "empty" {
+    const nonEmpty = (v: unknown): v is Json => isPlainObject(v) && Object.keys(v).length > 0;
+    const kinds = (["deviceContent", "moduleContent", "modulesContent"] as const).filter((k) => nonEmpty(content[k]));
+    if (kinds.length > 1) throw hubError("ArgumentInvalid", `Configuration '${id}': content may hold only one of deviceContent, moduleContent, modulesContent (got ${kinds.join(", ")})`);
+    const twinPaths = (what: string, twin: Json) => {
+      for (const key of Object.keys(twin)) {
+        if (!/^properties\.desired(\..+)?$/.test(key)) throw hubError("ArgumentInvalid", `Configuration '${id}': ${what} key '${key}' must be properties.desired or a path below it`);
+      }
+    };
+    for (const k of ["deviceContent", "moduleContent", "modulesContent"]) {
+      if (content[k] !== undefined && content[k] !== null && !isPlainObject(content[k])) throw hubError("ArgumentInvalid", `Configuration '${id}': content.${k} must be an object`);
+    }
+    if (kinds[0] === "deviceContent") {
+      twinPaths("deviceContent", content.deviceContent as Json);
+      return "device";
+    }
+    if (kinds[0] === "moduleContent") {
+      twinPaths("moduleContent", content.moduleContent as Json);
+      const target = typeof body.targetCondition === "string" ? body.targetCondition.trim() : "";
+      // Strict: a module configuration targets module twins (the CLI and portal write `FROM devices.modules WHERE …`).
+      if (this.rules.moduleConfigurationTarget && !/^from\s+devices\.modules\s+where\s+\S/i.test(target)) {
+        throw hubError("ArgumentInvalid", `Configuration '${id}': a moduleContent configuration's targetCondition must be 'FROM devices.modules WHERE …' (got '${target}')`);
+      }
+      return "module";
+    }
+    if (kinds[0] === "modulesContent") {
+      for (const [moduleId, twin] of Object.entries(content.modulesContent as Json)) {
+        if (!isPlainObject(twin)) throw hubError("ArgumentInvalid", `Configuration '${id}': content for module '${moduleId}' must be an object`);
+        twinPaths(`module '${moduleId}'`, twin);
+      }
+      return "edge";
+    }
+    return "empty";
   }
 
   getConfiguration(id: string): Json {

@@ -33,6 +33,29 @@ function sleep(ms: number): Promise<void> {
 class JobFailure extends Error {}
 
 /**
+ * Line ending of the blobs the service writes: CRLF (a .NET service; azure-iot-sdk-csharp
+ * e2e RegistryManagerExportDevicesTests splits devices.txt on "\r\n"; the Node e2e's JSON.parse per
+ * '\n'-split line tolerates the '\r'). Every reader in the project accepts both.
+ */
+export const EOL = "\r\n";
+
+function mapKeys(v: unknown, f: (k: string) => string, depth: number): unknown {
+  if (depth <= 0 || typeof v !== "object" || v === null || Array.isArray(v)) return v;
+  return Object.fromEntries(Object.entries(v as Json).map(([k, val]) => [f(k), mapKeys(val, f, depth - 1)]));
+}
+
+/** A configuration as the strict profile exports it: PascalCase fields (reports in issue 11), content kept verbatim. */
+function pascalCase(c: Json): Json {
+  const top = mapKeys(c, (k) => k.charAt(0).toUpperCase() + k.slice(1), 1) as Json;
+  return top;
+}
+
+/** Configuration lines in either casing: top-level field names to camelCase (content untouched). */
+function camelCaseKeys(c: Json): Json {
+  return mapKeys(c, (k) => (k === "ETag" ? "etag" : k.charAt(0).toLowerCase() + k.slice(1)), 1) as Json;
+}
+
+/**
  * Lines of a blob stream, pulled chunk by chunk: async iteration keeps the stream paused until the
  * job asks for more, so a 1,000,000-line devices.txt is never buffered whole (readline or a 'data'
  * listener would let the download run ahead of the import).
@@ -62,7 +85,7 @@ export class JobRunner {
   constructor(private readonly emulator: Emulator) {}
 
   /** POST /jobs/create. Validates the request, enforces one active import/export per hub, starts the job. */
-  create(hub: Hub, body: unknown): Json {
+  async create(hub: Hub, body: unknown): Promise<Json> {
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw hubError("ArgumentInvalid", "The job request must be a JSON object");
     const req = body as Json;
     const type = String(req.type ?? "").toLowerCase();
@@ -81,8 +104,15 @@ export class JobRunner {
     const input = type === "import" ? needUri("inputBlobContainerUri") : undefined;
     for (const other of hub.jobs.values()) {
       if ((other.type === "import" || other.type === "export") && ACTIVE.has(String(other.status))) {
-        throw hubError("JobQuotaExceeded", `Only one active import or export job is allowed per IotHub; job ${String(other.jobId)} is ${String(other.status)}`);
+        // Quotas doc: one import/export job at a time on every tier. Number: 403003 in the troubleshooting
+        // docs; the strict profile answers 403001, what the C# SDK team's tests now expect (previews/v2 IotHubServiceErrorCode.cs).
+        throw new HubError("JobQuotaExceeded", `Failed to create job since there is another job running: ${String(other.jobId)} is ${String(other.status)}`, hub.rules.jobQuotaCode, 403);
       }
+    }
+    const identityBased = String(req.storageAuthenticationType ?? "").toLowerCase() === "identitybased";
+    if (hub.rules.syncStorageValidation) {
+      if (input) await this.validateStorage(input, "inputBlobContainerUri", type === "import" ? "r" : "", identityBased);
+      await this.validateStorage(output, "outputBlobContainerUri", "w", identityBased);
     }
     const job: Json = {
       jobId: randomUUID(),
@@ -109,14 +139,58 @@ export class JobRunner {
     return publicJob(job);
   }
 
+  /**
+   * Strict profile: the checks the service makes before it accepts an import/export job, answered
+   * synchronously with 400 (sources in profile.ts: a blob SAS was refused at create with IH400007,
+   * azure-iot-cli-extension#93). Expired SAS and missing permissions may in reality surface later in
+   * failureReason; the strict profile plays the earlier, harsher refusal — the engine handles both.
+   */
+  private async validateStorage(uri: string, field: string, need: string, identityBased: boolean): Promise<void> {
+    const url = new URL(uri);
+    const q = url.searchParams;
+    const refuse = (why: string) => {
+      throw new HubError("BlobContainerValidationError", `Unable to access blob container for ${field} (IH400007): ${why}`, 400007, 400);
+    };
+    if (!identityBased) {
+      if (!q.get("sig")) refuse("the URI carries no SAS token: give a container SAS or use storageAuthenticationType identityBased");
+      const sr = q.get("sr");
+      if (sr && sr !== "c") refuse(`the SAS is a ${sr === "b" ? "blob" : `'${sr}'`} SAS, but a container SAS (sr=c) is required`);
+      const se = q.get("se");
+      if (se && !(Date.parse(se) > Date.now())) refuse(`the SAS expired at ${se}`);
+      const sp = q.get("sp") ?? "";
+      for (const p of need) if (!sp.includes(p)) refuse(`the SAS lacks the '${p}' permission (has '${sp}')`);
+    }
+    // The container must exist (the service checks it when the job is accepted, as far as reports go).
+    const segments = url.pathname.split("/").filter(Boolean);
+    const containerName = segments[segments.length - 1];
+    const cs = this.emulator.config.storageConnectionString;
+    if (cs && containerName) {
+      const exists = await BlobServiceClient.fromConnectionString(cs)
+        .getContainerClient(containerName)
+        .exists()
+        .catch(() => true); // storage unreachable here: leave it to the job
+      if (!exists) refuse(`the container '${containerName}' does not exist`);
+    }
+  }
+
+  /** Job as a GET or list answers it: the strict profile blanks the container URI (CLI test fixture test_iothub_jobs_unit.py). */
+  private readView(hub: Hub, job: Json): Json {
+    const out = publicJob(job);
+    if (hub.rules.blankJobUrisOnRead) {
+      out.outputBlobContainerUri = "";
+      if ("inputBlobContainerUri" in out) out.inputBlobContainerUri = "";
+    }
+    return out;
+  }
+
   get(hub: Hub, jobId: string): Json {
     const job = hub.jobs.get(jobId);
     if (!job) throw hubError("JobNotFound", `Job ${jobId} not found in IotHub ${hub.name}`);
-    return publicJob(job);
+    return this.readView(hub, job);
   }
 
   list(hub: Hub): Json[] {
-    return [...hub.jobs.values()].map(publicJob);
+    return [...hub.jobs.values()].map((j) => this.readView(hub, j));
   }
 
   /** DELETE /jobs/{id}: an active job becomes cancelled; a finished job is returned as it is. */
@@ -202,7 +276,7 @@ export class JobRunner {
     let processed = 0;
     return async (count: number) => {
       processed += count;
-      const rate = hub.meta.options.jobDevicesPerSecond;
+      const rate = hub.meta.options.jobDevicesPerSecond || hub.rules.importExportDevicesPerSecond;
       if (rate && rate > 0) {
         const due = started + (processed / rate) * 1000;
         const wait = due - Date.now();
@@ -247,6 +321,11 @@ export class JobRunner {
       let lines: string[] = [];
       let chars = 0;
       let sincePace = 0;
+      if (excludeKeys && hub.rules.exportWarningLine) {
+        // RegistryManagerExportDevicesTests.cs L229: "The first line may be a comment to the user"; the
+        // wording is unknown, this paraphrases the sample's (ImportExportDevicesSample.cs).
+        lines.push("Keys are excluded from this export: devices imported from it get newly generated credentials.");
+      }
       const batch = Math.max(1, Math.min(500, Math.floor((hub.meta.options.jobDevicesPerSecond || 5000) / 10)));
       for (const json of hub.devices.values()) {
         if (state.cancelled) return;
@@ -257,7 +336,7 @@ export class JobRunner {
         done += 1;
         sincePace += 1;
         if (chars > 1024 * 1024) {
-          yield Buffer.from(lines.join("\n") + "\n", "utf8");
+          yield Buffer.from(lines.join(EOL) + EOL, "utf8");
           lines = [];
           chars = 0;
         }
@@ -269,7 +348,7 @@ export class JobRunner {
           sincePace = 0;
         }
       }
-      if (lines.length) yield Buffer.from(lines.join("\n") + "\n", "utf8");
+      if (lines.length) yield Buffer.from(lines.join(EOL) + EOL, "utf8");
     }
     const blob = container.getBlockBlobClient(String(job.outputBlobName));
     try {
@@ -280,7 +359,8 @@ export class JobRunner {
     }
     if (state.cancelled) return;
     if (job.includeConfigurations === true) {
-      const text = [...hub.configurations.values()].map((c) => JSON.stringify(c)).join("\n");
+      const pascal = hub.rules.strictConfigurationLines;
+      const text = [...hub.configurations.values()].map((c) => JSON.stringify(pascal ? pascalCase(c) : c)).join(EOL);
       await this.upload(container, String(job.configurationsBlobName), text);
     }
     save(true);
@@ -288,7 +368,7 @@ export class JobRunner {
 
   private async upload(container: ContainerClient, name: string, text: string): Promise<void> {
     try {
-      const body = text ? text + "\n" : "";
+      const body = text ? text + EOL : "";
       await container.getBlockBlobClient(name).upload(body, Buffer.byteLength(body));
     } catch (err) {
       throw this.storageFailure(err, "write", name);
@@ -351,9 +431,11 @@ export class JobRunner {
               });
             } else {
               seen.add(key);
-              const error = hub.importEntry(entry);
+              const error = hub.importEntry(entry, { job: true });
               if (error) {
-                if (error.errorCode === "403002") {
+                // Default profile: the quota stops the job. Strict: the line fails with 403002 and the job goes on
+                // (iot-hub-bulk-identity-mgmt#troubleshoot-import-jobs: failed devices listed with 403002 in the output blob).
+                if (error.errorCode === "403002" && !hub.rules.perLineQuota) {
                   throw new JobFailure(`ErrorCode:IotHubQuotaExceeded;403002 ${error.errorStatus}`);
                 }
                 errors.push(error);
@@ -387,7 +469,7 @@ export class JobRunner {
   }
 
   private async writeErrors(output: ContainerClient, name: string, errors: ImportError[]): Promise<void> {
-    await this.upload(output, name, errors.map((e) => JSON.stringify(e)).join("\n"));
+    await this.upload(output, name, errors.map((e) => JSON.stringify(e)).join(EOL));
   }
 
   private async importConfigurations(hub: Hub, job: Json, input: ContainerClient, output: ContainerClient): Promise<void> {
@@ -407,11 +489,20 @@ export class JobRunner {
         errors.push({ configurationId: "", errorCode: "400006", errorStatus: "Line is not valid JSON" });
         continue;
       }
+      config = camelCaseKeys(config);
       const id = String(config.id ?? "");
       try {
-        const mode = String(config.importMode ?? "createOrUpdate").toLowerCase();
+        const strict = hub.rules.strictConfigurationLines;
+        const mode = String(config.importMode ?? (strict ? "" : "createOrUpdate")).toLowerCase();
+        if (strict) {
+          // ConfigurationImportMode.cs knows only createOrUpdateIfMatchETag; the strict profile accepts nothing else.
+          if (mode !== "createorupdateifmatchetag") throw hubError("ArgumentInvalid", `Configuration '${id}': importMode '${String(config.importMode ?? "")}' is not supported; use createOrUpdateIfMatchETag`);
+          const current = hub.configurations.get(id);
+          const want = typeof config.etag === "string" ? config.etag.replace(/^"|"$/g, "") : "";
+          if (current && want && want !== current.etag) throw hubError("PreconditionFailed", `Configuration '${id}': etag '${want}' is not current`);
+        }
         const exists = hub.configurations.has(id);
-        if (mode === "delete") hub.deleteConfiguration(id, "*");
+        if (mode === "delete" && !strict) hub.deleteConfiguration(id, "*");
         else if (mode === "create" && exists) throw new HubError("ConfigurationAlreadyExists", `Configuration '${id}' already exists`, 409005);
         else {
           const { importMode: _m, etag: _e, ...body } = config;
@@ -426,6 +517,6 @@ export class JobRunner {
         errors.push({ configurationId: id, errorCode: String(err.code), errorStatus: err.message });
       }
     }
-    await this.upload(output, "importConfigErrors.log", errors.map((e) => JSON.stringify(e)).join("\n"));
+    await this.upload(output, "importConfigErrors.log", errors.map((e) => JSON.stringify(e)).join(EOL));
   }
 }

@@ -2,6 +2,7 @@
  * Import/export jobs of the local IoT Hub through the real azure-iothub SDK, with blobs in Azurite
  * read and written by @azure/storage-blob.
  */
+import { parseServiceError } from "../support/service-errors";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Registry } from "azure-iothub";
 import { configureHub, createStagingContainer, createTestHub, registryFor, type StagingContainer, type TestHub } from "../support/local-hub";
@@ -208,7 +209,7 @@ describe("local IoT Hub: export and import jobs", () => {
     expect(refused.name).toBe("TooManyDevicesError");
     expect(refused.response?.statusCode).toBe(403);
     expect(refused.response?.headers["iothub-errorcode"]).toBe("JobQuotaExceeded");
-    expect(JSON.parse(JSON.parse(refused.responseBody!).Message).errorCode).toBe(403003);
+    expect(parseServiceError(refused.responseBody)).toMatchObject({ form: "code-name", name: "JobQuotaExceeded" });
 
     const cancelled = (await registry.cancelJob(first.jobId)) as unknown as Job;
     expect(cancelled.status).toBe("cancelled");

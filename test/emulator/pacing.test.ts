@@ -1,6 +1,7 @@
 /**
  * Throttles, fault injection and the device quota of the local IoT Hub, as the SDK sees them.
  */
+import { parseServiceError } from "../support/service-errors";
 import { describe, expect, it } from "vitest";
 import type { Registry } from "azure-iothub";
 import { configureHub, createStagingContainer, createTestHub, registryFor } from "../support/local-hub";
@@ -9,7 +10,7 @@ interface SdkFailure {
   name: string;
   status: number;
   code: string;
-  errorCode: number;
+  errorCode?: number;
   retryAfter?: string;
 }
 
@@ -18,7 +19,7 @@ async function failure(p: Promise<unknown>): Promise<SdkFailure> {
     await p;
   } catch (err) {
     const e = err as { name: string; response?: { statusCode: number; headers: Record<string, string> }; responseBody?: string };
-    const inner = JSON.parse(JSON.parse(e.responseBody ?? "{}").Message ?? "{}") as { errorCode: number };
+    const inner = parseServiceError(e.responseBody);
     return { name: e.name, status: e.response?.statusCode ?? 0, code: e.response?.headers["iothub-errorcode"] ?? "", errorCode: inner.errorCode, retryAfter: e.response?.headers["retry-after"] };
   }
   throw new Error("expected the call to fail");

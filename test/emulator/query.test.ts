@@ -182,11 +182,13 @@ describe("local IoT Hub: scheduled twin update jobs", () => {
     expect((await registry.getTwin("s-9")).responseBody.properties.desired.hubCutover).toBeUndefined();
   });
 
-  it("waits for a future start time, can be cancelled, and shows up in the job query", async () => {
+  it("answers queued for a job that starts later (as the service does), waits for its start time, can be cancelled, and shows up in the job query", async () => {
     const start = new Date(Date.now() + 60 * 60_000);
-    await jobs.scheduleTwinUpdate("later", "tags.wave = 2", { etag: "*", properties: { desired: { x: 1 } } }, start, 600);
+    const { jobStatus: created } = await jobs.scheduleTwinUpdate("later", "tags.wave = 2", { etag: "*", properties: { desired: { x: 1 } } }, start, 600);
+    expect((created as unknown as { status: string }).status).toBe("queued");
+    await new Promise((r) => setTimeout(r, 200));
     const { jobStatus: waiting } = await jobs.getJob("later");
-    expect((waiting as unknown as { status: string }).status).toBe("scheduled");
+    expect((waiting as unknown as { status: string }).status).toBe("queued");
     const { jobStatus: cancelled } = await jobs.cancelJob("later");
     expect((cancelled as unknown as { status: string }).status).toBe("cancelled");
     const { result: listed } = await jobs.createQuery("scheduleUpdateTwin").next();

@@ -8,16 +8,16 @@ import type { Registry } from "azure-iothub";
 import { createSasToken } from "./auth";
 import { containsSecret } from "../../components/secrets";
 import { localHubAgent } from "../../components/devices/local-hub";
+import { parseServiceError } from "../support/service-errors";
 import { createTestHub, emulatorLog, localEndpoints, registryFor, registryForSas, type TestHub } from "../support/local-hub";
 
 /** The SDK error's status, service error code header and parsed current-format body. */
-async function failure(p: Promise<unknown>): Promise<{ name: string; status: number; code: string; errorCode: number; message: string }> {
+async function failure(p: Promise<unknown>): Promise<{ name: string; status: number; code: string; errorCode?: number; message: string }> {
   try {
     await p;
   } catch (err) {
     const e = err as { name: string; response?: { statusCode: number; headers: Record<string, string> }; responseBody?: string };
-    const body = JSON.parse(e.responseBody ?? "{}") as { Message?: string };
-    const inner = JSON.parse(body.Message ?? "{}") as { errorCode: number; message: string };
+    const inner = parseServiceError(e.responseBody);
     return { name: e.name, status: e.response?.statusCode ?? 0, code: e.response?.headers["iothub-errorcode"] ?? "", errorCode: inner.errorCode, message: inner.message };
   }
   throw new Error("expected the call to fail");

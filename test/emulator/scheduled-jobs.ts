@@ -1,11 +1,15 @@
 /**
  * Scheduled device jobs (`/jobs/v2`): twin updates applied to every device matching a query
  * condition (the cutover's flag flip), and direct-method jobs, which fail per device because no
- * device is ever connected to the emulator. Jobs wait for their start time, run at most N at a time
- * per hub (1 on Free/S1, 5 on S2, 10 on S3; the rest stay `queued`), and count per-device outcomes
- * in deviceJobStatistics.
+ * device is ever connected to the emulator. A job is answered `queued` on create, also when it
+ * starts later (the service does; azure-iot-sdk-node e2etests job_client.js expects it). Jobs wait
+ * for their start time, run at most N at a time per hub (1 on Free/S1, 5 on S2, 10 on S3; the
+ * default profile keeps the rest `queued`, the strict profile refuses them with 429004), and count
+ * per-device outcomes in deviceJobStatistics. The strict profile also paces device operations per
+ * tier and terminates a job at maxExecutionTimeInSeconds (profile.ts).
  */
-import { hubError } from "./errors";
+import { HubError, hubError } from "./errors";
+import { scheduledJobSlots } from "./profile";
 import type { Emulator } from "./emulator";
 import type { Hub } from "./hub";
 import { matches, parseCondition, type Condition } from "./query-language";
@@ -15,10 +19,11 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const TYPES = new Set(["scheduleUpdateTwin", "scheduleDeviceMethod"]);
 
 function concurrentLimit(hub: Hub): number {
-  const sku = (hub.meta.options.sku ?? "S1").toUpperCase();
-  if (sku === "S3" || sku === "B3") return 10;
-  if (sku === "S2" || sku === "B2") return 5;
-  return 1;
+  return scheduledJobSlots(hub.meta.options.sku);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 export class ScheduledJobs {
@@ -42,15 +47,26 @@ export class ScheduledJobs {
     }
     const start = req.startTime ? new Date(String(req.startTime)) : new Date();
     if (Number.isNaN(start.getTime())) throw hubError("ArgumentInvalid", "startTime is not a valid date");
+    const maxSeconds = req.maxExecutionTimeInSeconds;
+    if (maxSeconds !== undefined && (typeof maxSeconds !== "number" || !(maxSeconds > 0))) throw hubError("ArgumentInvalid", "maxExecutionTimeInSeconds must be a positive number");
+    if (hub.rules.rejectOverJobSlots) {
+      // github.com/Azure/azure-iot-sdk-csharp/issues/361: "ErrorCode:ThrottlingMaxActiveJobCountExceeded;429…".
+      const limit = concurrentLimit(hub);
+      const active = [...hub.scheduledJobs.values()].filter((j) => !TERMINAL.has(String(j.status))).length;
+      if (active >= limit) {
+        throw hubError("ThrottlingMaxActiveJobCountExceeded", `Maximum number of active jobs (${limit}) for this IotHub tier (${hub.meta.options.sku ?? "S1"}) reached: wait for a running job to finish`);
+      }
+    }
     const job: Json = {
       jobId,
       queryCondition: condition,
       createdTime: new Date().toISOString(),
       startTime: start.toISOString(),
       endTime: null,
-      maxExecutionTimeInSeconds: typeof req.maxExecutionTimeInSeconds === "number" ? req.maxExecutionTimeInSeconds : 3600,
+      // Default 3600 (github.com/Azure/azure-iot-sdk-java/pull/1592).
+      maxExecutionTimeInSeconds: typeof maxSeconds === "number" ? maxSeconds : 3600,
       type,
-      status: start.getTime() > Date.now() ? "scheduled" : "queued",
+      status: "queued",
       ...(type === "scheduleUpdateTwin" ? { updateTwin: req.updateTwin } : { cloudToDeviceMethod: req.cloudToDeviceMethod ?? null }),
       failureReason: null,
       statusMessage: null,
@@ -98,6 +114,7 @@ export class ScheduledJobs {
           waiting = true;
           if (new Date(String(job.startTime)).getTime() > Date.now()) continue;
           if (job.status === "scheduled") {
+            // Jobs persisted by an older emulator that answered `scheduled`.
             job.status = "queued";
             hub.saveScheduledJob(job);
           }
@@ -139,7 +156,7 @@ export class ScheduledJobs {
       const condition: Condition = parseCondition(String(job.queryCondition));
       // The device set is fixed when the job starts, as in the service.
       const targets: string[] = [];
-      for (const twin of hub.deviceTwins()) if (matches(twin, condition)) targets.push(String(twin.deviceId));
+      for (const twin of hub.queryDeviceTwins()) if (matches(twin, condition)) targets.push(String(twin.deviceId));
       const stats = job.deviceJobStatistics as Record<string, number>;
       stats.deviceCount = targets.length;
       stats.pendingCount = targets.length;
@@ -147,8 +164,30 @@ export class ScheduledJobs {
       this.emulator.store.flush();
       const patch = (job.updateTwin ?? {}) as Json;
       const body = { tags: patch.tags, properties: patch.properties ? { desired: (patch.properties as Json).desired } : undefined };
+      const rules = hub.rules;
+      const startedAt = Date.now();
+      const rate = rules.jobDeviceOpsPerSecond;
+      const lifetimeMs = rules.enforceMaxExecutionTime ? (Number(job.maxExecutionTimeInSeconds ?? 3600) * 1000) / rules.timeScale : Infinity;
+      const expire = (i: number) => {
+        // What the service does at expiry is not published: the strict profile fails the job and leaves the rest pending.
+        if (Date.now() - startedAt > lifetimeMs) {
+          throw new HubError("JobExpired", `The job exceeded maxExecutionTimeInSeconds (${String(job.maxExecutionTimeInSeconds)} s) with ${targets.length - i} device(s) not processed`, 500001, 500);
+        }
+      };
       for (let i = 0; i < targets.length; i++) {
         if (this.cancelled.has(key)) return;
+        expire(i);
+        if (rate) {
+          // Tier pace (quotas doc, "Jobs device operations"): device i is due i/rate seconds after the start.
+          const wait = startedAt + (i / rate) * 1000 - Date.now();
+          if (wait > 4) {
+            hub.saveScheduledJob(job);
+            this.emulator.store.flush();
+            await sleep(Math.min(wait, Math.max(1, startedAt + lifetimeMs - Date.now() + 1)));
+            if (this.cancelled.has(key)) return;
+            expire(i);
+          }
+        }
         if (job.type === "scheduleUpdateTwin") {
           try {
             hub.updateTwin(targets[i], body, "*", "patch");

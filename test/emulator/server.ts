@@ -59,6 +59,7 @@ export async function handleRequest(emulator: Emulator, req: IncomingMessage, re
   const path = url.pathname;
   const host = String(req.headers.host ?? "");
   let hubName = "-";
+  let hubRef: import("./hub").Hub | undefined;
   try {
     const raw = await readBody(req);
     let body: unknown = undefined;
@@ -79,6 +80,7 @@ export async function handleRequest(emulator: Emulator, req: IncomingMessage, re
     const hub = m ? emulator.hub(m[1]) : undefined;
     if (!hub) throw new HubError("IotHubNotFound", `IotHub '${host}' does not exist on this emulator`, 404000, 404);
     hubName = hub.name;
+    hubRef = hub;
     if (!url.searchParams.get("api-version")) throw hubError("ArgumentInvalid", "api-version is required");
     let route: Route | undefined;
     let params: string[] = [];
@@ -119,9 +121,10 @@ export async function handleRequest(emulator: Emulator, req: IncomingMessage, re
       emulator.log(`[iothub-emulator] ${hubName} ${method} ${path} crashed: ${(err as Error)?.stack ?? String(err)}`);
       e = hubError("ServerError", "Internal server error");
     }
-    const out = errorResponse(e);
+    const out = errorResponse(e, hubRef?.meta.options.errorFormat ?? "code-name");
     const retryAfter = (e as HubError & { retryAfter?: number }).retryAfter;
-    if (retryAfter !== undefined) out.headers["retry-after"] = String(retryAfter);
+    // Strict: no Retry-After (no source shows one on registry 429s); the wait is in the message.
+    if (retryAfter !== undefined && (hubRef?.rules.retryAfterHeader ?? true)) out.headers["retry-after"] = String(retryAfter);
     emulator.log(`[iothub-emulator] ${hubName} ${method} ${path} -> ${e.status} ${e.codeName} (${e.code}): ${e.message}`);
     if (!res.headersSent) send(res, { status: out.status, headers: out.headers, body: out.body });
   }

@@ -232,7 +232,7 @@ describe("operations against the local hub", () => {
     const jobsOf = async (hub: TestHub) => (await p<unknown[]>((cb) => registryFor(hub).listJobs(cb as never))).length;
     const before = [await jobsOf(pair.original), await jobsOf(pair.clone)];
     const bad = { original: pair.o, clone: pair.c, local, query: "tags.wave = ", pollIntervalMs: poll };
-    await expect(guardedCutover({ ...bad, staging: pair.staging })).rejects.toThrow(/^--query: .* rejected the condition \(400004 Query syntax error[^\n]*$/);
+    await expect(guardedCutover({ ...bad, staging: pair.staging })).rejects.toThrow(/^--query: .* rejected the condition \((400004|ArgumentInvalid) Query syntax error[^\n]*$/);
     // no export job for the verification on either hub
     expect([await jobsOf(pair.original), await jobsOf(pair.clone)]).toEqual(before);
     await expect(waveStatus(bad)).rejects.toThrow(/^--query: .* rejected the condition/);

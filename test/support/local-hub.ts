@@ -107,11 +107,29 @@ function uniqueName(prefix: string): string {
   return `${clean}-${randomBytes(5).toString("hex")}`;
 }
 
-/** A new hub with a unique name (`<prefix>-<random>`); unthrottled and instant jobs unless `opts` say otherwise. */
+/**
+ * Time scale the strict-profile test hubs run at: the tier's paces, job lifetimes, throttles and
+ * consistency lag in the same proportions as Azure, this many times faster.
+ */
+export const STRICT_TEST_TIME_SCALE = 100;
+
+/**
+ * A new hub with a unique name (`<prefix>-<random>`); unthrottled and instant jobs unless `opts` say
+ * otherwise. `IOTHUB_TEST_PROFILE=azure` in the environment makes every test hub Azure-strict.
+ */
 export async function createTestHub(prefix: string, opts: HubOptions = {}): Promise<TestHub> {
-  const created = await adminCreateHub(admin(), uniqueName(prefix), opts);
+  const envProfile = process.env.IOTHUB_TEST_PROFILE === "azure" ? { profile: "azure" as const, timeScale: STRICT_TEST_TIME_SCALE } : {};
+  const created = await adminCreateHub(admin(), uniqueName(prefix), { ...envProfile, ...opts });
   hubs[created.name] = { hostName: created.hostName, connectionString: created.connectionString };
   return { name: created.name, hostName: created.hostName, connectionString: created.connectionString, connectionStrings: created.connectionStrings };
+}
+
+/**
+ * A hub on the Azure-strict profile (`--profile azure`): every rule of docs/local-hub.md's fidelity
+ * table on, limits of `sku` (default S1), at STRICT_TEST_TIME_SCALE unless `opts.timeScale` says otherwise.
+ */
+export function createStrictHub(prefix: string, opts: HubOptions = {}): Promise<TestHub> {
+  return createTestHub(prefix, { profile: "azure", sku: "S1", timeScale: STRICT_TEST_TIME_SCALE, ...opts });
 }
 
 /** Changes a hub's behaviour: faults, throttles, job speed, quota, SKU. Options given replace earlier ones of the same key. */

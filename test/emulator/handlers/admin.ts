@@ -23,7 +23,23 @@ export function hubInfo(hub: Hub): Record<string, unknown> {
   };
 }
 
-const OPTION_KEYS: Array<keyof HubOptions> = ["sku", "units", "jobDevicesPerSecond", "throttling", "throttleOverrides", "faults", "jobFailAtProgress", "deviceQuota"];
+const OPTION_KEYS: Array<keyof HubOptions> = [
+  "sku",
+  "units",
+  "jobDevicesPerSecond",
+  "throttling",
+  "throttleOverrides",
+  "faults",
+  "jobFailAtProgress",
+  "deviceQuota",
+  "profile",
+  "timeScale",
+  "consistencyLagMs",
+  "exportWarningLine",
+  "blankJobUris",
+  "errorFormat",
+  "jobDeviceOpsPerSecond",
+];
 
 function options(body: unknown): HubOptions {
   const src = (body && typeof body === "object" ? (body as Record<string, unknown>) : {}) as Record<string, unknown>;

@@ -38,7 +38,7 @@ export const jobRoutes: Route[] = [
     group: "jobs",
     throttle: cost1("jobs"),
     rights: ["RegistryWrite"],
-    handle: (ctx) => ok(ctx.emulator.jobs.create(ctx.hub, ctx.body)),
+    handle: async (ctx) => ok(await ctx.emulator.jobs.create(ctx.hub, ctx.body)),
   },
   { method: "GET", pattern: /^\/jobs\/?$/, group: "jobs", throttle: cost1("jobs"), rights: ["RegistryRead"], handle: (ctx) => ok(ctx.emulator.jobs.list(ctx.hub)) },
   {

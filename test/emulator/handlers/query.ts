@@ -51,7 +51,7 @@ export const queryRoutes: Route[] = [
       const text = (ctx.body as { query?: unknown } | undefined)?.query;
       if (typeof text !== "string") throw hubError("ArgumentInvalid", "The body must be {\"query\": \"SELECT …\"}");
       const query = parseQuery(text);
-      const source = query.from === "devices" ? ctx.hub.deviceTwins() : ctx.hub.moduleTwins();
+      const source = query.from === "devices" ? ctx.hub.queryDeviceTwins() : ctx.hub.queryModuleTwins();
       if (query.select.kind === "count") {
         let n = 0;
         for (const twin of source) if (matches(twin, query.where)) n += 1;
