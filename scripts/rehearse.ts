@@ -22,7 +22,8 @@ import * as readline from "readline";
 import { Command } from "commander";
 import { UserError } from "../components/errors";
 import { redact } from "../components/secrets";
-import { expectedCounts, generateDeviceLines, loadDevices } from "../components/devices/generate";
+import { expectedCounts, generateDeviceLines, generatedIdentities, loadDevices } from "../components/devices/generate";
+import { checkDeviceQuota } from "../components/devices/pace";
 import { copyDevices, verifyDevices } from "../components/devices/index";
 import type { LocalEndpoints } from "../components/devices/local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
@@ -77,12 +78,12 @@ export interface LocalSession {
 }
 
 /** Starts (or joins) the local hub with a fresh pair of uniquely named hubs. */
-export async function startLocalSession(prefix: string, cwd = process.cwd()): Promise<LocalSession> {
+export async function startLocalSession(prefix: string, cwd = process.cwd(), upArgs: string[] = []): Promise<LocalSession> {
   const wasRunning = await localHubRunning(cwd);
   const tag = randomBytes(3).toString("hex");
   const sourceHub = `${prefix}-${tag}-source`;
   const cloneHub = `${prefix}-${tag}-clone`;
-  const upJson = (await runLocal(["up", "--hubs", `${sourceHub},${cloneHub}`], cwd)) as Record<string, unknown>;
+  const upJson = (await runLocal(["up", "--hubs", `${sourceHub},${cloneHub}`, ...upArgs], cwd)) as Record<string, unknown>;
   const endpoints = loadLocalEndpoints(path.join(cwd, ".local", "endpoints.json"));
   return {
     upJson,
@@ -270,7 +271,8 @@ if (require.main === module) {
         let devices: number | undefined;
         if (o.devices !== undefined) {
           devices = Number(o.devices);
-          if (!Number.isInteger(devices) || devices < 1 || devices > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
+          // The hub quota counts devices plus modules (generated edge devices bring theirs): refused up front.
+          checkDeviceQuota(devices, "--devices", generatedIdentities);
         }
         const report = await rehearse({ devices, devicesFile: o.devicesFile, keep: o.keep, print: o.json ? undefined : (l) => process.stderr.write(redact(l) + "\n") });
         // Printed as is: `endpoints` is already masked by `local up --json`, the rest holds ids and counts.
