@@ -2,7 +2,9 @@
  * The cutover sized on the hubs' tiers (pace.ts): the wave's time said before it starts, the job
  * lifetime from the tier, and a busy job slot (429) waited out instead of failing.
  */
+import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
+import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { runCutover, scheduleWaitingForSlot, jobThrottle } from "../../components/operations/cutover";
 import { hubTarget } from "../../components/operations/hubs";
@@ -84,5 +86,27 @@ describe("a wave sized on the tiers, against the local hub", () => {
     // The job lifetime the hub got is the sized one.
     const job = (await jobClientFor(original).getJob(r.jobId)).jobStatus as unknown as { maxExecutionTimeInSeconds: number };
     expect(job.maxExecutionTimeInSeconds).toBe(3600);
+  });
+});
+
+describe("hubclone cutover: the tiers' flags", () => {
+  const root = path.resolve(__dirname, "..", "..");
+  const cs = (h: string) => `HostName=${h}.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5`;
+  const cutover = (...args: string[]) =>
+    spawnSync(process.execPath, ["--require", require.resolve("tsx/cjs"), path.join(root, "scripts", "hubclone.ts"), "cutover", "--source-connection-string", cs("orig"), "--clone-connection-string", cs("clone"), "--force", ...args], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+  it.each([
+    [["--sku", "S4"], /^error: --sku: 'S4' is not an IoT Hub tier/],
+    [["--sku", "B2"], /^error: --sku: B2 is a basic tier: it has no device twins or scheduled jobs/],
+    [["--source-sku", "S3", "--source-units", "x"], /^error: --source-units: 'x' is not a whole number of units/],
+    [["--units", "2"], /^error: --units: needs --sku/],
+  ])("%j is refused before any hub is called, one line, exit 1", (args, message) => {
+    const r = cutover(...(args as string[]));
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(message as RegExp);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
