@@ -30,3 +30,5 @@ export const eventHubCompatiblePath = clone.eventHubCompatiblePath;
 export const connectionStrings = clone.connectionStrings;
 /** What was carried over, changed and dropped, and the warnings of the transform. */
 export const summary = clone.summary;
+/** Device copy and cutover time estimates (pace model, docs/devices.md), when the original's device count could be read. */
+export const estimates = clone.estimates;

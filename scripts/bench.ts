@@ -1,7 +1,7 @@
 /**
  * Benchmark of the device-migration engine on the unthrottled local hub.
  *
- *   npm run bench -- --devices N [--json] [--keep]
+ *   npm run bench -- --devices N [--changed 1%] [--sku S1 [--units N]] [--profile azure] [--json] [--keep]
  *
  * Fills an original hub with N generated devices (not measured), then runs the copy in a fresh
  * child process (the client being measured: the same engine the DeviceMigration provider and the
@@ -14,7 +14,11 @@
  *   rawCopyMBps      a plain download+upload of the same export blob, same process, same run
  *                    (the machine's limit, median of three; the bar is transformMBps ≥ 0.5 × rawCopyMBps)
  * plus hub API calls by kind (independent of N: jobs, not per-device calls) and a delta sync
- * after 1% of the devices changed (imported lines should be ~1% of the lines).
+ * after 1% (--changed) of the devices changed (imported lines should be ~that share of the lines),
+ * and `projection`: the service time the same copy and delta sync would take on a real hub of
+ * --sku (pace model, components/devices/pace.ts), computed from the line counts, not from the
+ * local hub's clock, so it does not depend on --profile (which only picks the local hub's
+ * behaviour and is passed through to `local up`).
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -23,7 +27,8 @@ import * as path from "path";
 import { Command } from "commander";
 import { UserError } from "../components/errors";
 import { redact } from "../components/secrets";
-import { generateDeviceLines, loadDevices } from "../components/devices/generate";
+import { generateDeviceLines, generatedIdentities, loadDevices } from "../components/devices/generate";
+import { checkDeviceQuota, deltaSyncSeconds, fullCopySeconds, parseSku, type HubSku } from "../components/devices/pace";
 import { engineLocal, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
 import type { CopyOptions } from "../components/devices/types";
 import { runCommand, scriptArgs } from "./cli";
@@ -209,9 +214,62 @@ function runWorker(cfg: WorkerConfig, heapMb?: number): Promise<WorkerResult> {
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-export async function bench(devices: number, print: (l: string) => void, o: { keep?: boolean; heapMb?: number; verify?: boolean; profile?: SessionProfile } = {}): Promise<Record<string, unknown>> {
+/** `--changed 1%` (or `1`): a share of the devices in (0, 100]. */
+export function parseChangedPercent(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(v);
+  const pct = m ? Number(m[1]) : NaN;
+  if (!(pct > 0 && pct <= 100)) throw new UserError(`'${v}' is not a share of the devices: give a percentage in (0, 100], e.g. 1%`, "--changed");
+  return pct;
+}
+
+const isPrime = (n: number) => {
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return n >= 2;
+};
+
+/**
+ * Every step-th device changes: the largest prime ≤ 100/pct other than 2 and 5, so the changed
+ * devices cycle through every kind of the generator's 50-device block (1% → every 97th).
+ */
+export function changedStep(pct: number): number {
+  const max = Math.floor(100 / pct);
+  for (let n = max; n >= 3; n--) if (n !== 5 && isPrime(n)) return n;
+  return Math.max(1, max);
+}
+
+/**
+ * The projected service time on a real hub of `sku` for the lines this bench moved: the full copy
+ * and the final delta sync as DeviceMigration runs them (re-parent and verify included), the
+ * frozen window before cutover compared with a full re-copy (pure; pace.ts).
+ */
+export function projection(sku: HubSku, lines: number, changedLines: number) {
+  return {
+    sku: sku.name,
+    units: sku.capacity ?? 1,
+    lines,
+    changedLines,
+    fullCopySeconds: fullCopySeconds({ lines }),
+    deltaSyncSeconds: deltaSyncSeconds({ lines, changedLines }),
+    basis: "pace model (docs/devices.md): Microsoft's measured ~4 h per 1,000,000 devices for export + import; verify and re-parent passes included",
+  };
+}
+
+export interface BenchOptions {
+  keep?: boolean;
+  heapMb?: number;
+  verify?: boolean;
+  /** Share of devices changed before the delta sync, in percent (default 1). */
+  changedPercent?: number;
+  /** Tier of the projection (default S1); also passed to `local up` when given. */
+  sku?: HubSku;
+  /** The local hub's profile (`local up --profile/--sku/--time-scale`); the projection ignores it. */
+  profile?: SessionProfile;
+}
+
+export async function bench(devices: number, print: (l: string) => void, o: BenchOptions = {}): Promise<Record<string, unknown>> {
   const { keep = false, heapMb, verify = false } = o;
-  print(`bench: starting the local hub`);
+  checkDeviceQuota(devices, "--devices", generatedIdentities);
+  print(`bench: starting the local hub${o.profile?.profile ? ` (profile ${o.profile.profile})` : ""}`);
   const session = await startLocalSession("bench", process.cwd(), o.profile);
   try {
     const e = session.endpoints;
@@ -231,10 +289,12 @@ export async function bench(devices: number, print: (l: string) => void, o: { ke
     const copy = await runWorker({ mode: "copy", source, clone, staging, endpointsFile, runId, verify }, heapMb);
     if (copy.failed > 0) throw new Error(`the copy failed for ${copy.failed} lines`);
 
-    print(`bench: changing 1% of the devices at the original, then a delta sync`);
-    // Every 97th device: ~1%, cycling through every kind of the generator's 50-device block.
-    const changed = (i: number) => i % 97 === 0;
-    const changedDevices = Math.floor((devices - 1) / 97) + 1;
+    const pct = o.changedPercent ?? 1;
+    const step = changedStep(pct);
+    print(`bench: changing ${pct}% of the devices at the original (every ${step}th), then a delta sync`);
+    // Every step-th device (1%: every 97th), cycling through every kind of the generator's 50-device block.
+    const changed = (i: number) => i % step === 0;
+    const changedDevices = Math.floor((devices - 1) / step) + 1;
     const change = await loadDevices({ connectionString: source }, { connectionString: staging, containerName: "bench-load" },
       generateDeviceLines({ count: devices, select: changed, revision: 1 }), { local: engineLocal(e) });
     if (change.failed > 0) throw new Error(`changing devices failed for ${change.failed} lines`);
@@ -272,6 +332,7 @@ export async function bench(devices: number, print: (l: string) => void, o: { ke
         clientRssByPhaseMb: sync.rssByPhaseMb,
         hubCalls: sync.hubCalls,
       },
+      projection: projection(o.sku ?? { name: "S1", capacity: 1 }, sourceLines, change.devices + change.modules),
     };
   } finally {
     if (keep) print(`bench: local hub left running (${session.sourceHub}, ${session.cloneHub})`);
@@ -293,16 +354,22 @@ if (require.main === module) {
       .option("--keep", "leave the local hub running")
       .option("--heap-mb <n>", "run the measured client with --max-old-space-size=N (tells live memory from uncollected garbage)")
       .option("--verify", "also run the engine's verify step (the clone exported again and compared), as DeviceMigration does by default")
+      .option("--changed <percent>", "share of the devices changed before the delta sync", "1%")
+      .option("--sku <tier>", "tier of the projected service time (F1, B1-B3, S1-S3; default S1); with --profile azure also the local hubs' tier")
+      .option("--units <n>", "units of that tier")
       .option("--profile <profile>", "azure: the Azure-strict local hub; default: forgiving and fast")
-      .option("--sku <sku>", "tier whose limits the local hubs follow (S1, S2, S3)")
       .option("--time-scale <n>", "strict profile: N times faster than real time")
-      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string; verify?: boolean; profile?: string; sku?: string; timeScale?: string }) =>
+      .action((o: { devices: string; json?: boolean; keep?: boolean; heapMb?: string; verify?: boolean; changed: string; sku?: string; units?: string; profile?: string; timeScale?: string }) =>
         runCommand(async () => {
           const n = Number(o.devices);
-          if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
+          if (!Number.isInteger(n) || n < 1) throw new UserError("must be a whole number ≥ 1", "--devices");
+          checkDeviceQuota(n, "--devices", generatedIdentities);
+          const changedPercent = parseChangedPercent(o.changed);
+          if (o.units !== undefined && o.sku === undefined) throw new UserError("needs --sku (units of which tier?)", "--units");
+          const sku = o.sku === undefined ? undefined : parseSku(o.sku, o.units);
           const heap = o.heapMb === undefined ? undefined : Number(o.heapMb);
           if (heap !== undefined && (!Number.isInteger(heap) || heap < 16)) throw new UserError("must be a whole number of MB ≥ 16", "--heap-mb");
-          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), { keep: o.keep, heapMb: heap, verify: o.verify, profile: sessionProfile(o) });
+          const r = await bench(n, o.json ? () => undefined : (l) => process.stderr.write(l + "\n"), { keep: o.keep, heapMb: heap, verify: o.verify, changedPercent, sku, profile: sessionProfile(o) });
           process.stdout.write(redact(o.json ? JSON.stringify(r) : JSON.stringify(r, null, 2)) + "\n");
         }),
       );

@@ -22,7 +22,8 @@ import * as readline from "readline";
 import { Command } from "commander";
 import { UserError } from "../components/errors";
 import { redact } from "../components/secrets";
-import { expectedCounts, generateDeviceLines, loadDevices } from "../components/devices/generate";
+import { expectedCounts, generateDeviceLines, generatedIdentities, loadDevices } from "../components/devices/generate";
+import { checkDeviceQuota } from "../components/devices/pace";
 import { copyDevices, verifyDevices } from "../components/devices/index";
 import type { LocalEndpoints } from "../components/devices/local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
@@ -308,7 +309,8 @@ if (require.main === module) {
         let devices: number | undefined;
         if (o.devices !== undefined) {
           devices = Number(o.devices);
-          if (!Number.isInteger(devices) || devices < 1 || devices > 1_000_000) throw new UserError("must be a whole number between 1 and 1000000", "--devices");
+          // The hub quota counts devices plus modules (generated edge devices bring theirs): refused up front.
+          checkDeviceQuota(devices, "--devices", generatedIdentities);
         }
         const profile = sessionProfile(o);
         const report = await rehearse({ devices, devicesFile: o.devicesFile, keep: o.keep, profile, print: o.json ? undefined : (l) => process.stderr.write(redact(l) + "\n") });

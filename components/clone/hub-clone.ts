@@ -15,6 +15,8 @@ import type { HubModel } from "../source/model";
 import { buildClonePlan } from "./desired-state";
 import { parseArmId, segment } from "./coordinates";
 import { DeviceStaging, wireDeviceMigration } from "./device-staging";
+import { copyEstimates } from "./estimates";
+import type { Estimates } from "../devices/pace";
 import { resolveCredential, SubscriptionProviders } from "./key-lookups";
 import { RoutingIdentity, type IdentityGrant } from "./routing-identity";
 import { RoutingResources } from "./routing-resources";
@@ -50,6 +52,7 @@ interface Built {
   connectionStrings: pulumi.Output<Record<string, string>>;
   summary: CloneSummary;
   stagingAccount?: pulumi.Output<string>;
+  estimates: pulumi.Output<Estimates | undefined>;
 }
 
 /** Policy with registry read+write, preferring the conventional owner policy. */
@@ -77,6 +80,8 @@ export class HubClone extends pulumi.ComponentResource {
   readonly connectionStrings: pulumi.Output<Record<string, string>>;
   readonly summary: pulumi.Output<CloneSummary>;
   readonly cloneName: pulumi.Output<string>;
+  /** Time estimates of the device copy and cutover (pace.ts), when the original's device count is known. */
+  readonly estimates: pulumi.Output<Estimates | undefined>;
 
   constructor(name: string, args: HubCloneArgs, opts?: pulumi.ComponentResourceOptions) {
     // File source: read and validate BEFORE registering anything, so bad input creates nothing.
@@ -94,6 +99,7 @@ export class HubClone extends pulumi.ComponentResource {
       this.connectionStrings = b.connectionStrings;
       this.summary = pulumi.output(b.summary);
       this.cloneName = pulumi.output(filePlan.hub.resourceName);
+      this.estimates = b.estimates;
     } else {
       // Live source: the original is read (GET) at deploy time; the clone is declared once it is
       // known. Built once, read field by field so one secret field does not make all outputs secret.
@@ -115,6 +121,7 @@ export class HubClone extends pulumi.ComponentResource {
       this.connectionStrings = pulumi.secret(model.apply((m) => get(m).connectionStrings));
       this.summary = model.apply((m) => get(m).summary);
       this.cloneName = model.apply((m) => get(m).hub.name);
+      this.estimates = model.apply((m) => get(m).estimates);
     }
     this.registerOutputs({
       hostName: this.hostName,
@@ -122,6 +129,7 @@ export class HubClone extends pulumi.ComponentResource {
       eventHubCompatibleEndpoint: this.eventHubCompatibleEndpoint,
       connectionStrings: this.connectionStrings,
       summary: this.summary,
+      estimates: this.estimates,
     });
   }
 
@@ -341,6 +349,8 @@ export class HubClone extends pulumi.ComponentResource {
       connectionStrings,
       summary,
       stagingAccount: staging?.accountName,
+      // Only when devices are copied: the estimate is of their copy (and the cutover after it).
+      estimates: devicesOn ? copyEstimates(plan, this) : pulumi.output(undefined as Estimates | undefined),
     };
     return built;
   }

@@ -179,6 +179,21 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   const rejections: unknown[] = [];
   const onRejection = (e: unknown) => rejections.push(e);
   process.on("unhandledRejection", onRejection);
+  // The device count of the estimates: given, read from ARM when asked, else none (offline).
+  // Set on the module the program itself loads (the project's, which may not be this checkout).
+  const estimatesModule = (() => {
+    try {
+      return require(path.join(opts.projectDir ?? process.cwd(), "components", "clone", "estimates")) as typeof import("./estimates");
+    } catch {
+      return require("./estimates") as typeof import("./estimates");
+    }
+  })();
+  if (typeof opts.devices === "number") {
+    const n = opts.devices;
+    estimatesModule.setDeviceCountReader(async () => n);
+  } else if (opts.devices === "live") {
+    estimatesModule.setDeviceCountReader((o) => estimatesModule.readRegistryDeviceCount(o));
+  }
   let program: Record<string, unknown> | undefined;
   try {
     program = require(path.join(opts.projectDir ?? process.cwd(), "index.ts"));
@@ -194,6 +209,8 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
         result.summary = { carriedOver: summary.carriedOver, changed: summary.changed, dropped: summary.dropped };
         result.warnings.push(...summary.warnings);
       }
+      const estimates = await valueOf<PlanResult["estimates"]>(program.estimates);
+      if (estimates) result.estimates = estimates;
     }
   } catch (e) {
     addErrors(lines(e));

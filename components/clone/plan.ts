@@ -43,6 +43,11 @@ export interface PlanOptions {
   cwd?: string;
   /** For a live-source stack: an ARM GET body file the mocks return for getIotHubResource. */
   liveSourceFile?: string;
+  /**
+   * The original's device count for the time estimates: a number (offline), or "live" to read its
+   * registry statistics through ARM (the one online step of a plan, only when asked).
+   */
+  devices?: number | "live";
 }
 
 export interface PlannedResource {
@@ -58,6 +63,8 @@ export interface PlanResult {
   /** Not part of the JSON contract: for the human-readable table. */
   summary?: { carriedOver: string[]; changed: string[]; dropped: string[] };
   stack?: string;
+  /** Time estimates (pace.ts) when the device count was given or read; absent otherwise. */
+  estimates?: import("../devices/pace").Estimates;
 }
 
 /** Input holding a resource's own name, per type (azure-native does no auto-naming under mocks). */

@@ -435,6 +435,7 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
       subscriptionId: model.subscriptionId ?? config.source.subscriptionId,
       format: model.format,
       origin: model.origin,
+      ...(model.sku?.name ? { sku: { name: model.sku.name, capacity: model.sku.capacity ?? 1 } } : {}),
     },
     hub: { resourceName: cloneName, resourceGroupName, location, sku: { name: skuName, capacity }, tags: { ...model.tags, ...(c.tags ?? {}) }, properties: {} },
     endpoints: [],

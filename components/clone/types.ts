@@ -136,7 +136,7 @@ export interface Summary {
 }
 
 export interface ClonePlan {
-  original: { name: string; location: string; resourceGroup?: string; subscriptionId?: string; format: string; origin: string };
+  original: { name: string; location: string; resourceGroup?: string; subscriptionId?: string; format: string; origin: string; sku?: { name: string; capacity: number } };
   hub: {
     resourceName: string;
     resourceGroupName: string;

@@ -191,6 +191,18 @@ export function expectedCounts(count: number): { devices: number; modules: numbe
   return { devices: count, modules, byKind };
 }
 
+/**
+ * Identities (devices plus modules, $edgeAgent/$edgeHub included: the hub creates them for every
+ * edge device) that `count` generated devices occupy: what the hub quota counts (pace.ts).
+ */
+export function generatedIdentities(count: number): number {
+  const of = (slot: Slot) => 1 + (slot.kind === "edge" || slot.kind === "nestedEdge" ? 2 + MODULES[slot.kind].length : 0);
+  const perBlock = BLOCK.reduce((t, s) => t + of(s), 0);
+  let n = Math.floor(count / BLOCK.length) * perBlock;
+  for (let i = 0; i < count % BLOCK.length; i++) n += of(BLOCK[i]);
+  return n;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The loader.
 

@@ -11,6 +11,7 @@
 import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { classifyHubError } from "../devices/hub-errors";
+import { concurrentScheduledJobs, formatDuration, jobDeviceOperationsPerSecond, scheduledJobSeconds, SLOWEST_JOB_TIER, waveLifetimeSeconds, type HubSku } from "../devices/pace";
 import { UserError } from "../errors";
 import { countQuery, hubUserError, jobClientOf, registryOf, retryTransient, type HubTarget } from "./hubs";
 import { checkCloneChanges, type CloneChanges } from "./rollback";
@@ -27,10 +28,22 @@ export interface CutoverOptions {
   /** Follow the job to completion (default true). */
   wait?: boolean;
   local?: LocalEndpoints;
-  /** Job lifetime on the hub (default 3600 s). */
+  /** Job lifetime on the hub (default: sized on the wave and the hub's tier, see waveLifetimeSeconds). */
   maxExecutionTimeInSeconds?: number;
   /** Our own deadline for following the job (default: the job's lifetime + 5 minutes). */
   deadlineMs?: number;
+  /**
+   * Tiers of the two hubs (`--source-sku`/`--sku`): a job's pace and lifetime follow the tier of
+   * the hub it runs on (the move job on the original for a cutover, the pin job on the clone).
+   * Unknown: S1's pace, the slowest tier with jobs, so a lifetime is never short.
+   */
+  originalSku?: HubSku;
+  cloneSku?: HubSku;
+  /**
+   * How long to wait for a free job slot when the hub answers 429 ThrottlingMaxActiveJobCountExceeded
+   * (another scheduled job runs there; 1 at a time on Free/S1). Default: the wave's job lifetime.
+   */
+  slotWaitMs?: number;
   pollIntervalMs?: { min: number; max: number };
   onProgress?: (line: string) => void;
 }
@@ -172,10 +185,55 @@ async function getJobRetrying(jobs: ReturnType<typeof jobClientOf>, hub: HubTarg
   }
 }
 
+/** A 429 from the job API: too many active jobs (429004) or plain throttling; both are waited out. */
+export function jobThrottle(e: unknown): { slot: boolean; retryAfterMs?: number } | undefined {
+  const err = e as { response?: { statusCode?: number; headers?: Record<string, string | undefined> }; responseBody?: unknown; message?: string };
+  if (err?.response?.statusCode !== 429) return undefined;
+  const text = `${typeof err.responseBody === "string" ? err.responseBody : ""} ${err.message ?? ""}`;
+  const retryAfter = Number(err.response.headers?.["retry-after"]);
+  // Over the tier's concurrent-job limit the service answers 429 ThrottlingMaxActiveJobCountExceeded
+  // (429004): azure-iot-sdk-csharp#361, service-behaviours.md §7. The older body format names it,
+  // the newer one carries the number.
+  return { slot: /ThrottlingMaxActiveJobCountExceeded|429004/.test(text), ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}) };
+}
+
+/**
+ * Creates a job, waiting out 429s (a busy job slot, or throttling) until `waitUntil`: a wave queued
+ * behind another job starts when the slot frees instead of failing. Other errors are thrown as is.
+ */
+export async function scheduleWaitingForSlot<T>(
+  schedule: () => Promise<T>,
+  o: { waitUntil: number; pollMs?: { min: number; max: number }; onWait?: (line: string) => void; describe: string; now?: () => number; sleep?: (ms: number) => Promise<void> },
+): Promise<T> {
+  const now = o.now ?? Date.now;
+  const wait = o.sleep ?? sleep;
+  let interval = o.pollMs?.min ?? 5_000;
+  let said = false;
+  for (;;) {
+    try {
+      return await schedule();
+    } catch (e) {
+      const t = jobThrottle(e);
+      if (!t) throw e;
+      const delay = Math.max(t.retryAfterMs ?? interval, 100);
+      if (now() + delay > o.waitUntil)
+        throw new UserError(
+          `${o.describe}: ${t.slot ? "no job slot became free (another scheduled job still runs there)" : "still throttled (429)"} within the wait; run the wave when it is done, or raise --max-execution-seconds`,
+          "cutover",
+        );
+      if (!said || !t.slot) o.onWait?.(`${o.describe}: ${t.slot ? "waiting for a free job slot (another scheduled job runs there)" : "throttled (429), retrying"}`);
+      said = true;
+      await wait(delay);
+      interval = Math.min(interval * 2, o.pollMs?.max ?? 60_000);
+    }
+  }
+}
+
 /** Schedules one twin-update job on `hub` and, unless told not to wait, follows it to a terminal state. */
 async function scheduleAndFollow(
   o: CutoverOptions,
   hub: HubTarget,
+  sku: HubSku | undefined,
   field: string,
   label: string,
   jobId: string,
@@ -183,23 +241,36 @@ async function scheduleAndFollow(
   patch: ReturnType<typeof cutoverPatch>,
 ): Promise<JobStatus> {
   const jobs = jobClientOf(hub, o.local);
-  const maxExec =
-    o.maxExecutionTimeInSeconds ??
-    waveLifetimeSeconds(
-      await countQuery(registryOf(hub, o.local), `SELECT * FROM devices WHERE ${condition}`).catch((e) => Promise.reject(hubUserError(e, hub, field, "count the wave"))),
-    );
+  const tier = sku ?? SLOWEST_JOB_TIER;
+  const devices = await countQuery(registryOf(hub, o.local), `SELECT * FROM devices WHERE ${condition}`).catch((e) => Promise.reject(hubUserError(e, hub, field, "count the wave")));
+  const maxExec = o.maxExecutionTimeInSeconds ?? waveLifetimeSeconds(devices, tier);
+  // Said before the job starts: how long the wave takes at the hub's pace (pace.ts).
+  o.onProgress?.(
+    `${label}: ${devices} device(s) on ${hub.name}, ${formatDuration(scheduledJobSeconds(devices, tier))} at ${tier.name}${(tier.capacity ?? 1) > 1 ? `x${tier.capacity}` : ""}'s ` +
+      `${jobDeviceOperationsPerSecond(tier)} job device operations/s${sku ? "" : " (tier not given: the slowest assumed; pass --sku/--source-sku)"}; job lifetime ${maxExec} s`,
+  );
+  const slotWaitMs = o.slotWaitMs ?? maxExec * 1000;
+  const started = Date.now();
   let status: JobStatus;
   try {
-    const scheduled = await jobs.scheduleTwinUpdate(jobId, condition, patch, new Date(), maxExec);
+    const scheduled = await scheduleWaitingForSlot(() => jobs.scheduleTwinUpdate(jobId, condition, patch, new Date(), maxExec), {
+      waitUntil: Date.now() + slotWaitMs,
+      describe: `${label}: ${hub.name} (${tier.name}: ${concurrentScheduledJobs(tier)} scheduled job(s) at a time)`,
+      pollMs: o.pollIntervalMs ? { min: o.pollIntervalMs.min, max: Math.max(o.pollIntervalMs.max, o.pollIntervalMs.min) } : undefined,
+      onWait: o.onProgress,
+    });
     status = (scheduled.jobStatus ?? {}) as JobStatus;
   } catch (e) {
+    if (e instanceof UserError) throw e;
     const err = e as { response?: { statusCode?: number }; message?: string };
     if (err.response?.statusCode === 400) throw new UserError(`${hub.name} rejected the job (${serviceMessage(e)}): check the WHERE condition`, "--query");
     throw hubUserError(e, hub, field, "schedule the twin update job");
   }
   o.onProgress?.(`${label}: job ${jobId} scheduled on ${hub.name} for devices where ${condition}`);
   if (o.wait === false) return status;
-  const deadline = Date.now() + (o.deadlineMs ?? (maxExec + 300) * 1000);
+  // The command's deadline: the wait for a slot (a 429, or a job the hub keeps queued behind
+  // another), then the job's lifetime, which counts from its start, plus 5 minutes.
+  const deadline = started + (o.deadlineMs ?? slotWaitMs + (maxExec + 300) * 1000);
   let interval = o.pollIntervalMs?.min ?? 1000;
   while (!TERMINAL.has(status.status ?? "")) {
     if (Date.now() > deadline) throw new UserError(`job ${jobId} on ${hub.name} did not finish in time (status ${status.status}); follow it with --status`, "--max-execution-seconds");
@@ -212,16 +283,8 @@ async function scheduleAndFollow(
   return status;
 }
 
-/**
- * Twin updates a scheduled job applies per second on the smallest paid unit (S1: 50/s). Larger
- * SKUs and more units are faster, so a lifetime sized on this is generous, never short.
- */
-export const TWIN_UPDATES_PER_SECOND = 50;
-
-/** Default job lifetime for a wave of `devices`: twice the S1 time it needs, at least an hour (pure). */
-export function waveLifetimeSeconds(devices: number): number {
-  return Math.max(3600, Math.ceil(devices / TWIN_UPDATES_PER_SECOND) * 2);
-}
+/** Sizing of a wave's jobs on the hubs' tiers (pace.ts); kept here for the callers that import it. */
+export { waveLifetimeSeconds };
 
 /**
  * One wave. The move job runs on the hub the devices leave (the original for a cutover, the
@@ -243,9 +306,11 @@ export async function runCutover(o: CutoverOptions): Promise<CutoverResult> {
   const patch = cutoverPatch(property, toHub.hostName);
 
   const pinId = newJobId(`${direction}-pin`);
-  const pin = await scheduleAndFollow(o, toHub, toField, `${direction} (pin on ${toHub.name})`, pinId, condition, patch);
+  const fromSku = o.rollback ? o.cloneSku : o.originalSku;
+  const toSku = o.rollback ? o.originalSku : o.cloneSku;
+  const pin = await scheduleAndFollow(o, toHub, toSku, toField, `${direction} (pin on ${toHub.name})`, pinId, condition, patch);
   const jobId = newJobId(direction);
-  const move = await scheduleAndFollow(o, fromHub, fromField, direction, jobId, condition, patch);
+  const move = await scheduleAndFollow(o, fromHub, fromSku, fromField, direction, jobId, condition, patch);
 
   const result = summarise(direction, fromHub, condition, property, toHub.hostName, move, jobId);
   const p = summarise(direction, toHub, condition, property, toHub.hostName, pin, pinId);

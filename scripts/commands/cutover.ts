@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { UserError } from "../../components/errors";
 import { cutoverExitCode, describeCutover, describeWaveStatus, guardedCutover, waveStatus } from "../../components/operations/cutover";
+import { parseSku } from "../../components/devices/pace";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
 import { describeCloneChanges } from "../../components/operations/rollback";
 import { describeDevices } from "../../components/operations/verify";
@@ -17,6 +18,10 @@ interface Flags extends HubPairFlags {
   maxExecutionSeconds?: string;
   reconcile?: boolean;
   discardCloneChanges?: boolean;
+  sku?: string;
+  units?: string;
+  sourceSku?: string;
+  sourceUnits?: string;
 }
 
 export function register(program: Command): void {
@@ -32,7 +37,13 @@ export function register(program: Command): void {
     .option("--no-wait", "schedule the job and return; do not follow it")
     .option("--force", "cut over even if the clone does not verify")
     .option("--status", "watch a wave: count devices in it, told to move, and reporting the new hub; writes nothing")
-    .option("--max-execution-seconds <n>", "job lifetime on the hub (default: sized on the wave, twice its time at S1's 50 twin updates/s, at least 3600)")
+    .option("--max-execution-seconds <n>", "job lifetime on the hub (default: twice the wave's time at the hub tier's job pace, at least 3600)")
+    // The tiers come from flags, not ARM: the cutover works with connection strings alone (no ARM
+    // credential or resource group needed), and a tier not given is taken as S1, the slowest.
+    .option("--sku <tier>", "the clone's tier (F1, S1-S3): sizes the jobs that run there (default: S1's pace, the slowest)")
+    .option("--units <n>", "the clone's units (S2/S3 job pace scales with them)")
+    .option("--source-sku <tier>", "the original's tier: sizes the jobs that run there (default: S1's pace)")
+    .option("--source-units <n>", "the original's units")
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
         const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
@@ -41,6 +52,12 @@ export function register(program: Command): void {
         const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
         const maxExec = o.maxExecutionSeconds === undefined ? undefined : Number(o.maxExecutionSeconds);
         if (maxExec !== undefined && (!Number.isInteger(maxExec) || maxExec < 60)) throw new UserError("must be a whole number of seconds >= 60", "--max-execution-seconds");
+        if (o.units !== undefined && o.sku === undefined) throw new UserError("needs --sku (units of which tier?)", "--units");
+        if (o.sourceUnits !== undefined && o.sourceSku === undefined) throw new UserError("needs --source-sku (units of which tier?)", "--source-units");
+        const cloneSku = o.sku === undefined ? undefined : parseSku(o.sku, o.units, "--sku", "--units");
+        const originalSku = o.sourceSku === undefined ? undefined : parseSku(o.sourceSku, o.sourceUnits, "--source-sku", "--source-units");
+        for (const [sku, flag] of [[cloneSku, "--sku"], [originalSku, "--source-sku"]] as const)
+          if (sku && sku.name.startsWith("B")) throw new UserError(`${sku.name} is a basic tier: it has no device twins or scheduled jobs, so a cutover cannot run there`, flag);
         if (o.status) {
           const w = await waveStatus({ original, clone, query: o.query, property: o.property, rollback: o.rollback, local });
           emit(o, w, () => describeWaveStatus(w));
@@ -62,6 +79,8 @@ export function register(program: Command): void {
           wait: o.wait,
           local,
           maxExecutionTimeInSeconds: maxExec,
+          cloneSku,
+          originalSku,
           onProgress: o.json ? undefined : (line) => process.stderr.write(line + "\n"),
         });
         const verification =

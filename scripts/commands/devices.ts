@@ -303,12 +303,15 @@ export function register(program: Command): void {
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
         const o = cmd.optsWithGlobals() as GlobalOptions & { connectionString?: string; hub?: string; count: string; prefix: string; seed: string; stagingConnectionString?: string };
-        const count = positiveInt(o.count, "--count", 1_000_000);
+        const count = positiveInt(o.count, "--count");
+        // Devices plus the modules generated edge devices bring: over the hub quota, refused before any job.
+        const gen = require("../../components/devices/generate") as typeof import("../../components/devices/generate");
+        const { checkDeviceQuota } = require("../../components/devices/pace") as typeof import("../../components/devices/pace");
+        checkDeviceQuota(count, "--count", gen.generatedIdentities);
         if (!/^[A-Za-z0-9-]{1,32}$/.test(o.prefix)) throw new UserError("must be 1-32 letters, digits or hyphens", "--prefix");
         const endpoints = o.local ? local().loadLocalEndpoints() : undefined;
         const hub = hubFrom("--connection-string", o.connectionString, "HUBCLONE_CONNECTION_STRING", o.hub, "--hub", endpoints);
         const staging = stagingFrom({ stagingConnectionString: o.stagingConnectionString, container: "device-migration" }, endpoints);
-        const gen = require("../../components/devices/generate") as typeof import("../../components/devices/generate");
         const view = new ProgressView(Boolean(o.json));
         try {
           const r = await gen.loadDevices({ connectionString: hub.connectionString }, staging, gen.generateDeviceLines({ count, prefix: o.prefix, seed: o.seed }), {

@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { NAME_INPUT, runPlan, type PlanResult } from "../../components/clone/plan";
+import { checkDeviceQuota, describeEstimates } from "../../components/devices/pace";
 import { UserError } from "../../components/errors";
 import { redact } from "../../components/secrets";
 import { emit, runCommand, type GlobalOptions } from "../cli";
@@ -25,6 +26,7 @@ interface PlanFlags {
   sourceLocation?: string;
   sourceName?: string;
   stackFile?: string;
+  devices?: string;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -82,6 +84,9 @@ export function renderTable(r: PlanResult): string {
     if (r.summary.dropped.length) lines.push("Dropped:", ...r.summary.dropped.map((s) => `  ${s}`));
   }
   if (r.warnings.length) lines.push("", "Warnings:", ...r.warnings.map((w) => `  - ${w}`));
+  if (r.estimates) lines.push("", describeEstimates(r.estimates));
+  else if (r.resources.some((x) => x.type.startsWith("pulumi-nodejs:dynamic")))
+    lines.push("", "Time estimates: pass --devices N (the original's device count), or --devices live to read it from the original's registry statistics (ARM).");
   lines.push("", "Secrets show as [secret]; values known only at deploy time as [computed]. `--json` prints every input.");
   return lines.join("\n");
 }
@@ -106,10 +111,18 @@ export function register(program: Command): void {
     .option("--source-name <hub>", "which hub of a template that declares several")
     .option("--stack-file <file>", "a stack config file outside the project")
     .option("--live-source <file>", "for a stack that reads the live hub: its `az iot hub show` output")
+    .option("--devices <n|live>", "the original's device count for the time estimates (offline), or `live`: read it from the original's registry statistics through ARM (your Azure login)")
     .action(async (flags: PlanFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as GlobalOptions;
       await runCommand(async () => {
+        let devices: number | "live" | undefined;
+        if (flags.devices === "live") devices = "live";
+        else if (flags.devices !== undefined) {
+          devices = int("--devices", flags.devices);
+          checkDeviceQuota(devices!, "--devices");
+        }
         const result = await runPlan({
+          devices,
           stack: flags.stack,
           template: flags.template,
           name: flags.name,
@@ -127,7 +140,7 @@ export function register(program: Command): void {
           sourceName: flags.sourceName,
           stackFile: flags.stackFile,
         });
-        const json = redactStrings({ resources: result.resources, warnings: result.warnings, errors: result.errors });
+        const json = redactStrings({ resources: result.resources, warnings: result.warnings, errors: result.errors, ...(result.estimates ? { estimates: result.estimates } : {}) });
         // Redacted value by value (emit() redacts the JSON text, which would also mask harmless
         // fields such as an enrichment's "key" and turn "[secret]" into "****").
         if (globals.json) process.stdout.write(JSON.stringify(json, null, 2) + "\n");

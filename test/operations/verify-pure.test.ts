@@ -31,10 +31,11 @@ describe("verify helpers (pure)", () => {
 });
 
 describe("cutover and decommission inputs (pure)", () => {
-  it("sizes a wave's job lifetime on the wave: at least an hour, twice its time at S1's 50 updates/s", () => {
+  it("sizes a wave's job lifetime on the wave: at least an hour, twice its time at the tier's job pace (unknown tier: S1's 10/s)", () => {
     expect(waveLifetimeSeconds(0)).toBe(3600);
     expect(waveLifetimeSeconds(10_000)).toBe(3600);
-    expect(waveLifetimeSeconds(1_000_000)).toBe(40_000);
+    expect(waveLifetimeSeconds(1_000_000)).toBe(200_000);
+    expect(waveLifetimeSeconds(1_000_000, { name: "S3" })).toBe(40_000);
   });
 
   const o = hubTarget("HostName=contoso-hub.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5", "--source-connection-string");
