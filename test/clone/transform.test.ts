@@ -89,9 +89,14 @@ describe("transform: a production hub with every endpoint kind", () => {
     expect(plan.identity.systemAssigned).toBe(true);
   });
 
-  it("keeps routes (RouteToEventGrid too), fallback, enrichments, network rules and file upload", () => {
+  it("keeps routes (not RouteToEventGrid, which IoT Hub creates itself), fallback, enrichments, network rules and file upload", () => {
     const p = plan.hub.properties as any;
-    expect(p.routing.routes.map((r: any) => r.name)).toEqual(["alerts", "commands", "analytics", "archive", "twins", "RouteToEventGrid"]);
+    expect(p.routing.routes.map((r: any) => r.name)).toEqual(["alerts", "commands", "analytics", "archive", "twins"]);
+    expect(plan.eventGridRoute).toEqual({
+      route: { name: "RouteToEventGrid", source: "DeviceMessages", condition: "true", endpointNames: ["eventgrid"], isEnabled: true },
+      customCondition: false,
+      subscriptionsKnown: false,
+    });
     expect(p.routing.enrichments).toHaveLength(1);
     expect(p.networkRuleSets.ipRules[0]).toEqual({ filterName: "office", action: "Allow", ipMask: "203.0.113.0/24" });
     expect(p.minTlsVersion).toBe("1.2");
