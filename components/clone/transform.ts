@@ -136,6 +136,16 @@ export function normaliseRights(rights: string): string {
   return known.join(", ") || rights;
 }
 
+/**
+ * Storage endpoint encodings in the spelling of the 2023-06-30 spec's enum (`Avro`, `AvroDeflate`,
+ * `JSON`); portal exports and GET bodies often say `avro`/`json`. The service's enum is
+ * `modelAsString`, so it may accept other casings, but the spec's own spelling is safe either way.
+ */
+const ENCODINGS = ["Avro", "AvroDeflate", "JSON"];
+export function normaliseEncoding(encoding: string): string {
+  return ENCODINGS.find((e) => e.toLowerCase() === encoding.toLowerCase()) ?? encoding;
+}
+
 export function defaultCloneName(originalName: string): string {
   return `${originalName}clone`;
 }
@@ -355,7 +365,7 @@ function planEndpoint(ctx: Ctx, kind: EndpointKind, ep: EndpointBase | StorageCo
         fileNameFormat: s.fileNameFormat,
         batchFrequencyInSeconds: s.batchFrequencyInSeconds,
         maxChunkSizeInBytes: s.maxChunkSizeInBytes,
-        encoding: s.encoding,
+        encoding: s.encoding === undefined ? undefined : normaliseEncoding(s.encoding),
       }),
     );
     if (cfg?.relocate) relocation = { endpointName: ep.name, endpointKind: kind, entityName: s.containerName, identityBased };

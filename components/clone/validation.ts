@@ -161,6 +161,13 @@ export function validateRouting(plan: ClonePlan): Finding[] {
       out.push({ field: `routing.endpoints '${ep.name}'`, message: "an endpoint name has 1-64 letters, digits, '.', '_' or '-': rename it in the source" });
     }
   }
+  for (const ep of plan.endpoints) {
+    const enc = ep.inputs.encoding;
+    // RoutingStorageContainerProperties.encoding enum of the 2023-06-30 spec.
+    if (ep.kind === "storageContainers" && enc !== undefined && !["Avro", "AvroDeflate", "JSON"].includes(String(enc))) {
+      out.push({ field: `routing.endpoints '${ep.name}'.encoding`, message: `'${String(enc)}' is not a storage endpoint encoding: use Avro, AvroDeflate or JSON in the source` });
+    }
+  }
   for (const [n, count] of names) {
     if (count > 1) out.push({ field: `routing.endpoints '${n}'`, message: `endpoint names must be unique across kinds (${count} found): rename one in the source` });
   }

@@ -68,7 +68,7 @@ describe("transform: a production hub with every endpoint kind", () => {
 
   it("looks up the storage account key by the account named in the masked string", () => {
     expect((ep("archive").credential as any).lookup).toMatchObject({ service: "storage", accountName: "fleetarchive", resourceGroup: "fleet-routing-rg", endpointSuffix: "core.windows.net" });
-    expect(ep("archive").inputs).toMatchObject({ containerName: "telemetry-archive", encoding: "avro", batchFrequencyInSeconds: 300 });
+    expect(ep("archive").inputs).toMatchObject({ containerName: "telemetry-archive", encoding: "Avro", batchFrequencyInSeconds: 300 });
   });
 
   it("moves a system-assigned identity endpoint onto the program's identity with a grant on its target, and warns", () => {
