@@ -50,6 +50,11 @@ const cloneSchema = z
     consumerGroups: z.array(z.string()).optional(),
     /** Carry the original's custom shared access policy keys over (default: the clone gets new keys). */
     keepPolicyKeys: z.boolean().optional(),
+    /**
+     * `false`: the clone has no file upload (no storageEndpoints.$default, notifications off), on
+     * purpose. Needed when a template's file-upload parameters are not supplied.
+     */
+    fileUpload: z.boolean().optional(),
   })
   .strict();
 

@@ -219,6 +219,14 @@ export class HubClone extends pulumi.ComponentResource {
       endpoints[ep.kind].push(out);
     }
     const properties: Record<string, unknown> = { ...plan.hub.properties };
+    // Outbound restriction: the hub may only reach allowedFqdnList, so every relocated routing
+    // target (new names, known at deploy time) is added to it
+    // (learn.microsoft.com/azure/iot-hub/iot-hub-restrict-outbound-network-access).
+    if (properties.restrictOutboundNetworkAccess === true && routing) {
+      const original = (properties.allowedFqdnList as string[] | undefined) ?? [];
+      const hosts = plan.relocations.map((r) => target(r.endpointName)!.endpointUri.apply((u) => new URL(u).hostname.toLowerCase()));
+      properties.allowedFqdnList = pulumi.all(hosts).apply((hs) => [...new Set([...original, ...hs])]);
+    }
     if (properties.routing) {
       const r = properties.routing as Record<string, unknown>;
       properties.routing = { ...r, endpoints: Object.fromEntries(ENDPOINT_KINDS.map((k) => [k, endpoints[k]])) };
@@ -274,19 +282,24 @@ export class HubClone extends pulumi.ComponentResource {
       { parent: this, dependsOn },
     );
 
-    const groups = plan.consumerGroups.map(
-      (g) =>
-        new iothub.IotHubResourceEventHubConsumerGroup(
-          `${plan.hub.resourceName}-events-${g}`,
-          { resourceGroupName: rg, resourceName: hub.name, eventHubEndpointName: "events", name: g, properties: { name: g } },
-          { parent: this },
-        ),
-    );
+    // Child resources one at a time: IoT Hub answers 409 to concurrent operations on one hub
+    // (learn.microsoft.com/azure/iot-hub/troubleshoot-error-codes#409002-linkcreationconflict and
+    // the RP's "operation in progress" conflicts), so each waits for the one before it.
+    let previous: pulumi.Resource = hub;
+    const groups = plan.consumerGroups.map((g) => {
+      const group = new iothub.IotHubResourceEventHubConsumerGroup(
+        `${plan.hub.resourceName}-events-${g}`,
+        { resourceGroupName: rg, resourceName: hub.name, eventHubEndpointName: "events", name: g, properties: { name: g } },
+        { parent: this, dependsOn: [previous] },
+      );
+      previous = group;
+      return group;
+    });
     for (const c of plan.certificates) {
-      new iothub.Certificate(
+      previous = new iothub.Certificate(
         `${plan.hub.resourceName}-cert-${c.name}`,
         { resourceGroupName: rg, resourceName: hub.name, certificateName: c.name, properties: { certificate: c.certificate, ...(c.isVerified !== undefined ? { isVerified: c.isVerified } : {}) } },
-        { parent: this },
+        { parent: this, dependsOn: [previous] },
       );
     }
 

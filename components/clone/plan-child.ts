@@ -232,14 +232,14 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   }
 
   if (result.errors.length) {
-    const secretValues = secretValuesOf(cfg.config, cfg.secretKeys).filter((v) => v.length >= 4);
+    const secretValues = secretValuesOf(cfg.config, cfg.secretKeys, cfg.secretParams).filter((v) => v.length >= 4);
     result.errors = result.errors.map((t) => secretValues.reduce((acc, v) => acc.split(v).join("[secret]"), redact(t)));
     result.warnings = result.warnings.map((t) => secretValues.reduce((acc, v) => acc.split(v).join("[secret]"), redact(t)));
     // Nothing would be created: the program stops before registering the clone.
     result.resources = [];
     return result;
   }
-  const secretValues = secretValuesOf(cfg.config, cfg.secretKeys);
+  const secretValues = secretValuesOf(cfg.config, cfg.secretKeys, cfg.secretParams);
   const mask = (t: string) => secretValues.filter((v) => v.length >= 4).reduce((acc, v) => acc.split(v).join("[secret]"), redact(t));
   result.resources = recorded.map(
     // The logical name too: a hub name built from a --param value carries that value.

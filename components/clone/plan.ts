@@ -14,6 +14,7 @@ import * as path from "path";
 import { PROJECT } from "../config";
 import { UserError } from "../errors";
 import { containsSecret, redact } from "../secrets";
+import { declaredSecureParameters } from "../source/template";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
@@ -193,26 +194,32 @@ export function stackNames(projectDir = PROJECT_DIR): string[] {
 
 /** The config the program will see: stack file + command-line overrides. Values are objects here. */
 /** String values the plan must never print: template parameters and endpoint credentials from config. */
-export function secretValuesOf(config: ConfigMap, secretKeys: Set<string>): string[] {
+export function secretValuesOf(config: ConfigMap, secretKeys: Set<string>, secretParams?: string[]): string[] {
   const out: string[] = [];
   const leaves = (v: unknown) => {
     if (typeof v === "string") out.push(v);
     else if (v && typeof v === "object") Object.values(v as Record<string, unknown>).forEach(leaves);
   };
-  const source = config[`${PROJECT}:source`] as { param?: unknown } | undefined;
+  const source = config[`${PROJECT}:source`] as { param?: Record<string, unknown> } | undefined;
   if (secretKeys.has(`${PROJECT}:source`)) leaves(source?.param);
+  else {
+    // --param values: SecureString/secureObject parameters and values that look like keys.
+    const secure = new Set((secretParams ?? []).map((p) => p.toLowerCase()));
+    for (const [k, v] of Object.entries(source?.param ?? {})) if (secure.has(k.toLowerCase()) || (typeof v === "string" && containsSecret(v))) leaves(v);
+  }
   for (const ep of Object.values((config[`${PROJECT}:endpoints`] as Record<string, Record<string, unknown>>) ?? {})) {
     for (const k of ["connectionString", "primaryKey", "secondaryKey"]) leaves(ep?.[k]);
   }
   return out;
 }
 
-export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: Set<string>; notes: string[] } {
+export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: Set<string>; notes: string[]; secretParams: string[] } {
   const projectDir = opts.projectDir ?? PROJECT_DIR;
   const cwd = opts.cwd ?? process.cwd();
   const config: ConfigMap = {};
   const secretKeys = new Set<string>();
   const notes: string[] = [];
+  const secretParams: string[] = [];
   if (opts.stack || opts.stackFile) {
     const file = opts.stackFile ? path.resolve(cwd, opts.stackFile) : path.join(projectDir, `Pulumi.${opts.stack}.yaml`);
     if (!fs.existsSync(file)) {
@@ -271,8 +278,11 @@ export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: 
       params[kv.slice(0, i)] = kv.slice(i + 1);
     }
     source.param = params;
-    // Values passed on the command line are treated as secrets (SecureString parameters).
-    secretKeys.add(`${PROJECT}:source`);
+    // Only SecureString/secureObject parameters (and values that look like keys) are secret: an
+    // ordinary name or SKU shows as typed. A template that cannot be read: all are secret.
+    const declared = typeof source.template === "string" ? declaredSecureParameters(source.template) : undefined;
+    if (declared === undefined) secretKeys.add(`${PROJECT}:source`);
+    else secretParams.push(...declared);
   }
   if (opts.name) clone.name = opts.name;
   if (opts.location) clone.location = opts.location;
@@ -280,7 +290,7 @@ export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: 
   if (opts.sku) clone.sku = opts.sku;
   if (opts.partitions !== undefined) clone.partitions = opts.partitions;
   if (opts.units !== undefined) clone.units = opts.units;
-  return { config, secretKeys, notes };
+  return { config, secretKeys, notes, secretParams };
 }
 
 /** Runs the plan in a fresh Node process. Rejects only on a crash of the child (a bug). */

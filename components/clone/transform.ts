@@ -15,6 +15,7 @@ import {
   storageFromUri,
 } from "./coordinates";
 import { normaliseRegion } from "./regions";
+import { RETENTION_MAX } from "./validation";
 import type {
   ClonePlan,
   CredentialSource,
@@ -27,8 +28,75 @@ import type {
   PolicyPlan,
   Relocation,
   RoleGrant,
+  RoutePlan,
 } from "./types";
 import { ENDPOINT_KINDS } from "./types";
+
+/** The route IoT Hub's Event Grid integration owns (docs/clone.md, "RouteToEventGrid"). */
+export const EVENT_GRID_ROUTE = "RouteToEventGrid";
+
+/**
+ * Regions where IoT Hub offers TLS 1.2 enforcement (`minTlsVersion: "1.2"`), from
+ * learn.microsoft.com/azure/iot-hub/iot-hub-tls-support ("TLS 1.2 enforcement is supported only in
+ * select regions": East US, South Central US, West US 2, US Gov Arizona, US Gov Virginia), checked
+ * 2026-12. A hub elsewhere is planned without it (with a warning) rather than failing on create.
+ */
+export const MIN_TLS_REGIONS = ["eastus", "southcentralus", "westus2", "usgovarizona", "usgovvirginia"];
+export function minTlsSupported(location: string): boolean {
+  return MIN_TLS_REGIONS.includes(normaliseRegion(location));
+}
+
+/** Route sources a Basic hub does not have (no twins, no jobs). */
+const BASIC_TIER_MISSING_SOURCES = ["TwinChangeEvents", "DeviceJobLifecycleEvents"];
+export function isBasicTier(sku: string): boolean {
+  return /^B[123]$/i.test(sku);
+}
+
+/**
+ * IP filtering as today's API expects it. The classic IP filter (`ipFilterRules`, ordered
+ * Accept/Reject rules) was retired on 1 February 2022 and hubs were moved to the IP filter of
+ * `networkRuleSets` (allow rules + a default action): azure-deprecation/dashboard#117 and
+ * learn.microsoft.com/azure/iot-hub/iot-hub-ip-filtering. The clone never sends classic rules:
+ * - `networkRuleSets` present: sent as is; leftover classic rules are dropped with a warning;
+ * - classic rules only: Accept rules become Allow rules, a final Reject of everything
+ *   (0.0.0.0/0) becomes `defaultAction: Deny`; any other Reject rule cannot be expressed by
+ *   allow rules and is refused, naming the rule.
+ */
+function planNetwork(ctx: Ctx, out: Record<string, unknown>): void {
+  const props = ctx.model.properties;
+  const classic = props.ipFilterRules ?? [];
+  if (props.networkRuleSets) {
+    const n = props.networkRuleSets;
+    out.networkRuleSets = compact({
+      defaultAction: n.defaultAction,
+      applyToBuiltInEventHubEndpoint: n.applyToBuiltInEventHubEndpoint ?? false,
+      ipRules: (n.ipRules ?? []).map((r) => ({ filterName: r.filterName, action: r.action ?? "Allow", ipMask: r.ipMask })),
+    });
+    ctx.plan.summary.carriedOver.push("networkRuleSets");
+    if (classic.length) drop(ctx, `ipFilterRules (${classic.length})`, "the classic IP filter is retired; the clone uses the original's networkRuleSets");
+    return;
+  }
+  if (!classic.length) return;
+  const everything = (mask: string) => /^0\.0\.0\.0\/0$/.test(mask.trim());
+  const ipRules: Array<{ filterName: string; action: string; ipMask: string }> = [];
+  let defaultAction = "Allow" as "Allow" | "Deny";
+  classic.forEach((r, i) => {
+    const field = `ipFilterRules[${i}] '${r.filterName}'`;
+    if (String(r.action).toLowerCase() === "accept") ipRules.push({ filterName: r.filterName, action: "Allow", ipMask: r.ipMask });
+    else if (everything(r.ipMask) && i === classic.length - 1) defaultAction = "Deny";
+    else
+      ctx.plan.errors.push({
+        field,
+        message: `classic Reject rule for ${r.ipMask} cannot be expressed by today's IP filter (allow rules and a default action; the classic filter was retired in 2022): rewrite it as allow rules for the addresses to admit (networkRuleSets) in the source`,
+      });
+  });
+  // Only allow rules and no catch-all reject: the classic filter admitted everyone else.
+  out.networkRuleSets = { defaultAction, applyToBuiltInEventHubEndpoint: false, ipRules };
+  ctx.plan.summary.changed.push(`IP filter: ${classic.length} classic ipFilterRules → networkRuleSets (defaultAction ${defaultAction}, ${ipRules.length} allow rules)`);
+  ctx.plan.warnings.push(
+    `ipFilterRules: the classic IP filter is retired; sent as networkRuleSets with defaultAction ${defaultAction} and ${ipRules.length} allow rule(s) (Accept → Allow${defaultAction === "Deny" ? ", the final reject-all → defaultAction Deny" : ""}), not applied to the built-in event hub endpoint`,
+  );
+}
 
 /** Read-only or deprecated hub properties: never sent, each dropped with a warning saying why. */
 const DROP_REASONS: Record<string, string> = {
@@ -66,6 +134,16 @@ export function normaliseRights(rights: string): string {
   const given = rights.split(/[,\s]+/).filter(Boolean).map((r) => r.toLowerCase());
   const known = RIGHTS_ORDER.filter((r) => given.includes(r.toLowerCase()));
   return known.join(", ") || rights;
+}
+
+/**
+ * Storage endpoint encodings in the spelling of the 2023-06-30 spec's enum (`Avro`, `AvroDeflate`,
+ * `JSON`); portal exports and GET bodies often say `avro`/`json`. The service's enum is
+ * `modelAsString`, so it may accept other casings, but the spec's own spelling is safe either way.
+ */
+const ENCODINGS = ["Avro", "AvroDeflate", "JSON"];
+export function normaliseEncoding(encoding: string): string {
+  return ENCODINGS.find((e) => e.toLowerCase() === encoding.toLowerCase()) ?? encoding;
 }
 
 export function defaultCloneName(originalName: string): string {
@@ -287,7 +365,7 @@ function planEndpoint(ctx: Ctx, kind: EndpointKind, ep: EndpointBase | StorageCo
         fileNameFormat: s.fileNameFormat,
         batchFrequencyInSeconds: s.batchFrequencyInSeconds,
         maxChunkSizeInBytes: s.maxChunkSizeInBytes,
-        encoding: s.encoding,
+        encoding: s.encoding === undefined ? undefined : normaliseEncoding(s.encoding),
       }),
     );
     if (cfg?.relocate) relocation = { endpointName: ep.name, endpointKind: kind, entityName: s.containerName, identityBased };
@@ -342,6 +420,21 @@ function planFileUpload(ctx: Ctx): FileUploadPlan | undefined {
   const src = endpoints["$default"];
   if (!src) return undefined;
   const cfg = ctx.config.endpoints["$default"];
+  // Which SecureString parameters of the file-upload settings nobody supplied.
+  const unsupplied: Array<{ field: string; parameter: string }> = [];
+  if (src.containerParameter) unsupplied.push({ field: "storageEndpoints.$default.containerName", parameter: src.containerParameter });
+  // A literally empty container (and notifications off) says file upload is not in use: no key needed.
+  const inUse = !!src.containerName || !!src.containerParameter || ctx.model.properties.enableFileUploadNotifications === true;
+  if (inUse && src.connectionString?.kind === "parameter" && !cfg?.connectionString && !cfg?.relocate) {
+    unsupplied.push({ field: "storageEndpoints.$default.connectionString", parameter: src.connectionString.parameter });
+  }
+  for (const u of unsupplied) {
+    ctx.plan.errors.push({
+      field: u.field,
+      message: `SecureString parameter '${u.parameter}' was not supplied, so the original's file upload cannot be carried over: supply it with --param ${u.parameter}=VALUE (stack: iothub-clone:source.param, secret), or set iothub-clone:clone.fileUpload: false to clone without file upload (file upload notifications are then off too)`,
+    });
+  }
+  if (unsupplied.length) return undefined;
   const identityBased = isIdentityBased(src.authenticationType);
   const masked = src.connectionString?.kind === "masked" ? src.connectionString.masked : undefined;
   // Identity-based file upload names its account in a key-less connection string, which a GET
@@ -389,6 +482,10 @@ function planFileUpload(ctx: Ctx): FileUploadPlan | undefined {
   }
   ctx.plan.summary.carriedOver.push(`file upload storage ($default${relocation ? ", relocated" : ""})`);
   return plan;
+}
+
+function cfgHas$default(config: CloneConfig): boolean {
+  return config.endpoints["$default"] !== undefined;
 }
 
 function planPolicies(ctx: Ctx): PolicyPlan[] | undefined {
@@ -474,7 +571,14 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
     drop(ctx, `eventHubEndpoints.${k}`, k.toLowerCase() === "operationsmonitoringevents" ? "deprecated operations monitoring endpoint" : "only the built-in 'events' endpoint exists");
   }
   const partitionCount = c.partitions ?? events?.partitionCount ?? (skuName === "F1" ? 2 : 4);
-  const retentionTimeInDays = c.retentionDays ?? events?.retentionTimeInDays ?? 1;
+  let retentionTimeInDays = c.retentionDays ?? events?.retentionTimeInDays ?? 1;
+  // The original's retention on a tier that allows less (validation.ts RETENTION_MAX and its
+  // source): planned at the tier's maximum and said; an explicit clone.retentionDays is checked.
+  const retentionMax = RETENTION_MAX[skuName];
+  if (c.retentionDays === undefined && retentionMax !== undefined && retentionTimeInDays > retentionMax) {
+    warn(ctx, `eventHubEndpoints.events.retentionTimeInDays: the original keeps ${retentionTimeInDays} days, ${skuName} allows ${retentionMax}: the clone keeps ${retentionMax} (choose an S tier to keep more)`);
+    retentionTimeInDays = retentionMax;
+  }
   change("partitions", events?.partitionCount, partitionCount);
   change("retention days", events?.retentionTimeInDays, retentionTimeInDays);
   for (const ro of ["partitionIds", "path", "endpoint"] as const) {
@@ -485,23 +589,23 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
   for (const k of CARRIED_SCALARS) {
     const v = props[k];
     if (v === undefined) continue;
+    if (k === "minTlsVersion" && !minTlsSupported(location)) {
+      drop(
+        ctx,
+        `minTlsVersion (${String(v)})`,
+        `TLS 1.2 enforcement is offered only in ${MIN_TLS_REGIONS.join(", ")} (learn.microsoft.com/azure/iot-hub/iot-hub-tls-support); a hub in ${location} cannot be created with it. IoT Hub ends TLS 1.0/1.1 for every hub on 31 August 2025 (same page); choose one of those regions (--location) to keep enforcement`,
+      );
+      continue;
+    }
+    if (k === "enableFileUploadNotifications" && ctx.config.clone.fileUpload === false) continue;
     out[k] = v;
     plan.summary.carriedOver.push(k);
   }
-  if (props.ipFilterRules) {
-    out.ipFilterRules = props.ipFilterRules.map((r) => ({ filterName: r.filterName, action: r.action, ipMask: r.ipMask }));
-    plan.summary.carriedOver.push(`ipFilterRules (${props.ipFilterRules.length})`);
-  }
-  if (props.networkRuleSets) {
-    const n = props.networkRuleSets;
-    out.networkRuleSets = compact({
-      defaultAction: n.defaultAction,
-      applyToBuiltInEventHubEndpoint: n.applyToBuiltInEventHubEndpoint ?? false,
-      ipRules: (n.ipRules ?? []).map((r) => ({ filterName: r.filterName, action: r.action ?? "Allow", ipMask: r.ipMask })),
-    });
-    plan.summary.carriedOver.push("networkRuleSets");
-  }
-  if (props.cloudToDevice) {
+  planNetwork(ctx, out);
+  const basic = isBasicTier(skuName);
+  if (props.cloudToDevice && basic) {
+    drop(ctx, "cloudToDevice", `the Basic tier (${skuName}) has no cloud-to-device messaging (learn.microsoft.com/azure/iot-hub/iot-hub-scaling#basic-and-standard-tiers); choose an S tier (--sku S1) to keep it`);
+  } else if (props.cloudToDevice) {
     out.cloudToDevice = props.cloudToDevice;
     plan.summary.carriedOver.push("cloudToDevice");
   }
@@ -532,7 +636,31 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
     ENDPOINT_KINDS.forEach((kind) => {
       (routing.endpoints?.[kind] ?? []).forEach((ep, i) => plan.endpoints.push(planEndpoint(ctx, kind, ep, i)));
     });
-    const routes = routing.routes.map((r) => compact({ name: r.name, source: r.source, condition: r.condition, endpointNames: r.endpointNames, isEnabled: r.isEnabled }));
+    const allRoutes = routing.routes.map((r) => compact({ name: r.name, source: r.source, condition: r.condition, endpointNames: r.endpointNames, isEnabled: r.isEnabled }));
+    // RouteToEventGrid is IoT Hub's own route (created with the first Event Grid telemetry
+    // subscription); a create body that carries it fails with 400126. See EventGridRoutePlan.
+    const egIndex = allRoutes.findIndex((r) => r.name.toLowerCase() === EVENT_GRID_ROUTE.toLowerCase());
+    const routes = allRoutes.filter((r, i) => {
+      if (i === egIndex) return false;
+      // Twin change and job lifecycle events do not exist on the Basic tier (no twins, no jobs):
+      // learn.microsoft.com/azure/iot-hub/iot-hub-scaling#basic-and-standard-tiers.
+      if (basic && BASIC_TIER_MISSING_SOURCES.includes(String(r.source))) {
+        drop(ctx, `routing.routes '${r.name}' (source ${r.source})`, `the Basic tier (${skuName}) has no ${r.source === "TwinChangeEvents" ? "device twins" : "jobs"}; choose an S tier (--sku S1) to keep it`);
+        return false;
+      }
+      return true;
+    });
+    if (egIndex >= 0) {
+      const r = allRoutes[egIndex] as RoutePlan;
+      const condition = r.condition ?? "true";
+      plan.eventGridRoute = { route: r, customCondition: condition.trim().toLowerCase() !== "true", subscriptionsKnown: false };
+      plan.summary.dropped.push(`route ${r.name} (created by IoT Hub with the first Event Grid subscription)`);
+      warn(
+        ctx,
+        `route ${r.name} (condition: ${condition}) left out of the clone: IoT Hub creates it itself when an Event Grid subscription is added and rejects a new hub that carries it (400126); ` +
+          `the source does not list the original's Event Grid subscriptions, so recreate them on the clone, then ${plan.eventGridRoute.customCondition ? `set the route's condition back to '${condition}'` : "the route comes back by itself"}`,
+      );
+    }
     const rOut: Record<string, unknown> = { routes, enrichments: routing.enrichments.map((e) => ({ key: e.key, value: e.value, endpointNames: e.endpointNames })) };
     if (routing.fallbackRoute) {
       const f = routing.fallbackRoute;
@@ -541,17 +669,40 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
     }
     if (routes.length) plan.summary.carriedOver.push(`${routes.length} routes`);
     if (routing.enrichments.length) plan.summary.carriedOver.push(`${routing.enrichments.length} message enrichments`);
-    if (routing.routes.some((r) => r.name === "RouteToEventGrid")) {
-      warn(ctx, "route RouteToEventGrid kept (Event Grid integration; deployment fails without it): recreate the original's Event Grid subscriptions on the clone");
-    }
     out.routing = rOut;
   }
-  plan.fileUpload = planFileUpload(ctx);
+  if (c.fileUpload === false) {
+    // On purpose: no file upload storage, and so no notifications (Azure rejects notifications
+    // without storage: `storageEndpoints` in the 2023-06-30 spec).
+    if (props.storageEndpoints) plan.summary.dropped.push("file upload storage (clone.fileUpload: false)");
+    if (cfgHas$default(config)) {
+      plan.errors.push({ field: "iothub-clone:endpoints.$default", message: "configures file upload storage while clone.fileUpload is false: remove one of the two" });
+    }
+    out.enableFileUploadNotifications = false;
+    warn(ctx, `file upload not cloned (clone.fileUpload: false): no storageEndpoints.$default${props.enableFileUploadNotifications ? "; enableFileUploadNotifications turned off (the original had it on)" : ""}`);
+  } else {
+    plan.fileUpload = planFileUpload(ctx);
+    const fu = plan.fileUpload;
+    const configured = !!fu && (fu.relocation !== undefined || fu.auth.kind !== "keyBased" || (!!fu.containerName && fu.credential.kind !== "empty"));
+    if (props.enableFileUploadNotifications && !configured && !plan.errors.some((e) => e.field.startsWith("storageEndpoints.$default"))) {
+      plan.errors.push({
+        field: "enableFileUploadNotifications",
+        message:
+          "is true but the original's file upload storage (storageEndpoints.$default) has no container or connection string, which Azure rejects: supply them (iothub-clone:endpoints.$default.connectionString, or --param for the template's parameters), or set iothub-clone:clone.fileUpload: false",
+      });
+    }
+  }
   plan.policies = planPolicies(ctx);
   plan.hub.properties = out;
+  if (out.restrictOutboundNetworkAccess === true && plan.relocations.length) {
+    plan.summary.changed.push(`allowedFqdnList: + the ${plan.relocations.length} relocated routing target(s) (outbound access is restricted)`);
+  }
+  if (basic && config.devices.enabled) {
+    warn(ctx, `devices: a Basic hub (${skuName}) has no device twins; the copy carries identities and keys, not twin tags or desired properties`);
+  }
 
   // Endpoints named in config that the source does not have are typos.
-  const known = new Set([...plan.endpoints.map((e) => e.name), ...(plan.fileUpload ? ["$default"] : [])]);
+  const known = new Set([...plan.endpoints.map((e) => e.name), ...(plan.fileUpload || props.storageEndpoints?.["$default"] ? ["$default"] : [])]);
   for (const name of Object.keys(config.endpoints)) {
     if (!known.has(name)) {
       plan.errors.push({

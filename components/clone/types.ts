@@ -129,6 +129,32 @@ export interface CertificatePlan {
   isVerified?: boolean;
 }
 
+/** A route as the API takes it (RouteProperties of the 2023-06-30 spec). */
+export interface RoutePlan {
+  name: string;
+  source: string;
+  condition?: string;
+  endpointNames: string[];
+  isEnabled: boolean;
+}
+
+/**
+ * The original's `RouteToEventGrid`, kept OUT of the hub's create body: IoT Hub creates that route
+ * itself with the first Event Grid telemetry subscription and answers 400126 ("Cannot add or
+ * remove default routes") to a create that carries it (microsoft/Azure-Percept-Reference-Solutions#18,
+ * hashicorp/terraform-provider-azurerm#11800; /work/shared/reference/service-behaviours.md §12).
+ *
+ * The hook for the Event Grid attachments: whoever recreates the original's subscriptions on the
+ * clone restores `condition` on the route IoT Hub created (docs/clone.md, "RouteToEventGrid").
+ */
+export interface EventGridRoutePlan {
+  route: RoutePlan;
+  /** True when the original's condition is not the default `true` (restoring it matters). */
+  customCondition: boolean;
+  /** Whether the original's subscriptions are known to this plan (a hub-only source: false). */
+  subscriptionsKnown: boolean;
+}
+
 export interface Summary {
   carriedOver: string[];
   changed: string[];
@@ -161,6 +187,8 @@ export interface ClonePlan {
   relocations: Relocation[];
   consumerGroups: string[];
   certificates: CertificatePlan[];
+  /** Left out of the create body; see EventGridRoutePlan. */
+  eventGridRoute?: EventGridRoutePlan;
   summary: Summary;
   warnings: string[];
   errors: Finding[];

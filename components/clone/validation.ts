@@ -6,6 +6,26 @@ import type { Finding } from "../errors";
 import { AZURE_REGIONS, isKnownRegion } from "./regions";
 import type { ClonePlan, CredentialSource } from "./types";
 
+/**
+ * Documented limits, each with its source:
+ * - hub name, partitions, retention, consumer groups, endpoints, routes, enrichments, certificates,
+ *   policies: learn.microsoft.com/azure/iot-hub/iot-hub-devguide-quotas-throttling ("Other limits")
+ *   and azure/azure-resource-manager/management/azure-subscription-service-limits#iot-hub-limits;
+ * - units per tier: learn.microsoft.com/azure/iot-hub/iot-hub-scaling (S1/S2/B1/B2 up to 200
+ *   units, S3/B3 up to 10, F1 exactly 1);
+ * - route and endpoint name pattern `^[A-Za-z0-9-._]{1,64}$`: RouteProperties.name of the
+ *   2023-06-30 spec (resource-manager/Microsoft.Devices/stable/2023-06-30/iothub.json);
+ * - retention per tier: learn.microsoft.com/azure/iot-hub/iot-hub-devguide-messages-read-builtin
+ *   (Standard up to 7 days; Basic and Free 1 day);
+ * - a relocated event hub on a Standard Event Hubs namespace: 1-32 partitions,
+ *   learn.microsoft.com/azure/event-hubs/event-hubs-quotas ("Number of partitions per event hub").
+ */
+export const UNITS_MAX: Record<string, number> = { F1: 1, B1: 200, B2: 200, B3: 10, S1: 200, S2: 200, S3: 10 };
+export const RETENTION_MAX: Record<string, number> = { F1: 1, B1: 1, B2: 1, B3: 1, S1: 7, S2: 7, S3: 7 };
+export const STANDARD_EVENT_HUB_PARTITIONS = { min: 1, max: 32 } as const;
+/** Certificate names: the `certificateName` path parameter's pattern in the 2023-06-30 spec. */
+const CERTIFICATE_NAME = /^[A-Za-z0-9-._]{1,64}$/;
+
 export const LIMITS = {
   nameMin: 3,
   nameMax: 50,
@@ -60,6 +80,9 @@ export function validateSku(sku: string, capacity: number): Finding[] {
   if (!SKUS.includes(sku)) out.push({ field: "iothub-clone:clone.sku", message: `'${sku}' is not an IoT Hub SKU: use one of ${SKUS.join(", ")}` });
   if (!Number.isInteger(capacity) || capacity < 1) out.push({ field: "iothub-clone:clone.units", message: `${capacity} units: use a whole number of at least 1` });
   else if (sku === "F1" && capacity !== 1) out.push({ field: "iothub-clone:clone.units", message: `the Free tier (F1) has exactly 1 unit: set units to 1` });
+  else if (UNITS_MAX[sku] !== undefined && capacity > UNITS_MAX[sku]) {
+    out.push({ field: "iothub-clone:clone.units", message: `${capacity} units exceed the ${sku} limit of ${UNITS_MAX[sku]}: set units to at most ${UNITS_MAX[sku]} (--units N), or choose another SKU` });
+  }
   return out;
 }
 
@@ -74,9 +97,34 @@ export function validatePartitions(partitions: number, sku: string): Finding[] {
   return [];
 }
 
-export function validateRetention(days: number): Finding[] {
-  if (Number.isInteger(days) && days >= LIMITS.retentionMin && days <= LIMITS.retentionMax) return [];
-  return [{ field: "iothub-clone:clone.retentionDays", message: `${days}: retention must be ${LIMITS.retentionMin}-${LIMITS.retentionMax} days` }];
+export function validateRetention(days: number, sku?: string): Finding[] {
+  const max = (sku && RETENTION_MAX[sku]) || LIMITS.retentionMax;
+  if (Number.isInteger(days) && days >= LIMITS.retentionMin && days <= max) return [];
+  const tier = sku && max < LIMITS.retentionMax ? ` on ${sku}` : "";
+  return [{ field: "iothub-clone:clone.retentionDays", message: `${days}: retention must be ${LIMITS.retentionMin}-${max} days${tier}: set clone.retentionDays to ${Math.min(Math.max(1, Math.trunc(days) || 1), max)}${tier ? " or choose an S tier" : ""}` }];
+}
+
+/** A relocated event hub is created on a Standard namespace (routing-resources.ts). */
+export function validateRelocations(plan: ClonePlan): Finding[] {
+  const out: Finding[] = [];
+  for (const r of plan.relocations) {
+    if (r.endpointKind !== "eventHubs" || r.partitionCount === undefined) continue;
+    const { min, max } = STANDARD_EVENT_HUB_PARTITIONS;
+    if (!Number.isInteger(r.partitionCount) || r.partitionCount < min || r.partitionCount > max) {
+      out.push({
+        field: `iothub-clone:endpoints.${r.endpointName}.partitionCount`,
+        message: `${r.partitionCount}: an event hub on a Standard Event Hubs namespace has ${min}-${max} partitions: set it within that range`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Certificate names as the API's path parameter accepts them. */
+export function validateCertificates(plan: ClonePlan): Finding[] {
+  return plan.certificates
+    .filter((c) => !CERTIFICATE_NAME.test(c.name))
+    .map((c) => ({ field: `certificates.${c.name}`, message: "a certificate name has 1-64 letters, digits, '-', '.' or '_': rename it in the source, or certificates.<name>.skip: true" }));
 }
 
 export function validateConsumerGroups(groups: string[]): Finding[] {
@@ -111,6 +159,13 @@ export function validateRouting(plan: ClonePlan): Finding[] {
       out.push({ field: `routing.endpoints '${ep.name}'`, message: `'${ep.name}' is reserved (${RESERVED_ENDPOINT_NAMES.join(", ")}): rename the endpoint in the source` });
     } else if (!/^[A-Za-z0-9._-]{1,64}$/.test(ep.name)) {
       out.push({ field: `routing.endpoints '${ep.name}'`, message: "an endpoint name has 1-64 letters, digits, '.', '_' or '-': rename it in the source" });
+    }
+  }
+  for (const ep of plan.endpoints) {
+    const enc = ep.inputs.encoding;
+    // RoutingStorageContainerProperties.encoding enum of the 2023-06-30 spec.
+    if (ep.kind === "storageContainers" && enc !== undefined && !["Avro", "AvroDeflate", "JSON"].includes(String(enc))) {
+      out.push({ field: `routing.endpoints '${ep.name}'.encoding`, message: `'${String(enc)}' is not a storage endpoint encoding: use Avro, AvroDeflate or JSON in the source` });
     }
   }
   for (const [n, count] of names) {
@@ -187,7 +242,9 @@ export function validateClonePlan(plan: ClonePlan): Finding[] {
     ...validateLocation(plan.hub.location),
     ...validateSku(plan.hub.sku.name, plan.hub.sku.capacity),
     ...validatePartitions(events.partitionCount, plan.hub.sku.name),
-    ...validateRetention(events.retentionTimeInDays),
+    ...validateRetention(events.retentionTimeInDays, plan.hub.sku.name),
+    ...validateRelocations(plan),
+    ...validateCertificates(plan),
     ...validateConsumerGroups(plan.consumerGroups),
     ...validateRouting(plan),
     ...validateCredentials(plan),

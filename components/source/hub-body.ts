@@ -367,13 +367,13 @@ function readProperties(r: Reader, o: Obj, path: string): HubProperties {
       const cs = r.key(get(e, "connectionString"), join(ep, "connectionString"));
       const containerRaw = get(e, "containerName");
       let containerName: string;
+      let containerParameter: string | undefined;
       if (containerRaw instanceof MissingSecretValue) {
-        // Portal exports parameterise the file-upload container as SecureString even when file
-        // upload is off; demanding it would block every such export.
+        // Portal exports parameterise the file-upload container as SecureString. Whether the
+        // original uses file upload cannot be told without it: the transform asks for it, or for
+        // `clone.fileUpload: false` (never read as empty without a word).
         containerName = "";
-        r.notes.push(
-          `${join(ep, "containerName")}: SecureString parameter '${containerRaw.parameter}' not supplied; read as empty (supply --param ${containerRaw.parameter}=VALUE if the original uses file upload)`,
-        );
+        containerParameter = containerRaw.parameter;
       } else containerName = r.str(containerRaw, join(ep, "containerName")) ?? "";
       const auth = r.str(get(e, "authenticationType"), join(ep, "authenticationType"));
       const identity = readEndpointIdentity(r, get(e, "identity"), join(ep, "identity"));
@@ -381,6 +381,7 @@ function readProperties(r: Reader, o: Obj, path: string): HubProperties {
         ...(ttl !== undefined ? { sasTtlAsIso8601: ttl } : {}),
         ...(cs ? { connectionString: cs } : {}),
         containerName,
+        ...(containerParameter ? { containerParameter } : {}),
         ...(auth !== undefined ? { authenticationType: auth } : {}),
         ...(identity ? { identity } : {}),
       };

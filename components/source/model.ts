@@ -155,6 +155,8 @@ export interface HubProperties {
       sasTtlAsIso8601?: string;
       connectionString?: KeyRef;
       containerName: string;
+      /** The container came from a SecureString template parameter nobody supplied. */
+      containerParameter?: string;
       authenticationType?: string;
       identity?: { userAssignedIdentity?: string };
     }

@@ -7,7 +7,8 @@
  * parameter defaults are evaluated lazily for the same reason.
  */
 import { UserError } from "../errors";
-import { redact } from "../secrets";
+import * as fs from "fs";
+import { containsSecret, redact } from "../secrets";
 import {
   ExpressionError,
   MissingParameterError,
@@ -118,8 +119,11 @@ class TemplateScope implements Scope {
       let value: unknown;
       if (supplied) {
         const s = supplied();
-        value = coerce(s.value, type);
-        if (secure || s.secret) value = value instanceof SecretValue ? value : new SecretValue(value, declaredName);
+        value = coerce(s.value, type, declaredName, secure || s.secret);
+        // Secret: a SecureString/secureObject parameter, a value supplied as secret, or a value
+        // that looks like a key or connection string whatever its declared type.
+        const looksSecret = typeof value === "string" && containsSecret(value);
+        if (secure || s.secret || looksSecret) value = value instanceof SecretValue ? value : new SecretValue(value, declaredName);
       } else if ("defaultValue" in decl) {
         const scope: Scope = { ...this.asScope(), evaluatingParameter: declaredName };
         value = evalDeep(decl.defaultValue, scope, join(join(join(this.path, "parameters"), declaredName), "defaultValue"), this.origin, "definition");
@@ -185,10 +189,22 @@ class TemplateScope implements Scope {
   }
 }
 
-function coerce(value: unknown, type: string): unknown {
-  if (value instanceof SecretValue) return new SecretValue(coerce(value.value, type), value.parameter);
+/**
+ * A supplied value (a `--param` string, a parameters-file value) in the declared type, as
+ * Resource Manager does it: `az deployment --parameters n=8` passes "8" for an int parameter and
+ * ARM deploys 8; a value that is not of the declared type is refused at validation ("The provided
+ * value for the template parameter 'n' is not valid"), so it is refused here, naming the parameter.
+ */
+function coerce(value: unknown, type: string, name = "", secret = false): unknown {
+  if (value instanceof SecretValue) return new SecretValue(coerce(value.value, type, name, true), value.parameter);
   if (type === "int" && typeof value === "string" && /^-?\d+$/.test(value.trim())) return Number(value);
+  if (type === "int" && (typeof value === "string" || (typeof value === "number" && !Number.isInteger(value)))) {
+    throw new ExpressionError(`parameter '${name}' is declared int but was given ${secret ? "a value" : `'${String(value)}'`} that is not a whole number`, `supply a whole number, e.g. --param ${name}=4`);
+  }
   if (type === "bool" && typeof value === "string" && /^(true|false)$/i.test(value)) return value.toLowerCase() === "true";
+  if (type === "bool" && typeof value === "string") {
+    throw new ExpressionError(`parameter '${name}' is declared bool but was given ${secret ? "a value" : `'${value}'`}`, `supply true or false: --param ${name}=true`);
+  }
   if ((type === "object" || type === "array" || type === "secureobject") && typeof value === "string") {
     try {
       return JSON.parse(value);
@@ -311,6 +327,22 @@ interface Walk {
   found: Found[];
   notes: string[];
   linked: string[];
+  /** Resources of the template the clone does not carry over (named in a warning each). */
+  skipped: string[];
+}
+
+/** `Microsoft.Storage/storageAccounts 'acct' (resources[1])`; the raw name when it cannot be evaluated. */
+function describeResource(r: Obj, type: string, scope: Scope, path: string, origin: string): string {
+  const raw = getCI(r, "name");
+  let name: string;
+  try {
+    const v = unwrapSecrets(evalDeep(raw, scope, join(path, "name"), origin, "definition"));
+    name = typeof v === "string" ? v : JSON.stringify(v);
+  } catch {
+    name = typeof raw === "string" ? raw : "?";
+  }
+  const declared = String(getCI(r, "type") ?? type);
+  return `${declared.startsWith("[") ? type : declared} '${name}' (${path})`;
 }
 
 function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: string, origin: string, w: Walk, parent?: { type: string; name: () => string }): void {
@@ -323,10 +355,14 @@ function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: str
     if (parent && !type.startsWith("microsoft.")) type = `${parent.type}/${type}`;
     const kind: Found["kind"] | "deployment" | undefined =
       type === HUB ? "hub" : type === CONSUMER_GROUP ? "consumerGroup" : type === CERTIFICATE ? "certificate" : type === DEPLOYMENT ? "deployment" : undefined;
-    if (!kind) continue;
+    if (!kind) {
+      w.skipped.push(describeResource(r, type, scope, rpath, origin));
+      continue;
+    }
     if (kind === "deployment" && !mentionsHub(getCI((getCI(r, "properties") ?? {}) as Obj, "template"))) {
       const link = getCI((getCI(r, "properties") ?? {}) as Obj, "templateLink");
       if (link) w.linked.push(rpath);
+      w.skipped.push(describeResource(r, type, scope, rpath, origin));
       continue;
     }
 
@@ -430,7 +466,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     if (!Object.keys(scope.declared).some((d) => d.toLowerCase() === name.toLowerCase()))
       notes.push(`parameter '${name}' was supplied but the template does not declare it; ignored`);
 
-  const w: Walk = { found: [], notes, linked: [] };
+  const w: Walk = { found: [], notes, linked: [], skipped: [] };
   walk(getCI(template, "resources"), scope.asScope(), scope, join(base, "resources"), origin, w);
 
   const hubs = w.found.filter((f) => f.kind === "hub");
@@ -475,7 +511,10 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
       notes.push(`${join(f.path, "name")}: '${name}' is not a ${f.kind === "consumerGroup" ? "<hub>/<endpoint>/<group>" : "<hub>/<certificate>"} name; ignored`);
       continue;
     }
-    if (segments[0].toLowerCase() !== chosen.name.toLowerCase()) continue;
+    if (segments[0].toLowerCase() !== chosen.name.toLowerCase()) {
+      notes.push(`template resource ${f.kind === "consumerGroup" ? "consumer group" : "certificate"} '${name}' (${f.path}) belongs to another hub and is not carried over`);
+      continue;
+    }
     if (f.kind === "consumerGroup") {
       const [, endpoint, group] = segments;
       if (!consumerGroups.some((c) => c.eventHubEndpoint === endpoint && c.name.toLowerCase() === group.toLowerCase()))
@@ -495,5 +534,26 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     }
   }
 
+  for (const other of named.filter((n) => n !== chosen)) w.skipped.push(`Microsoft.Devices/IotHubs '${other.name}' (${other.hub.path}, another hub)`);
+  for (const s of w.skipped) notes.push(`template resource ${s} is not carried over by the clone: create it for the clone separately if the clone needs it`);
   return { body, path: hub.path, consumerGroups, certificates, notes, portalExport: isPortalExport(template) };
+}
+
+/**
+ * Names of the SecureString/secureObject parameters a template file declares (also inside an
+ * `az iot hub state` file's `arm`), so a plan masks only their values; undefined when the file
+ * cannot be read as a template (the caller then treats every supplied value as secret).
+ */
+export function declaredSecureParameters(file: string): string[] | undefined {
+  try {
+    const doc = JSON.parse(fs.readFileSync(file, "utf8").replace(/^\uFEFF/, "")) as Obj;
+    const template = isObj(getCI(doc, "arm")) && getCI(doc, "resources") === undefined ? (getCI(doc, "arm") as Obj) : doc;
+    const params = getCI(template, "parameters");
+    if (!isObj(params)) return [];
+    return Object.entries(params)
+      .filter(([, d]) => isObj(d) && /^secure(string|object)$/i.test(String(getCI(d, "type") ?? "")))
+      .map(([k]) => k);
+  } catch {
+    return undefined;
+  }
 }

@@ -82,7 +82,7 @@ describe("prod stack: routed fleet hub → northeurope, S2 x4, 8 partitions, rel
     expect(props(r).eventHubEndpoints.events).toEqual({ partitionCount: 8, retentionTimeInDays: 3 });
   });
 
-  it("carries every endpoint kind, route, enrichment and the Event Grid route", () => {
+  it("carries every endpoint kind, route and enrichment, and leaves the Event Grid route to IoT Hub", () => {
     const eps = props(r).routing.endpoints;
     expect(Object.fromEntries(Object.entries(eps).map(([k, v]) => [k, (v as any[]).map((e) => e.name)]))).toEqual({
       serviceBusQueues: ["alerts-queue"],
@@ -91,7 +91,8 @@ describe("prod stack: routed fleet hub → northeurope, S2 x4, 8 partitions, rel
       storageContainers: ["archive-storage"],
       cosmosDBSqlContainers: ["state-cosmos"],
     });
-    expect(props(r).routing.routes.map((x: any) => x.name)).toContain("RouteToEventGrid");
+    // IoT Hub creates RouteToEventGrid itself; a create body carrying it fails with 400126.
+    expect(props(r).routing.routes.map((x: any) => x.name)).not.toContain("RouteToEventGrid");
     expect(props(r).routing.enrichments.map((x: any) => x.key)).toEqual(["fleetRegion", "sourceHub"]);
     expect(props(r).storageEndpoints.$default).toMatchObject({ containerName: "fleet-uploads", connectionString: "[secret]" });
   });

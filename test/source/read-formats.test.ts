@@ -91,7 +91,8 @@ describe("portal export", () => {
     expect(m.properties.eventHubEndpoints?.events.partitionCount).toBe(4);
     // The file-upload SecureString parameters were not supplied: a parameter KeyRef and a note.
     expect(m.properties.storageEndpoints?.$default.connectionString).toEqual({ kind: "parameter", parameter: "IotHubs_contoso_fleet_hub_connectionString" });
-    expect(m.notes.join("\n")).toContain("IotHubs_contoso_fleet_hub_containerName");
+    // …and the container's parameter is kept, so the plan asks for it (or for clone.fileUpload: false).
+    expect(m.properties.storageEndpoints?.$default.containerParameter).toBe("IotHubs_contoso_fleet_hub_containerName");
   });
 
   it("uses the parameters file's values for SecureString parameters", () => {
