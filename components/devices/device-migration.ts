@@ -56,7 +56,7 @@ export interface DeviceMigrationArgs {
   deleteMissing?: pulumi.Input<boolean>;
   /** On destroy, delete exactly the devices this resource imported into the clone. Default false (devices stay). */
   deleteDevicesOnDestroy?: pulumi.Input<boolean>;
-  /** The provider's own deadline for one create/update (customTimeouts are not enforced for dynamic providers). Default 360. */
+  /** The provider's own deadline for one create/update (customTimeouts are not enforced for dynamic providers). Default 240. */
   timeoutMinutes?: pulumi.Input<number>;
   /** Rehearsals/tests: route hub and storage traffic to the local hub described by this file (relative to the project dir), e.g. `.local/endpoints.json`. */
   localEndpointsFile?: pulumi.Input<string>;
