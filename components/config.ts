@@ -119,7 +119,13 @@ const devicesSchema = z
     deleteMissing: z.boolean().default(false),
     deleteDevicesOnDestroy: z.boolean().default(false),
     storageAuthenticationType: z.enum(["keyBased", "identityBased"]).default("keyBased"),
-    timeoutMinutes: z.number().int().min(1).default(360),
+    /**
+     * The device copy's own deadline per `pulumi up` (dynamic providers get no customTimeouts). 240
+     * keeps a run inside a GitHub-hosted runner's job limit of 6 h (GitHub Actions docs, "Usage
+     * limits": 6 h per job on GitHub-hosted runners, 5 days on self-hosted ones) with 2 h left for
+     * install, tests and the hub; a copy past it stops between steps and the next `pulumi up` resumes.
+     */
+    timeoutMinutes: z.number().int().min(1).default(240),
   })
   .strict();
 

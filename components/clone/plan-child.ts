@@ -80,6 +80,10 @@ interface Recorded {
   name: string;
   custom: boolean;
   raw: Record<string, unknown>;
+  /** URNs the SDK sent as this registration's dependencies (explicit dependsOn + input dependencies). */
+  dependencies: string[];
+  /** `<provider urn>::<id>` of an explicit provider, or "" for the default one. */
+  provider: string;
 }
 
 async function valueOf<T>(o: unknown): Promise<T | undefined> {
@@ -160,7 +164,14 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, cb: (err: any, innerResponse: any) => void) => {
-    recorded.push({ type: req.getType(), name: req.getName(), custom: req.getCustom(), raw: req.getObject()?.toJavaScript() ?? {} });
+    recorded.push({
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      raw: req.getObject()?.toJavaScript() ?? {},
+      dependencies: req.getDependenciesList() ?? [],
+      provider: req.getProvider() ?? "",
+    });
     return register(req, cb);
   };
 
@@ -241,9 +252,29 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   }
   const secretValues = secretValuesOf(cfg.config, cfg.secretKeys, cfg.secretParams);
   const mask = (t: string) => secretValues.filter((v) => v.length >= 4).reduce((acc, v) => acc.split(v).join("[secret]"), redact(t));
+  // Waits on what the plan shows, in plan order (the SDK sends the URNs of the resources, with a
+  // component in dependsOn expanded to the resources inside it). A URN ends in
+  // `::<parent types $ joined>$<type>::<name>`: matched on type and name, as names repeat across types.
+  const key = (type: string, name: string) => `${type}\u0000${name}`;
+  const urnKey = (urn: string) => {
+    const parts = urn.split("::");
+    return key(parts[parts.length - 2]?.split("$").pop() ?? "", parts[parts.length - 1] ?? "");
+  };
+  const waitsFor = (r: Recorded): string[] => {
+    const deps = new Set(r.dependencies.map(urnKey));
+    // An explicit provider is created before the resources it serves (a default provider is not a planned resource).
+    if (r.provider) deps.add(urnKey(r.provider.slice(0, r.provider.lastIndexOf("::"))));
+    deps.delete(key(r.type, r.name));
+    return recorded.filter((x) => deps.has(key(x.type, x.name))).map((x) => x.name);
+  };
   result.resources = recorded.map(
     // The logical name too: a hub name built from a --param value carries that value.
-    (r): PlannedResource => ({ type: r.type, name: mask(r.name), inputs: renderInputs(r.raw, { secretValues }) as Record<string, unknown> }),
+    (r): PlannedResource => ({
+      type: r.type,
+      name: mask(r.name),
+      inputs: renderInputs(r.raw, { secretValues }) as Record<string, unknown>,
+      dependsOn: waitsFor(r).map(mask),
+    }),
   );
   result.warnings = result.warnings.map(mask);
   if (result.summary) {

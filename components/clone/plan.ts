@@ -55,6 +55,12 @@ export interface PlannedResource {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  /**
+   * Logical names of the resources this one waits for, in plan order: its explicit `dependsOn`
+   * (a component expands to the resources inside it, as the engine does), the resources whose
+   * outputs feed its inputs, and an explicit provider. The engine starts it only after all of them.
+   */
+  dependsOn: string[];
 }
 
 export interface PlanResult {
@@ -90,6 +96,29 @@ export const NAME_INPUT: Record<string, string> = {
   "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
   "azure-native:authorization:RoleAssignment": "roleAssignmentName",
 };
+
+/**
+ * Position of each resource in the order the engine can follow: 1 for a resource that waits for
+ * nothing in the plan, else one more than the latest of what it waits for. Resources with the
+ * same step may run at once. Pure, for the table and tests.
+ */
+export function planSteps(resources: Array<{ name: string; dependsOn: string[] }>): number[] {
+  const byName = new Map<string, number[]>();
+  resources.forEach((r, i) => byName.set(r.name, [...(byName.get(r.name) ?? []), i]));
+  const steps: number[] = new Array(resources.length).fill(0);
+  const visiting = new Set<number>();
+  const step = (i: number): number => {
+    if (steps[i]) return steps[i];
+    // A cycle cannot come from Pulumi (it would deadlock); guard anyway so a plan never hangs.
+    if (visiting.has(i)) return 1;
+    visiting.add(i);
+    let s = 1;
+    for (const d of resources[i].dependsOn) for (const j of byName.get(d) ?? []) if (j !== i) s = Math.max(s, step(j) + 1);
+    visiting.delete(i);
+    return (steps[i] = s);
+  };
+  return resources.map((_, i) => step(i));
+}
 
 export const SECRET = "[secret]";
 export const COMPUTED = "[computed]";

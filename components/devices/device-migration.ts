@@ -61,7 +61,7 @@ export interface DeviceMigrationArgs {
    * read as an original, or it already holds devices no run put there. Default false.
    */
   forceOverwriteTarget?: pulumi.Input<boolean>;
-  /** The provider's own deadline for one create/update (customTimeouts are not enforced for dynamic providers). Default 360. */
+  /** The provider's own deadline for one create/update (customTimeouts are not enforced for dynamic providers). Default 240. */
   timeoutMinutes?: pulumi.Input<number>;
   /** Rehearsals/tests: route hub and storage traffic to the local hub described by this file (relative to the project dir), e.g. `.local/endpoints.json`. */
   localEndpointsFile?: pulumi.Input<string>;

@@ -50,7 +50,7 @@ export const DEFAULTS = {
   syncGeneration: 0,
   deleteMissing: false,
   deleteDevicesOnDestroy: false,
-  timeoutMinutes: 360,
+  timeoutMinutes: 240, // = devices.timeoutMinutes' default (components/config.ts: a hosted CI job's limit)
 };
 
 /** Fields copied from inputs into outputs (diff and delete only see outputs). */

@@ -3,7 +3,7 @@
  * running the real program under Pulumi's mocks (components/clone/plan.ts).
  */
 import type { Command } from "commander";
-import { NAME_INPUT, runPlan, type PlanResult } from "../../components/clone/plan";
+import { NAME_INPUT, planSteps, runPlan, type PlannedResource, type PlanResult } from "../../components/clone/plan";
 import { checkDeviceQuota, describeEstimates } from "../../components/devices/pace";
 import { UserError } from "../../components/errors";
 import { redact } from "../../components/secrets";
@@ -72,8 +72,20 @@ export function renderTable(r: PlanResult): string {
   const hub = r.resources.find((x) => x.type === "azure-native:iothub:IotHubResource");
   lines.push(`Plan${r.stack ? ` (stack ${r.stack})` : ""}: ${r.resources.length} resources to create${hub ? `, clone ${ownName(hub.type, hub.inputs)}` : ""}`);
   lines.push("");
-  const rows = r.resources.map((x) => [x.type, x.name, ownName(x.type, x.inputs), keyInputs(x.inputs)]);
-  const head = ["TYPE", "LOGICAL NAME", "AZURE NAME", "KEY INPUTS"];
+  // Rows in the order the engine can follow (by step, then as planned); AFTER names the rows a
+  // resource waits for by their number, so the whole order fits on one screen.
+  const steps = planSteps(r.resources);
+  const order = r.resources.map((_, i) => i).sort((a, b) => steps[a] - steps[b] || a - b);
+  const rowOf = new Map(order.map((i, row) => [i, row + 1]));
+  const indexOf = new Map<string, number[]>();
+  r.resources.forEach((x, i) => indexOf.set(x.name, [...(indexOf.get(x.name) ?? []), i]));
+  const after = (x: PlannedResource) =>
+    [...new Set((x.dependsOn ?? []).flatMap((d) => indexOf.get(d) ?? []).map((i) => rowOf.get(i)!))].sort((a, b) => a - b).join(",") || "-";
+  const rows = order.map((i) => {
+    const x = r.resources[i];
+    return [String(rowOf.get(i)), x.type, x.name, ownName(x.type, x.inputs), after(x), keyInputs(x.inputs)];
+  });
+  const head = ["#", "TYPE", "LOGICAL NAME", "AZURE NAME", "AFTER", "KEY INPUTS"];
   const width = head.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((row) => row[i].length))));
   const fmt = (row: string[]) => row.map((c, i) => (i < row.length - 1 ? c.padEnd(width[i]) : c)).join("  ").trimEnd();
   lines.push(fmt(head));
@@ -87,7 +99,8 @@ export function renderTable(r: PlanResult): string {
   if (r.estimates) lines.push("", describeEstimates(r.estimates));
   else if (r.resources.some((x) => x.type.startsWith("pulumi-nodejs:dynamic")))
     lines.push("", "Time estimates: pass --devices N (the original's device count), or --devices live to read it from the original's registry statistics (ARM).");
-  lines.push("", "Secrets show as [secret]; values known only at deploy time as [computed]. `--json` prints every input.");
+  lines.push("", "Rows are in the order `pulumi up` can follow: AFTER lists the rows (#) a resource waits for; rows that wait for nothing pending may run at once.");
+  lines.push("Secrets show as [secret]; values known only at deploy time as [computed]. `--json` prints every input and each resource's dependsOn.");
   return lines.join("\n");
 }
 

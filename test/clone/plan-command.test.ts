@@ -29,13 +29,30 @@ describe("hubclone plan", () => {
     expect(out.errors).toEqual([]);
     const hub = out.resources.find((x: any) => x.type === "azure-native:iothub:IotHubResource");
     expect(hub).toMatchObject({ name: "ContosoTestHub29358clone", inputs: { location: "eastus", resourceName: "ContosoTestHub29358clone" } });
-    for (const res of out.resources) expect(Object.keys(res)).toEqual(["type", "name", "inputs"]);
+    for (const res of out.resources) expect(Object.keys(res)).toEqual(["type", "name", "inputs", "dependsOn"]);
+    // The order a reviewer checks: the device copy waits for the clone and its staging container.
+    const copy = out.resources.find((x: any) => x.type.endsWith("DeviceMigration"));
+    expect(copy.dependsOn).toEqual(expect.arrayContaining(["ContosoTestHub29358clone", "clone-staging-container", "clone-staging-account"]));
+    expect(hub.dependsOn).toEqual([]);
   });
 
-  it("the table names the clone, its changes and the warnings", () => {
+  it("the table names the clone, its changes and the warnings, rows in dependency order", () => {
     const r = hubclone("plan", "--stack", "dev");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/azure-native:iothub:IotHubResource\s+ContosoTestHub29358clone\s+ContosoTestHub29358clone\s+rg=ContosoResourcesEast location=eastus sku=S1x1 partitions=2/);
+    expect(r.stdout).toMatch(/azure-native:iothub:IotHubResource\s+ContosoTestHub29358clone\s+ContosoTestHub29358clone\s+-\s+rg=ContosoResourcesEast location=eastus sku=S1x1 partitions=2/);
+    // AFTER holds row numbers: each row waits only for rows above it, and the copy waits for the hub's row.
+    const rows = r.stdout.split("\n").filter((l) => /^\d+\s/.test(l));
+    const number = (re: RegExp) => Number(rows.find((l) => re.test(l))!.split(/\s+/)[0]);
+    const hubRow = number(/IotHubResource/);
+    const copy = rows.find((l) => /DeviceMigration/.test(l))!;
+    const after = copy.split(/\s{2,}/)[4].split(",").map(Number);
+    expect(after).toContain(hubRow);
+    expect(after).toContain(number(/clone-staging-container/));
+    for (const row of rows) {
+      const cells = row.split(/\s{2,}/);
+      const waits = cells[4]; // #, TYPE, LOGICAL NAME, AZURE NAME, AFTER[, KEY INPUTS]
+      if (waits !== "-") for (const n of waits.split(",").map(Number)) expect(n, row).toBeLessThan(Number(cells[0]));
+    }
     expect(r.stdout).toContain("location: westus → eastus");
     expect(r.stdout).toContain("dropped operationsMonitoringProperties");
   });

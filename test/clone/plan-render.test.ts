@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planConfig, renderInputs, secretValuesOf } from "../../components/clone/plan";
+import { planConfig, planSteps, renderInputs, secretValuesOf } from "../../components/clone/plan";
 
 const SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -58,5 +58,29 @@ describe("planConfig", () => {
   it("a bad --param is a one-line error that does not echo a secret", () => {
     expect(() => planConfig({ template: "t.json", param: ["AccountKey=abc"] })).not.toThrow();
     expect(() => planConfig({ template: "t.json", param: ["novalue"] })).toThrow(/--param: 'novalue' is not NAME=VALUE/);
+  });
+});
+
+describe("planSteps (the order the table shows)", () => {
+  it("a resource comes one step after the latest thing it waits for; independent ones share a step", () => {
+    const steps = planSteps([
+      { name: "hub", dependsOn: ["grant", "wait"] },
+      { name: "identity", dependsOn: [] },
+      { name: "grant", dependsOn: ["identity"] },
+      { name: "wait", dependsOn: ["grant"] },
+      { name: "group-a", dependsOn: ["hub"] },
+      { name: "group-b", dependsOn: ["hub"] },
+      { name: "unrelated", dependsOn: [] },
+    ]);
+    expect(steps).toEqual([4, 1, 2, 3, 5, 5, 1]);
+  });
+
+  it("a name it does not know and a cycle do not hang or crash it", () => {
+    expect(planSteps([{ name: "a", dependsOn: ["elsewhere"] }])).toEqual([1]);
+    const cyc = planSteps([
+      { name: "a", dependsOn: ["b"] },
+      { name: "b", dependsOn: ["a"] },
+    ]);
+    expect(cyc.every((s) => s >= 1)).toBe(true);
   });
 });

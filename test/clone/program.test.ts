@@ -131,6 +131,28 @@ describe("prod stack: routed fleet hub → northeurope, S2 x4, 8 partitions, rel
     expect((hubOf(r).inputs.identity as any).userAssignedIdentities).toHaveLength(2);
   });
 
+  it("dependsOn shows the order: targets and role grant before the hub, consumer groups and the device copy after it", () => {
+    const hub = hubOf(r);
+    const named = (type: string) => of(r, type).map((x) => x.name);
+    const [grant] = of(r, "azure-native:authorization:RoleAssignment");
+    const [wait] = of(r, "pulumi-nodejs:dynamic/hubclone:PropagationWait");
+    const [uai] = of(r, "azure-native:managedidentity:UserAssignedIdentity");
+    // The hub uses the routing identity's grant (Service Bus Data Sender), waits out its propagation
+    // and needs every relocated target to exist.
+    expect(hub.dependsOn).toEqual(expect.arrayContaining([uai.name, grant.name, wait.name]));
+    expect(hub.dependsOn).toEqual(expect.arrayContaining([...named("azure-native:servicebus:Topic"), ...named("azure-native:eventhub:EventHub"), ...named("azure-native:eventhub:EventHubAuthorizationRule")]));
+    expect(wait.dependsOn).toContain(grant.name);
+    // The grant names the identity's principal and the topic it is scoped to.
+    expect(grant.dependsOn).toEqual(expect.arrayContaining([uai.name, ...named("azure-native:servicebus:Topic")]));
+    for (const g of of(r, "azure-native:iothub:IotHubResourceEventHubConsumerGroup")) expect(g.dependsOn, g.name).toContain(hub.name);
+    const [copy] = r.resources.filter((x) => x.type.endsWith("DeviceMigration"));
+    expect(copy.dependsOn).toEqual(expect.arrayContaining([hub.name, ...named("azure-native:iothub:IotHubResourceEventHubConsumerGroup"), "clone-staging-container"]));
+    // Nothing waits for something that waits for it (the engine would deadlock).
+    for (const x of r.resources) for (const d of x.dependsOn) expect(r.resources.find((y) => y.name === d)!.dependsOn, `${x.name} ↔ ${d}`).not.toContain(x.name);
+    // The hub's original is never something the clone waits for.
+    expect(r.resources.flatMap((x) => x.dependsOn)).not.toContain("contoso-fleet-hub");
+  });
+
   it("adds the template's and the config's consumer groups", () => {
     expect(of(r, "azure-native:iothub:IotHubResourceEventHubConsumerGroup").map((g) => g.inputs.name)).toEqual(["asa-analytics", "fleet-dashboard", "ops-monitor"]);
   });
@@ -214,6 +236,9 @@ describe("each source format plans", () => {
       principalId: "[computed]",
     });
     expect(props(r).routing.endpoints.cosmosDBSqlContainers[0]).toMatchObject({ authenticationType: "identityBased", identity: { userAssignedIdentity: "[computed]" } });
+    // The grant goes through the other subscription's provider, and the hub waits for the grant.
+    expect(grant.dependsOn).toEqual(expect.arrayContaining([provider.name, "clone-identity-uai"]));
+    expect(hubOf(r).dependsOn).toEqual(expect.arrayContaining([grant.name, "clone-identity-propagation"]));
   });
 
   it("live source (getIotHubResource), planned offline from the hub's GET body", async () => {

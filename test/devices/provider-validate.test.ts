@@ -28,7 +28,7 @@ describe("DeviceMigration check", () => {
       syncGeneration: 0,
       deleteMissing: false,
       deleteDevicesOnDestroy: false,
-      timeoutMinutes: 360,
+      timeoutMinutes: 240, // the stack default (devices.timeoutMinutes): inside a hosted CI job's 6 h
     });
   });
 
@@ -108,7 +108,7 @@ describe("DeviceMigration diff", () => {
   const olds = {
     sourceHubHostName: "orig.azure-devices.net", cloneHubHostName: "clone.azure-devices.net", stagingContainerName: "device-migration",
     storageAuthenticationType: "keyBased", importMode: "createOrUpdate", includeConfigurations: true, syncGeneration: 0,
-    deleteMissing: false, deleteDevicesOnDestroy: false, timeoutMinutes: 360, succeeded: true, runId: "dm-clone-1",
+    deleteMissing: false, deleteDevicesOnDestroy: false, timeoutMinutes: 240, succeeded: true, runId: "dm-clone-1",
   };
   const news = { ...good };
 
