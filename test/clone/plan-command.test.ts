@@ -71,9 +71,13 @@ describe("hubclone plan", () => {
       const json = hubclone(...named, "--json");
       expect(json.code).toBe(0);
       const hub = JSON.parse(json.stdout).resources.find((x: any) => x.type === "azure-native:iothub:IotHubResource");
-      expect(hub).toBeDefined();
+      // The name the parameter gives, masked: "[secret]" + the clone suffix. Were --param ignored,
+      // the template's default "secure-hub" would name it ("secure-hubclone").
+      expect(hub).toMatchObject({ name: "[secret]clone", inputs: { resourceName: "[secret]" } });
       const table = hubclone(...named);
       expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/azure-native:iothub:IotHubResource\s+\[secret\]clone\s+\[secret\]\s/);
+      expect(table.stdout + json.stdout).not.toContain("secure-hub");
       for (const out of [json.stdout + json.stderr, table.stdout + table.stderr]) expect(out).not.toContain(hubName);
     });
 
