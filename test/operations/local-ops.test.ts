@@ -183,10 +183,15 @@ describe("operations against the local hub", () => {
   });
 
   it("--no-wait returns after scheduling, without following the job", async () => {
-    const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "deviceId = 'dev-0'", wait: false });
+    const progress: string[] = [];
+    const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "deviceId = 'dev-0'", wait: false, onProgress: (l) => progress.push(l) });
     expect(r.jobId).toMatch(/^hubclone-cutover-/);
     expect(r.reportingNewHub).toBeUndefined();
-    expect(["queued", "scheduled", "enqueued", "running", "completed"]).toContain(r.status);
+    // What tells the two paths apart: the status is the one the scheduling call answered (never a
+    // finished job's), and nothing polled the jobs (only the two "scheduled" lines, no progress line).
+    expect(["queued", "scheduled"]).toContain(r.status);
+    expect(["queued", "scheduled"]).toContain(r.pin?.status);
+    expect(progress).toEqual([expect.stringMatching(/^cutover \(pin on .*\): job hubclone-cutover-pin-\S+ scheduled on /), expect.stringMatching(/^cutover: job hubclone-cutover-\S+ scheduled on /)]);
   });
 
   it("a throttled count (429) waits the Retry-After and succeeds; a hub that keeps throttling is one line", async () => {
