@@ -9,7 +9,7 @@ import type { Registry } from "azure-iothub";
 import { copyDevices, type StagingOptions } from "../../components/devices";
 import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../components/operations/cutover";
 import { restoreRunId, runDecommission, runRestore } from "../../components/operations/decommission";
-import { countQuery, hubTarget, hubUserError, type HubTarget } from "../../components/operations/hubs";
+import { countQuery, hubTarget, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
 import { blobServiceClient, configureHub, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
 
@@ -206,9 +206,17 @@ describe("operations against the local hub", () => {
     }
     expect(throttledOnce).toBe(true);
     expect(await countQuery(r, "SELECT * FROM devices")).toBe(1);
-    const t = hubTarget(hub.connectionString, "--source-connection-string");
-    const throttled = Object.assign(new Error("ThrottlingError"), { response: { statusCode: 429 } });
-    expect(String(hubUserError(throttled, t, "--source-connection-string", "count the wave"))).toMatch(/^UserError: --source-connection-string: the hub .* kept answering 429 \(throttled\)/);
+    // A hub that keeps throttling: every query answers 429 (Retry-After 1 s). Through the real call
+    // path (a cutover counts its wave first), the retries run out and the user gets one line naming
+    // the original.
+    const other = await createTestHub("count-429-clone");
+    await configureHub(hub.name, { throttleOverrides: {}, faults: [{ group: "query", status: 429 }] });
+    const err = await runCutover({ original: hubTarget(hub.connectionString, "o"), clone: hubTarget(other.connectionString, "c"), local: localEndpoints(), wait: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(err)).toMatch(/^UserError: --source-connection-string: the hub \S+ kept answering 429 \(throttled\) while trying to count the wave: retry in a minute, or give the hub more units$/);
+    expect(String(err).split("\n")).toHaveLength(1);
   });
 
   it("a transient error while following the job (503) is retried, not the end of the cutover", async () => {
