@@ -111,8 +111,8 @@ describe("local IoT Hub: identity registry", () => {
         req.end(body);
       });
     };
-    expect(await putIfMatch(device.etag)).toBe(200);
-    expect(await putIfMatch(device.etag)).toBe(412);
+    expect(await putIfMatch(String(device.etag))).toBe(200);
+    expect(await putIfMatch(String(device.etag))).toBe(412);
   });
 
   it("stores x509 self-signed and CA devices without keys", async () => {
