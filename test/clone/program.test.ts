@@ -180,6 +180,12 @@ describe("each source format plans", () => {
 
   it("no identity-based endpoint, no routing identity and no propagation wait", async () => {
     const r = await plan("hub-state.json");
+    // A plan that failed before creating anything would pass the absence checks below.
+    expect(r.errors).toEqual([]);
+    expect(hubOf(r).inputs.resourceName).toBe("state-hubclone");
+    expect(of(r, "azure-native:managedidentity:UserAssignedIdentity")).toEqual([]);
+    expect(of(r, "iothub-clone:index:RoutingIdentity")).toEqual([]);
+    expect(JSON.stringify(hubOf(r).inputs.identity ?? {})).not.toContain("UserAssigned");
     expect(of(r, "azure-native:authorization:RoleAssignment")).toEqual([]);
     expect(of(r, "pulumi-nodejs:dynamic/hubclone:PropagationWait")).toEqual([]);
   });

@@ -3,7 +3,7 @@
  * fix, with no key, SAS or connection string in it, and leaves no blob holding a key behind.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { blobServiceClient, createTestHub, stagingConnectionString, type TestHub } from "../support/local-hub";
+import { blobServiceClient, createTestHub, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
 import { copyDevices, deleteDevices, type CopyOptions } from "../../components/devices";
 import { UserError } from "../../components/errors";
 import { containsSecret } from "../../components/secrets";
@@ -121,13 +121,27 @@ describe("engine bad inputs", () => {
     ["deadline", (o) => ({ ...o, deadlineMs: -1 }), "deadlineMs"],
     ["identity staging without account URL", (o) => ({ ...o, staging: { containerName: "ok-name", authentication: "identityBased" } }), "staging.accountUrl"],
   ];
+  /** What a run could have created: its staging container and blobs, jobs and devices on either hub. */
+  async function footprint(container: string) {
+    const c = blobServiceClient().getContainerClient(container);
+    const exists = /^[a-z0-9-]{3,63}$/.test(container) && (await c.exists());
+    const blobs: string[] = [];
+    if (exists) for await (const b of c.listBlobsFlat()) blobs.push(b.name);
+    const jobs = async (hub: TestHub) => (await new Promise<unknown[]>((res, rej) => registryFor(hub).listJobs(((err: Error | null, v?: unknown[]) => (err ? rej(err) : res(v ?? []))) as never))).length;
+    const devices = async (hub: TestHub) => (await registryFor(hub).list()).responseBody.length;
+    return { container: exists, blobs, sourceJobs: await jobs(source), cloneJobs: await jobs(clone), cloneDevices: await devices(clone) };
+  }
   for (const [name, mutate, field] of bad) {
     it(`rejects ${name} before anything is created (${field})`, async () => {
       const sink = logSink();
       const o = mutate(copyOptions(source, clone, uniqueContainer(), "bad", { log: sink.log }));
+      const before = await footprint(o.staging.containerName);
+      expect(before.container).toBe(false);
       const e = await userError(copyDevices(o));
       expect(e.field).toBe(field);
       expect(e.message.startsWith(`${field}: `)).toBe(true);
+      // Nothing created: no staging container (nor blob), no job on either hub, no device on the clone.
+      expect(await footprint(o.staging.containerName)).toEqual(before);
     });
   }
 });

@@ -7,8 +7,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
+import { generateDeviceLines, loadDevices } from "../../components/devices/generate";
 import { containsSecret } from "../../components/secrets";
+import { generatedFleet } from "../support/generated-fleet";
+import { keysOf, leakedLiterals } from "../support/leaks";
 import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
 import { compileDevices, DIFF, HostError, serializedProvider, startProviderHost, type CompiledProgram, type ProviderHost } from "./provider-host-harness";
 
@@ -98,7 +100,10 @@ describe("DeviceMigration in the Pulumi dynamic provider host", () => {
     id = r.id;
     state = r.properties;
     expect(id).toMatch(/^dm-host-cln-/);
-    expect(state).toMatchObject({ exported: 30, imported: 30 + expectedCounts(30).modules, failed: 0, verified: 30, mismatchCount: 0, succeeded: true });
+    // Counted from the lines loaded into the original, not from the generator's expectedCounts().
+    const loaded = generatedFleet({ count: 30 });
+    expect(loaded.devices).toBe(30);
+    expect(state).toMatchObject({ exported: 30, imported: 30 + loaded.modules, failed: 0, verified: 30, mismatchCount: 0, succeeded: true });
     expect(state.__provider).toBe(provider);
     for (const k of ["sourceConnectionString", "cloneConnectionString", "stagingConnectionString"]) expect(state).not.toHaveProperty(k);
     expect(await deviceIds(clone)).toEqual(await deviceIds(source));
@@ -138,7 +143,16 @@ describe("DeviceMigration in the Pulumi dynamic provider host", () => {
     const { cloneConnectionString, stagingConnectionString: staging, ...plain } = state as Record<string, unknown>;
     expect(cloneConnectionString).toBe(clone.connectionString);
     expect(staging).toBe(stagingConnectionString());
-    expect(containsSecret(host.output.join("\n") + JSON.stringify(plain))).toBe(false);
+    const text = host.output.join("\n") + JSON.stringify(plain);
+    expect(containsSecret(text)).toBe(false);
+    // The literal keys this test created, whatever form redact() would miss.
+    const literals = [
+      HUB_KEY,
+      ...keysOf(source.connectionString, clone.connectionString, stagingConnectionString()),
+      ...generatedFleet({ count: 34 }).keys,
+      ...generatedFleet({ count: 34, select: (i) => i === 10 || i >= 30, revision: 1 }).keys,
+    ];
+    expect(leakedLiterals(text, literals)).toEqual([]);
   });
 });
 

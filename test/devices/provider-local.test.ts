@@ -8,10 +8,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
+import { generateDeviceLines, loadDevices } from "../../components/devices/generate";
 import { deviceMigrationSecretOutputNames } from "../../components/devices/device-migration";
 import * as provider from "../../components/devices/provider-impl";
 import { containsSecret } from "../../components/secrets";
+import { generatedFleet } from "../support/generated-fleet";
+import { keysOf, leakedLiterals } from "../support/leaks";
 import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
 
 async function deviceIds(hub: TestHub): Promise<string[]> {
@@ -59,6 +61,12 @@ describe("DeviceMigration provider against the local hub", () => {
 
   let state: Record<string, unknown>;
   let id: string;
+  /** The literal keys this test created: hub and staging keys, and every generated device and module key. */
+  const literals = () => [
+    ...keysOf(source.connectionString, clone.connectionString, stagingConnectionString()),
+    ...generatedFleet({ count: 65 }).keys,
+    ...generatedFleet({ count: 65, select: (i) => i % 20 === 1 || i >= 60, revision: 1 }).keys,
+  ];
 
   it("create copies every device and module, verified, with progress lines", async () => {
     const checked = await provider.check({}, inputs);
@@ -66,7 +74,10 @@ describe("DeviceMigration provider against the local hub", () => {
     const r = await provider.create(checked.inputs!);
     id = r.id;
     state = r.outs as Record<string, unknown>;
-    const e = expectedCounts(60);
+    // Counted from the lines loaded into the original, not from the generator's expectedCounts().
+    const e = generatedFleet({ count: 60 });
+    expect(e).toMatchObject({ devices: 60 });
+    expect(e.modules).toBeGreaterThan(0);
     expect(state).toMatchObject({ exported: 60, exportedModules: e.modules, imported: 60 + e.modules, failed: 0, verified: 60, mismatchCount: 0, succeeded: true, lastOperation: "copy" });
     expect(await deviceIds(clone)).toEqual(await deviceIds(source));
     expect(printed.some((l) => l.startsWith("devices: "))).toBe(true);
@@ -99,7 +110,7 @@ describe("DeviceMigration provider against the local hub", () => {
     const outs = r.outs as Record<string, unknown>;
     expect(outs).toMatchObject({ exported: 65, failed: 0, mismatchCount: 0, succeeded: true, lastOperation: "sync", syncGeneration: 1 });
     // 3 changed + 5 new devices, plus the new edge device's modules if one was added (index 60 is an edge).
-    const newModules = expectedCounts(65).modules - expectedCounts(60).modules;
+    const newModules = generatedFleet({ count: 65, select: (i) => i >= 60 }).modules;
     expect(outs.imported).toBe(3 + 5 + newModules);
     expect(await deviceIds(clone)).toEqual(await deviceIds(source));
     state = outs;
@@ -123,6 +134,7 @@ describe("DeviceMigration provider against the local hub", () => {
     expect(state.stagingConnectionString).toBe(stagingConnectionString());
     const { cloneConnectionString: _c, stagingConnectionString: _s, ...plain } = state;
     expect(containsSecret(JSON.stringify(plain))).toBe(false);
+    expect(leakedLiterals(JSON.stringify(plain), literals())).toEqual([]);
     expect([...deviceMigrationSecretOutputNames].sort()).toEqual(["cloneConnectionString", "stagingConnectionString"]);
     // As in `pulumi destroy` on another machine: no local endpoints file, an empty environment.
     const { localEndpointsFile: _f, ...destroyState } = state;
@@ -144,6 +156,7 @@ describe("DeviceMigration provider against the local hub", () => {
     const text = JSON.stringify(plain) + "\n" + printed.join("\n");
     expect(containsSecret(text)).toBe(false);
     expect(text).not.toContain(clone.connectionString);
+    expect(leakedLiterals(text, literals())).toEqual([]);
   });
 
   it("a wrong key is one clear line naming the field, and the run can resume", async () => {
@@ -153,6 +166,7 @@ describe("DeviceMigration provider against the local hub", () => {
     expect(err!.message).toMatch(/source\.connectionString.*401|rejected the credentials/);
     expect(err!.message.split("\n")).toHaveLength(1);
     expect(containsSecret(err!.message)).toBe(false);
+    expect(leakedLiterals(err!.message, [...literals(), ...keysOf(bad.sourceConnectionString as string)])).toEqual([]);
     expect(err!.id).toMatch(/^dm-/);
     expect(err!.properties).toMatchObject({ succeeded: false, lastOperation: "copy" });
   });

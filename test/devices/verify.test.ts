@@ -132,7 +132,11 @@ describe("compareDeviceStreams (bucketed, bounded memory)", () => {
   });
 
   it("bucket choice is stable and spreads ids; bucket count grows with export size", () => {
-    expect(bucketOf("device-1", 16)).toBe(bucketOf("device-1", 16));
+    // Stable = the same bucket in every process and run (a resumed verify reopens bucket files an
+    // earlier process wrote): bucketOf is FNV-1a 32-bit modulo the count, checked against the
+    // published FNV-1a vectors (draft-eastlake-fnv, "Test Vectors"), not against itself.
+    const vectors: Array<[string, number]> = [["", 0x811c9dc5], ["a", 0xe40c292c], ["foobar", 0xbf9cf968]];
+    for (const [id, hash] of vectors) for (const n of [1, 7, 16, 256, 0x7fffffff]) expect(bucketOf(id, n), `${id} mod ${n}`).toBe(hash % n);
     const counts = new Array(8).fill(0);
     for (let i = 0; i < 8000; i++) counts[bucketOf(`dev-${i}`, 8)]++;
     for (const c of counts) expect(c).toBeGreaterThan(700);

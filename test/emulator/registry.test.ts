@@ -90,7 +90,29 @@ describe("local IoT Hub: identity registry", () => {
     await registry.updateTwin("crud-3", { tags: { a: 2 } }, twin.etag);
     const stale = await failure(registry.updateTwin("crud-3", { tags: { a: 3 } }, twin.etag));
     expect(stale).toMatchObject({ name: "InvalidEtagError", status: 412, errorCode: 412001 });
+    // The device etag read before the twin changes is still the current one ...
     expect(device.etag).toBeTruthy();
+    expect((await registry.get("crud-3")).responseBody.etag).toBe(device.etag);
+    // ... so an identity update conditioned on it succeeds (the SDK's update sends If-Match *, so by hand),
+    // and once that update has moved the etag, the same If-Match is refused with 412.
+    const putIfMatch = (etag: string) => {
+      const key = /SharedAccessKey=([^;]+)/.exec(hub.connectionString)![1];
+      const token = createSasToken(hub.hostName, "iothubowner", key, Math.floor(Date.now() / 1000) + 600);
+      const body = JSON.stringify({ deviceId: "crud-3", status: "disabled", statusReason: "etag check" });
+      return new Promise<number>((resolve, reject) => {
+        const req = https.request(
+          { host: hub.hostName, method: "PUT", path: "/devices/crud-3?api-version=2021-04-12", agent: localHubAgent(localEndpoints()), headers: { authorization: token, "content-type": "application/json", "if-match": `"${etag}"` } },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    };
+    expect(await putIfMatch(String(device.etag))).toBe(200);
+    expect(await putIfMatch(String(device.etag))).toBe(412);
   });
 
   it("stores x509 self-signed and CA devices without keys", async () => {

@@ -9,7 +9,7 @@ import type { Registry } from "azure-iothub";
 import { copyDevices, type StagingOptions } from "../../components/devices";
 import { ALL_DEVICES, guardedCutover, runCutover, waveStatus } from "../../components/operations/cutover";
 import { restoreRunId, runDecommission, runRestore } from "../../components/operations/decommission";
-import { countQuery, hubTarget, hubUserError, type HubTarget } from "../../components/operations/hubs";
+import { countQuery, hubTarget, type HubTarget } from "../../components/operations/hubs";
 import { verifyDeviceSets } from "../../components/operations/verify";
 import { blobServiceClient, configureHub, createTestHub, localEndpoints, registryFor, reportProperties, stagingConnectionString, type TestHub } from "../support/local-hub";
 
@@ -184,10 +184,15 @@ describe("operations against the local hub", () => {
   });
 
   it("--no-wait returns after scheduling, without following the job", async () => {
-    const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "deviceId = 'dev-0'", wait: false });
+    const progress: string[] = [];
+    const r = await runCutover({ original: pair.o, clone: pair.c, local: localEndpoints(), query: "deviceId = 'dev-0'", wait: false, onProgress: (l) => progress.push(l) });
     expect(r.jobId).toMatch(/^hubclone-cutover-/);
     expect(r.reportingNewHub).toBeUndefined();
-    expect(["queued", "scheduled", "enqueued", "running", "completed"]).toContain(r.status);
+    // What tells the two paths apart: the status is the one the scheduling call answered (never a
+    // finished job's), and nothing polled the jobs (only the two "scheduled" lines, no progress line).
+    expect(["queued", "scheduled"]).toContain(r.status);
+    expect(["queued", "scheduled"]).toContain(r.pin?.status);
+    expect(progress).toEqual([expect.stringMatching(/^cutover \(pin on .*\): job hubclone-cutover-pin-\S+ scheduled on /), expect.stringMatching(/^cutover: job hubclone-cutover-\S+ scheduled on /)]);
   });
 
   it("a throttled count (429) waits the Retry-After and succeeds; a hub that keeps throttling is one line", async () => {
@@ -202,9 +207,17 @@ describe("operations against the local hub", () => {
     }
     expect(throttledOnce).toBe(true);
     expect(await countQuery(r, "SELECT * FROM devices")).toBe(1);
-    const t = hubTarget(hub.connectionString, "--source-connection-string");
-    const throttled = Object.assign(new Error("ThrottlingError"), { response: { statusCode: 429 } });
-    expect(String(hubUserError(throttled, t, "--source-connection-string", "count the wave"))).toMatch(/^UserError: --source-connection-string: the hub .* kept answering 429 \(throttled\)/);
+    // A hub that keeps throttling: every query answers 429 (Retry-After 1 s). Through the real call
+    // path (a cutover counts its wave first), the retries run out and the user gets one line naming
+    // the original.
+    const other = await createTestHub("count-429-clone");
+    await configureHub(hub.name, { throttleOverrides: {}, faults: [{ group: "query", status: 429 }] });
+    const err = await runCutover({ original: hubTarget(hub.connectionString, "o"), clone: hubTarget(other.connectionString, "c"), local: localEndpoints(), wait: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(err)).toMatch(/^UserError: --source-connection-string: the hub \S+ kept answering 429 \(throttled\) while trying to count the wave: retry in a minute, or give the hub more units$/);
+    expect(String(err).split("\n")).toHaveLength(1);
   });
 
   it("a transient error while following the job (503) is retried, not the end of the cutover", async () => {

@@ -97,6 +97,24 @@ describe("snapshot through the real @azure/arm-iothub client (recorded responses
     const client = iotHubClient({ subscriptionId: sub, credential: new FakeCredential(), httpClient: transport });
     await expect(takeSnapshot(client, { resourceGroup: "rg", name: "nope" })).rejects.toThrow(/no recorded response/);
   });
+
+  it("a read refused partway (second consumer-group page, certificates, listkeys) fails the snapshot instead of returning one without that part", async () => {
+    const recording = loadInteractions("arm-iothub-contoso.json");
+    // 403 as when the caller's role lacks that one action (e.g. Microsoft.Devices/IotHubs/listkeys/Action); not retried by the pipeline.
+    for (const refused of [2, 3, 4]) {
+      const step = `${recording[refused].method} ${recording[refused].path.replace(/^.*\/IotHubs\/contoso-hub/, "")}`;
+      const interactions = recording.map((i, n) => (n === refused ? { ...i, status: 403, body: { error: { code: "AuthorizationFailed", message: `refused: ${step}` } } } : i));
+      const transport = new RecordedTransport(interactions);
+      const client = iotHubClient({ subscriptionId: sub, credential: new FakeCredential(), httpClient: transport });
+      const outcome = await takeSnapshot(client, { resourceGroup: "rg-iot-weu", name: "contoso-hub" }).then(
+        (snap) => ({ resolved: snap }),
+        (e: unknown) => ({ rejected: String(e) }),
+      );
+      expect(outcome, step).toEqual({ rejected: expect.stringContaining(`refused: ${step}`) });
+      // It did fail partway: the reads before the refused one were made.
+      expect(transport.sent.length, step).toBe(refused + 1);
+    }
+  });
 });
 
 describe("maskKeys / whatExportMisses (pure)", () => {

@@ -170,6 +170,36 @@ describe("GitOps workflows", () => {
     expect(lowest("^3.186.9") && atLeast(lowest("^3.186.9")!, MIN_CLI)).toBe(false);
   });
 
+  it("run npm test (as its own step, not masked) before any Pulumi step, and every Pulumi job depends on it", () => {
+    interface Step { run?: string; uses?: string }
+    interface Job { needs?: string | string[]; uses?: string; steps?: Step[] }
+    const jobsOf = (f: string) => (yaml.load(fs.readFileSync(path.join(dir, f), "utf8")) as { jobs: Record<string, Job> }).jobs;
+    const runs = (job: Job) => (job.steps ?? []).map((s) => (s.run ?? s.uses ?? "").trim());
+    const needs = (job: Job) => [job.needs ?? []].flat();
+    const testedBefore = (job: Job, what: string) => {
+      const steps = runs(job);
+      const ci = steps.indexOf("npm ci --no-audit --no-fund");
+      const test = steps.indexOf("npm test");
+      expect(ci, what).toBeGreaterThanOrEqual(0);
+      expect(test, what).toBeGreaterThan(ci);
+      const pulumi = steps.findIndex((s) => s.startsWith("pulumi/actions"));
+      if (pulumi >= 0) expect(test, what).toBeLessThan(pulumi);
+    };
+    const preview = jobsOf("preview.yml");
+    testedBefore(preview.test, "preview.yml test");
+    expect(needs(preview.preview)).toEqual(["test"]);
+    expect(needs(preview["offline-plan"])).toEqual(["test"]);
+    const deploy = jobsOf("deploy.yml");
+    testedBefore(deploy.test, "deploy.yml test");
+    expect(deploy["up-dev"]).toMatchObject({ uses: "./.github/workflows/pulumi-up.yml" });
+    expect(needs(deploy["up-dev"])).toEqual(["test"]);
+    expect(needs(deploy["up-prod"])).toEqual(["up-dev"]);
+    // The reusable workflow tests again before its own `pulumi up`.
+    const up = jobsOf("pulumi-up.yml");
+    expect(Object.keys(up)).toEqual(["up"]);
+    testedBefore(up.up, "pulumi-up.yml up");
+  });
+
   it("the linter does report a broken workflow (the check can fail)", async () => {
     const lint = await createLinter();
     const broken = "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n";
