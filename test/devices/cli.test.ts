@@ -10,6 +10,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedCounts, generateDeviceLines, loadDevices } from "../../components/devices/generate";
 import { containsSecret } from "../../components/secrets";
+import { keysOf, leakedLiterals } from "../support/leaks";
 import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
 import { scriptArgs } from "../../scripts/cli";
 
@@ -125,5 +126,7 @@ describe("hubclone devices (CLI) against the local hub", () => {
     const all = printed.join("\n");
     expect(containsSecret(all)).toBe(false);
     for (const cs of [source.connectionString, clone.connectionString, stagingConnectionString()]) expect(all).not.toContain(cs);
+    // The literal keys too (containsSecret misses a bare key): the hubs', the staging account's.
+    expect(leakedLiterals(all, keysOf(source.connectionString, clone.connectionString, stagingConnectionString()))).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { copyDevices, deleteDevices, type CopyOptions } from "../../components/d
 import { UserError } from "../../components/errors";
 import { containsSecret } from "../../components/secrets";
 import { copyOptions, logSink, seedEveryKind, uniqueContainer } from "./engine-fixtures";
+import { keysOf, leakedLiterals } from "../support/leaks";
 
 async function userError(run: Promise<unknown>): Promise<UserError> {
   const err = await run.then(
@@ -19,8 +20,13 @@ async function userError(run: Promise<unknown>): Promise<UserError> {
   expect(e.message.split("\n")).toHaveLength(1);
   expect(containsSecret(e.message), e.message).toBe(false);
   expect(e.message).not.toMatch(/SharedAccessKey=|AccountKey=|sig=/);
+  // The literal keys this file uses, whatever form redact() would miss.
+  expect(leakedLiterals(e.message, literals)).toEqual([]);
   return e;
 }
+
+/** Every key this file puts in a connection string: the hubs' (added when created), the staging account's, the wrong ones. */
+const literals: string[] = [...keysOf(stagingConnectionString()), ...[7, 9].map((n) => Buffer.alloc(32, n).toString("base64"))];
 
 async function keyBlobs(container: string): Promise<string[]> {
   const names: string[] = [];
@@ -39,7 +45,8 @@ describe("engine bad inputs", () => {
   beforeAll(async () => {
     source = await createTestHub("err-src");
     clone = await createTestHub("err-cln");
-    await seedEveryKind(source);
+    literals.push(...keysOf(source.connectionString, clone.connectionString));
+    literals.push(...(await seedEveryKind(source)).keys);
   });
 
   it("wrong key on the original (401) names source.connectionString", async () => {

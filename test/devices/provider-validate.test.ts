@@ -64,6 +64,7 @@ describe("DeviceMigration check", () => {
     for (const f of findings) {
       expect(containsSecret(f.message)).toBe(false);
       expect(f.message).not.toContain(HUB_KEY);
+      expect(f.message).not.toContain(ACCOUNT_KEY);
     }
   });
 

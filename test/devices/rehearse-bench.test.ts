@@ -14,6 +14,8 @@ import { deltaSyncSeconds, fullCopySeconds, largestFit } from "../../components/
 import { changedStep, parseChangedPercent } from "../../scripts/bench";
 import { containsSecret } from "../../components/secrets";
 import { scriptArgs } from "../../scripts/cli";
+import { generatedFleet } from "../support/generated-fleet";
+import { leakedLiterals } from "../support/leaks";
 
 const projectDir = path.resolve(__dirname, "..", "..");
 const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "bench-test-"));
@@ -30,12 +32,15 @@ describe("npm run bench", () => {
     const b = JSON.parse(r.stdout);
     for (const k of ["devices", "clientPeakRssMb", "clientCpuMs", "wallMs", "devicesPerSec", "transformMBps", "rawCopyMBps"]) expect(typeof b[k], k).toBe("number");
     expect(b.devices).toBe(150);
-    expect(b.importedLines).toBe(150 + expectedCounts(150).modules);
+    // Counted from the generated lines, not from the generator's expectedCounts().
+    const fleet = generatedFleet({ count: 150 });
+    expect(b.importedLines).toBe(150 + fleet.modules);
     expect(b.clientPeakRssMb).toBeGreaterThan(0);
     // Devices 0 and 97 change: an edge device (+ its module with desired properties) and an X.509 CA device.
     expect(b.delta).toMatchObject({ changedDevices: 2, importedLines: 3 });
     expect(b.hubCalls.jobCreates).toBe(4);
     expect(containsSecret(r.stdout + r.stderr)).toBe(false);
+    expect(leakedLiterals(r.stdout + r.stderr, fleet.keys)).toEqual([]);
     expect(fs.existsSync(path.join(cwd, ".local", "endpoints.json"))).toBe(false);
   });
 

@@ -9,6 +9,7 @@ import { createSasToken } from "./auth";
 import { containsSecret } from "../../components/secrets";
 import { localHubAgent } from "../../components/devices/local-hub";
 import { parseServiceError } from "../support/service-errors";
+import { keysOf, leakedLiterals } from "../support/leaks";
 import { createTestHub, emulatorLog, localEndpoints, registryFor, registryForSas, type TestHub } from "../support/local-hub";
 
 /** The SDK error's status, service error code header and parsed current-format body. */
@@ -268,6 +269,7 @@ describe("local IoT Hub: shared access signatures", () => {
     expect(lines.filter((l) => l.includes("log-probe-7f3a"))).toEqual([expect.stringMatching(/GET \/devices\/log-probe-7f3a -> 404 DeviceNotFound \(404001\)/)]);
     expect(lines.filter((l) => l.includes("log-probe-8c1d"))).toEqual([expect.stringMatching(/-> 401 IotHubUnauthorizedAccess/)]);
     expect(lines.some((l) => containsSecret(l))).toBe(false);
+    expect(leakedLiterals(lines.join("\n"), [KEY_B, ...keysOf(hub.connectionString)])).toEqual([]);
   });
 
   it("does not accept one hub's token on another hub", async () => {

@@ -11,6 +11,7 @@ import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { copyDevices } from "../../components/devices";
 import { containsSecret } from "../../components/secrets";
+import { keysOf, leakedLiterals } from "../support/leaks";
 import { createTestHub, localEndpoints, registryFor, stagingConnectionString, type TestHub } from "../support/local-hub";
 import { loadInteractions } from "./recorded";
 
@@ -65,6 +66,7 @@ beforeAll(async () => {
 function noSecrets(r: Run) {
   expect(containsSecret(r.stdout + r.stderr)).toBe(false);
   expect(r.stdout + r.stderr).not.toContain(original.connectionString.split("SharedAccessKey=")[1]);
+  expect(leakedLiterals(r.stdout + r.stderr, keysOf(original.connectionString, clone.connectionString, stagingConnectionString()))).toEqual([]);
 }
 
 describe("hubclone commands (child process, --local)", () => {
