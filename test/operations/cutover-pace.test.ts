@@ -22,6 +22,8 @@ describe("waiting for a job slot (429 ThrottlingMaxActiveJobCountExceeded)", () 
     expect(jobThrottle(slotBusyOld())).toEqual({ slot: true });
     expect(jobThrottle(slotBusyNew())).toEqual({ slot: true });
     expect(jobThrottle(sdkError(429, "{}", { "retry-after": "7" }))).toEqual({ slot: false, retryAfterMs: 7000 });
+    // No Retry-After: the wait the message asks for (service-behaviours.md §9).
+    expect(jobThrottle(sdkError(429, JSON.stringify({ Message: JSON.stringify({ errorCode: 429001, message: "Throttled. Wait 12 seconds and try again." }) })))).toEqual({ slot: false, retryAfterMs: 12_000 });
     expect(jobThrottle(sdkError(400, "{}"))).toBeUndefined();
     expect(jobThrottle(new Error("socket hang up"))).toBeUndefined();
   });
