@@ -250,7 +250,7 @@ export function projection(sku: HubSku, lines: number, changedLines: number) {
     changedLines,
     fullCopySeconds: fullCopySeconds({ lines }),
     deltaSyncSeconds: deltaSyncSeconds({ lines, changedLines }),
-    basis: "pace model (docs/devices.md): Microsoft's measured ~4 h per 1,000,000 devices for export + import; verify and re-parent passes included",
+    basis: "pace model (docs/devices.md): Microsoft's measured ~4 h per 1,000,000 devices, taken per import or export job; re-parent and verify passes included",
   };
 }
 

@@ -24,6 +24,8 @@ export type DeviceCountReader = (original: OriginalCoordinates) => Promise<numbe
 
 let reader: DeviceCountReader | undefined;
 
+const READ_TIMEOUT_MS = 30_000;
+
 /** The offline plan sets the count it was given (`--devices N`) or how to read it (`--devices live`). */
 export function setDeviceCountReader(r: DeviceCountReader | undefined): void {
   reader = r;
@@ -33,7 +35,8 @@ export function setDeviceCountReader(r: DeviceCountReader | undefined): void {
 export async function readRegistryDeviceCount(o: OriginalCoordinates, arm: Partial<ArmOptions> = {}): Promise<number> {
   const subscriptionId = arm.subscriptionId ?? o.subscriptionId ?? process.env.AZURE_SUBSCRIPTION_ID ?? process.env.ARM_SUBSCRIPTION_ID;
   if (!subscriptionId || !o.resourceGroup) throw new Error(`the original's ${!o.resourceGroup ? "resource group" : "subscription"} is not known (set source.resourceGroup / source.subscriptionId)`);
-  const stats = await iotHubClient({ ...arm, subscriptionId }).iotHubResource.getStats(o.resourceGroup, o.name);
+  // Bounded: an estimate must never hold up a deployment (a credential chain probing, a network down).
+  const stats = await iotHubClient({ ...arm, subscriptionId }).iotHubResource.getStats(o.resourceGroup, o.name, { abortSignal: AbortSignal.timeout(READ_TIMEOUT_MS) });
   if (typeof stats.totalDeviceCount !== "number") throw new Error("the registry statistics carry no totalDeviceCount");
   return stats.totalDeviceCount;
 }

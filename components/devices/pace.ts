@@ -94,17 +94,18 @@ export function waveLifetimeSeconds(devices: number, sku: HubSku = SLOWEST_JOB_T
  *
  * No official figure exists (service-behaviours.md §8). The one measured figure is Microsoft's
  * migration guide (learn.microsoft.com/azure/iot-hub/migrate-hub-arm, formerly iot-hub-how-to-clone):
- * about 2 hours for 500,000 devices and about 4 hours for 1,000,000, for the export from the
- * original AND the import into the new hub: 250,000 devices per hour through the two jobs. The
- * guide does not split it, so each job is taken at half that time: 1,000,000 lines per 2 hours.
- * The guide names no tier and the quotas doc sets no import/export rate per tier, so the same pace
- * holds for every tier. Faster readings exist — a 2018 Microsoft service assumed "~1M devices per
- * hour" for an S3 import (Azure/device-simulation-dotnet#310) — but are not measurements, so the
- * model keeps the guide's slower figure. The SDK sample's "1 minute per 100 devices"
- * (ImportExportDevicesSample.cs) matches the identity-registry REST throttle of S1 (100/min/unit),
- * which bulk jobs are not held to: the guide's 4 h for 1,000,000 is 40 times faster.
+ * about 2 hours for 500,000 devices and about 4 hours for 1,000,000 (shared/reference/
+ * iothub-data-plane.md: "through import/export"). Whether that time covers one job or the export
+ * and the import together is not said: read as one job (≈69 lines/s), the slower reading, so a
+ * copy estimate errs long (read as both jobs it would be half). The same reading drives the local
+ * hub's Azure-strict profile (test/emulator/profile.ts, ~70/s per job). The guide names no tier and
+ * the quotas doc sets no import/export rate per tier, so every tier gets this pace. Faster
+ * readings exist — a 2018 Microsoft service assumed "~1M devices per hour" for an S3 import
+ * (Azure/device-simulation-dotnet#310) — but are not measurements. The SDK sample's "1 minute per
+ * 100 devices" (ImportExportDevicesSample.cs) is S1's identity-registry REST throttle
+ * (100/min/unit), which bulk jobs are not held to: the guide's measurement is 40 times faster.
  */
-export const IMPORT_EXPORT_LINES_PER_SECOND = 1_000_000 / 7_200;
+export const IMPORT_EXPORT_LINES_PER_SECOND = 500_000 / 7_200;
 
 /**
  * Fixed cost per job: queueing, start, our poll interval at the end. Not published; an assumption

@@ -12,6 +12,7 @@ import { randomBytes } from "crypto";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { classifyHubError } from "../devices/hub-errors";
 import { concurrentScheduledJobs, formatDuration, jobDeviceOperationsPerSecond, scheduledJobSeconds, SLOWEST_JOB_TIER, waveLifetimeSeconds, type HubSku } from "../devices/pace";
+import { errorStatus, retryAfterMs } from "../devices/retry";
 import { UserError } from "../errors";
 import { countQuery, hubUserError, jobClientOf, registryOf, retryTransient, type HubTarget } from "./hubs";
 import { checkCloneChanges, type CloneChanges } from "./rollback";
@@ -185,16 +186,19 @@ async function getJobRetrying(jobs: ReturnType<typeof jobClientOf>, hub: HubTarg
   }
 }
 
-/** A 429 from the job API: too many active jobs (429004) or plain throttling; both are waited out. */
+/**
+ * A 429 from the job API: too many active jobs (429004) or plain throttling; both are waited out.
+ * Read with the engine's one error classifier (hub-errors.ts): every body format, the
+ * `iothub-errorcode` header, and the wait a 429 without Retry-After states in its message.
+ */
 export function jobThrottle(e: unknown): { slot: boolean; retryAfterMs?: number } | undefined {
-  const err = e as { response?: { statusCode?: number; headers?: Record<string, string | undefined> }; responseBody?: unknown; message?: string };
-  if (err?.response?.statusCode !== 429) return undefined;
-  const text = `${typeof err.responseBody === "string" ? err.responseBody : ""} ${err.message ?? ""}`;
-  const retryAfter = Number(err.response.headers?.["retry-after"]);
+  if (errorStatus(e) !== 429) return undefined;
+  const c = classifyHubError(e);
   // Over the tier's concurrent-job limit the service answers 429 ThrottlingMaxActiveJobCountExceeded
-  // (429004): azure-iot-sdk-csharp#361, service-behaviours.md §7. The older body format names it,
-  // the newer one carries the number.
-  return { slot: /ThrottlingMaxActiveJobCountExceeded|429004/.test(text), ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}) };
+  // (429004): azure-iot-sdk-csharp#361, service-behaviours.md §7.
+  const slot = c.kind === "jobQuota" || /ThrottlingMaxActiveJobCountExceeded|429004/.test(`${c.code ?? ""} ${c.name ?? ""}`);
+  const wait = retryAfterMs(e) ?? c.waitMs;
+  return { slot, ...(wait !== undefined && wait > 0 ? { retryAfterMs: wait } : {}) };
 }
 
 /**

@@ -5,10 +5,12 @@
 import { spawnSync } from "child_process";
 import * as path from "path";
 import { createHttpHeaders, type HttpClient, type PipelineRequest } from "@azure/core-rest-pipeline";
-import { describe, expect, it } from "vitest";
-import { readRegistryDeviceCount } from "../../components/clone/estimates";
+import * as pulumi from "@pulumi/pulumi";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { copyEstimates, readRegistryDeviceCount, setDeviceCountReader } from "../../components/clone/estimates";
+import type { ClonePlan } from "../../components/clone/types";
 import { runPlan } from "../../components/clone/plan";
-import { estimate } from "../../components/devices/pace";
+import { describeEstimates, estimate } from "../../components/devices/pace";
 
 const root = path.join(__dirname, "..", "..");
 function hubclone(...args: string[]) {
@@ -77,5 +79,45 @@ describe("the original's device count from its registry statistics (ARM getStats
 
   it("names what is missing when the original's coordinates are incomplete", async () => {
     await expect(readRegistryDeviceCount({ name: "h" }, { subscriptionId: "s" })).rejects.toThrow(/resource group is not known/);
+  });
+});
+
+describe("pulumi up's estimate line (HubClone)", () => {
+  const plan = {
+    original: { name: "contoso-hub", location: "westeurope", resourceGroup: "rg", subscriptionId: "sub", format: "live", origin: "live:rg/contoso-hub", sku: { name: "S1", capacity: 1 } },
+    hub: { resourceName: "contoso-hub-neu", resourceGroupName: "rg-neu", location: "northeurope", sku: { name: "S3", capacity: 1 }, tags: {}, properties: {} },
+  } as unknown as ClonePlan;
+  const value = <T>(o: pulumi.Output<T>) => (o as unknown as { promise(): Promise<T> }).promise();
+  afterEach(() => {
+    setDeviceCountReader(undefined);
+    vi.restoreAllMocks();
+  });
+
+  it("logs the estimates of the original's device count at the clone's tier, once, and returns them", async () => {
+    const info = vi.spyOn(pulumi.log, "info").mockResolvedValue(undefined as never);
+    const asked: unknown[] = [];
+    setDeviceCountReader(async (o) => (asked.push(o), 420_000));
+    const e = await value(copyEstimates(plan, undefined as never));
+    const expected = estimate({ devices: 420_000, cloneSku: { name: "S3", capacity: 1 }, originalSku: { name: "S1", capacity: 1 } });
+    expect(e).toEqual(expected);
+    expect(asked).toEqual([{ name: "contoso-hub", resourceGroup: "rg", subscriptionId: "sub" }]);
+    expect(info.mock.calls.map((c) => c[0])).toEqual([describeEstimates(expected)]);
+  });
+
+  it("a failed read is one redacted note, no estimate, no failure", async () => {
+    const info = vi.spyOn(pulumi.log, "info").mockResolvedValue(undefined as never);
+    setDeviceCountReader(async () => Promise.reject(new Error("AuthorizationFailed for HostName=x.azure-devices.net;SharedAccessKeyName=o;SharedAccessKey=c2VjcmV0c2VjcmV0c2VjcmV0\nstack")));
+    expect(await value(copyEstimates(plan, undefined as never))).toBeUndefined();
+    expect(info).toHaveBeenCalledTimes(1);
+    const line = String(info.mock.calls[0][0]);
+    expect(line).toMatch(/^devices: no time estimate: the original's registry statistics could not be read \(AuthorizationFailed/);
+    expect(line).not.toContain("c2VjcmV0c2VjcmV0c2VjcmV0");
+    expect(line).not.toContain("stack");
+  });
+
+  it("under mocks with no count given, nothing is read and nothing logged", async () => {
+    const info = vi.spyOn(pulumi.log, "info");
+    expect(await value(copyEstimates(plan, undefined as never))).toBeUndefined();
+    expect(info).not.toHaveBeenCalled();
   });
 });

@@ -8,7 +8,7 @@ import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { runCutover, scheduleWaitingForSlot, jobThrottle } from "../../components/operations/cutover";
 import { hubTarget } from "../../components/operations/hubs";
-import { configureHub, createTestHub, jobClientFor, localEndpoints, registryFor } from "../support/local-hub";
+import { configureHub, createStrictHub, createTestHub, jobClientFor, localEndpoints, registryFor } from "../support/local-hub";
 
 // The SDK's own error translation (what JobClient.scheduleTwinUpdate rejects with).
 const { RestApiClient } = require("azure-iothub/dist/common-http/rest_api_client") as { RestApiClient: { translateError(body: string, response: unknown): Error } };
@@ -22,6 +22,8 @@ describe("waiting for a job slot (429 ThrottlingMaxActiveJobCountExceeded)", () 
     expect(jobThrottle(slotBusyOld())).toEqual({ slot: true });
     expect(jobThrottle(slotBusyNew())).toEqual({ slot: true });
     expect(jobThrottle(sdkError(429, "{}", { "retry-after": "7" }))).toEqual({ slot: false, retryAfterMs: 7000 });
+    // No Retry-After: the wait the message asks for (service-behaviours.md §9).
+    expect(jobThrottle(sdkError(429, JSON.stringify({ Message: JSON.stringify({ errorCode: 429001, message: "Throttled. Wait 12 seconds and try again." }) })))).toEqual({ slot: false, retryAfterMs: 12_000 });
     expect(jobThrottle(sdkError(400, "{}"))).toBeUndefined();
     expect(jobThrottle(new Error("socket hang up"))).toBeUndefined();
   });
@@ -86,6 +88,40 @@ describe("a wave sized on the tiers, against the local hub", () => {
     // The job lifetime the hub got is the sized one.
     const job = (await jobClientFor(original).getJob(r.jobId)).jobStatus as unknown as { maxExecutionTimeInSeconds: number };
     expect(job.maxExecutionTimeInSeconds).toBe(3600);
+  });
+});
+
+describe("a wave behind another job on the Azure-strict local hub (S1: one job at a time, 429004 beyond)", () => {
+  const key = () => randomBytes(32).toString("base64");
+  async function strictPair(prefix: string) {
+    const original = await createStrictHub(`${prefix}-orig`, { sku: "S1", consistencyLagMs: 0 });
+    const clone = await createStrictHub(`${prefix}-clone`, { sku: "S1", consistencyLagMs: 0 });
+    for (const hub of [original, clone])
+      await registryFor(hub).addDevices([0, 1, 2].map((i) => ({ deviceId: `d${i}`, status: "enabled" as const, authentication: { symmetricKey: { primaryKey: key(), secondaryKey: key() } } })) as never);
+    // Another scheduled job holds the original's only slot (due in an hour, so it stays active).
+    await jobClientFor(original).scheduleTwinUpdate("other-job", "tags.x = 1", { etag: "*", tags: { y: 1 } } as never, new Date(Date.now() + 3600_000), 3600);
+    return { original, clone, o: hubTarget(original.connectionString, "--source-connection-string"), c: hubTarget(clone.connectionString, "--clone-connection-string") };
+  }
+
+  it("waits for the slot, then moves the wave", async () => {
+    const p = await strictPair("slot");
+    const lines: string[] = [];
+    // The other job ends a little later: the wave must start then, not fail.
+    const freed = new Promise<void>((resolve) => setTimeout(() => void jobClientFor(p.original).cancelJob("other-job").then(() => resolve()), 1500));
+    const r = await runCutover({ original: p.o, clone: p.c, originalSku: { name: "S1" }, cloneSku: { name: "S1" }, local: localEndpoints(), pollIntervalMs: { min: 100, max: 400 }, onProgress: (l) => lines.push(l) });
+    await freed;
+    expect(r).toMatchObject({ status: "completed", targeted: 3, updated: 3, pin: { status: "completed", updated: 3 } });
+    expect(lines.filter((l) => /waiting for a free job slot/.test(l))).toEqual([
+      expect.stringMatching(/^cutover: .* \(S1: 1 scheduled job\(s\) at a time\): waiting for a free job slot \(another scheduled job runs there\)$/),
+    ]);
+  });
+
+  it("gives up with one line when the slot stays busy past the wait, having moved nothing on that hub", async () => {
+    const p = await strictPair("slot-busy");
+    const err = await runCutover({ original: p.o, clone: p.c, local: localEndpoints(), slotWaitMs: 1200, pollIntervalMs: { min: 200, max: 400 } }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^cutover: cutover: .*: no job slot became free \(another scheduled job still runs there\) within the wait; run the wave when it is done, or raise --max-execution-seconds$/);
+    const jobs = (await jobClientFor(p.original).createQuery("scheduleUpdateTwin").next()).result as unknown as Array<{ jobId: string }>;
+    expect(jobs.map((j) => j.jobId)).toEqual(["other-job"]);
   });
 });
 

@@ -189,10 +189,16 @@ describe("operations against the local hub", () => {
     expect(r.jobId).toMatch(/^hubclone-cutover-/);
     expect(r.reportingNewHub).toBeUndefined();
     // What tells the two paths apart: the status is the one the scheduling call answered (never a
-    // finished job's), and nothing polled the jobs (only the two "scheduled" lines, no progress line).
+    // finished job's), and nothing polled the jobs (per job only the wave's pace line and the
+    // "scheduled" line, no progress line).
     expect(["queued", "scheduled"]).toContain(r.status);
     expect(["queued", "scheduled"]).toContain(r.pin?.status);
-    expect(progress).toEqual([expect.stringMatching(/^cutover \(pin on .*\): job hubclone-cutover-pin-\S+ scheduled on /), expect.stringMatching(/^cutover: job hubclone-cutover-\S+ scheduled on /)]);
+    expect(progress).toEqual([
+      expect.stringMatching(/^cutover \(pin on .*\): 1 device\(s\) on .*; job lifetime 3600 s$/),
+      expect.stringMatching(/^cutover \(pin on .*\): job hubclone-cutover-pin-\S+ scheduled on /),
+      expect.stringMatching(/^cutover: 1 device\(s\) on .*; job lifetime 3600 s$/),
+      expect.stringMatching(/^cutover: job hubclone-cutover-\S+ scheduled on /),
+    ]);
   });
 
   it("a throttled count (429) waits the Retry-After and succeeds; a hub that keeps throttling is one line", async () => {
