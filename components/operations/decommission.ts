@@ -15,6 +15,7 @@ import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import type { HubTarget } from "./hubs";
 import { ENV } from "./inputs";
+import { withoutZeroProgress } from "./progress";
 import { differenceSummary, movedFilter, notMovedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface DecommissionOptions {
@@ -71,6 +72,7 @@ export class NotVerifiedError extends UserError {
 }
 
 export async function runDecommission(o: DecommissionOptions): Promise<DecommissionResult> {
+  o = { ...o, log: withoutZeroProgress(o.log) };
   checkConfirmation(o.original, o.confirm);
   if (o.original.hostName.toLowerCase() === o.clone.hostName.toLowerCase())
     throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
@@ -202,6 +204,7 @@ export function restoreRunId(original: HubTarget, backupBlob: string): string {
  * the backup at the end. Devices created on the hub since are left alone (they show as extra).
  */
 export async function runRestore(o: RestoreFromBackupOptions): Promise<CopyResult> {
+  o = { ...o, log: withoutZeroProgress(o.log) };
   checkRestoreConfirmation(o.original, o.confirm);
   if (!/^[^\s]{1,1024}$/.test(o.backupBlob)) throw new UserError("must be the backup's devices blob as decommission printed it", "--restore");
   const configurationsBlob = o.backupBlob.replace(/[^/]*$/, "configurations.txt");

@@ -163,6 +163,26 @@ describe("hubclone commands (child process, --local)", () => {
     await registryFor(clone).updateTwin("d0", { tags: { site: null } }, "*");
     const bad = await hubclone(["--local", "verify", "--source-hub", "nope", "--clone-hub", clone.name]);
     expect(bad.stderr).toMatch(/^error: --source-hub: no local hub named nope \(have: /);
+  }, 300_000);
+
+  it("an unquoted --query split by the shell says to quote the condition (exit 1, nothing scheduled)", async () => {
+    const r = await hubclone(["--local", "cutover", "--query", "tags.building", "=", "north"], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: --query: got "tags.building" followed by "= north": quote the whole condition, e.g. --query "tags.building = 'north'"\n`);
+    const inner = await hubclone(["--local", "cutover", "--query", "tags.building = north"], env);
+    expect(inner.stderr).toBe(`error: --query: compares with north, which is not quoted: quote the value and the whole condition, e.g. --query "tags.building = 'north'"\n`);
+  });
+
+  it("devices verify --help describes its filters as filters of the comparison, not of a copy", async () => {
+    const r = await hubclone(["devices", "verify", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--filter-ids <ids>\s+compare only these device ids/);
+    expect(r.stdout).toMatch(/--filter-query <query>\s+compare only devices matching/);
+    expect(r.stdout).not.toMatch(/copy only/);
+    expect(r.stdout).toMatch(/--include-moved/);
+    const copy = await hubclone(["devices", "copy", "--help"]);
+    expect(copy.stdout).toMatch(/--filter-ids <ids>\s+copy only these device ids/);
+    expect(copy.stdout).toMatch(/--force-overwrite-target/);
   });
 
   it("bad input is one line naming the option", async () => {
