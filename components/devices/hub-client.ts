@@ -4,6 +4,7 @@
  * the SDK does not expose (blob names, includeConfigurations). Every call is retried (the SDK
  * never retries) and every failure the user can fix becomes one UserError naming the field.
  */
+import { unknownPolicyMessage, unknownPolicyName } from "./auth-message";
 import { UserError } from "../errors";
 import { useLocalHub } from "./local-hub";
 import { redact } from "../secrets";
@@ -90,6 +91,8 @@ export class HubClient {
     const c = classifyHubError(err);
     const code = c.code ?? c.name;
     const f = `${this.field}.connectionString`;
+    const policy = status === 401 ? unknownPolicyName(err) : undefined;
+    if (policy) return new UserError(unknownPolicyMessage(this.hostName, policy), f);
     if (status === 401) return new UserError(`the hub ${this.hostName} rejected the credentials while trying to ${what} (401 Unauthorized); copy the policy's current connection string (keys may have been rotated) or check the identity's IoT Hub Data Contributor role`, f);
     if (c.kind === "deviceQuota") return new UserError(`the hub ${this.hostName} is at its device quota (403002 IotHubQuotaExceeded); add units or a tier, or copy fewer devices with filter`, this.field);
     if (status === 403 && c.kind !== "jobQuota") return new UserError(`the policy cannot ${what} on ${this.hostName} (403 ${code ?? "Forbidden"}); use a policy with registry write rights (iothubowner or registryReadWrite)`, f);

@@ -83,9 +83,23 @@ export function validateCutover(o: { property?: string; query?: string; original
     const q = o.query.trim();
     if (!q) throw new UserError("is empty: give a WHERE condition such as \"tags.wave = 1\"", "--query");
     if (/^\s*select\b/i.test(q) || /\bfrom\s+devices\b/i.test(q)) throw new UserError("takes only the WHERE condition, e.g. \"tags.wave = 1\", not a whole SELECT", "--query");
+    const bare = unquotedValue(q);
+    if (bare) throw new UserError(`compares with ${bare.value}, which is not quoted: quote the value and the whole condition, e.g. --query "${bare.path} ${bare.op} '${bare.value}'"`, "--query");
   }
   if (o.original.hostName.toLowerCase() === o.clone.hostName.toLowerCase())
     throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
+}
+
+/**
+ * `tags.building = north`: the query language reads `north` as a property path, so the wave would
+ * silently select no device. A bare word (not a number, true/false/null, nor a dotted path) on
+ * the right of a comparison is a string the user forgot to quote (pure).
+ */
+export function unquotedValue(condition: string): { path: string; op: string; value: string } | undefined {
+  const unquoted = condition.replace(/'(?:[^']|'')*'|"[^"]*"/g, "''");
+  const m = /([A-Za-z_$][\w$.-]*)\s*(=|!=|<>|<=|>=|<|>)\s*([A-Za-z_][\w-]*)(?![\w.(])/.exec(unquoted);
+  if (!m || /^(true|false|null|and|or|not)$/i.test(m[3])) return undefined;
+  return { path: m[1], op: m[2], value: m[3] };
 }
 
 /** The service's own message from an azure-iothub error (any of its body forms: hub-errors.ts), one line. */
@@ -99,11 +113,13 @@ export function serviceMessage(err: unknown): string {
 /**
  * Asks `hub` for one row of the wave, so a WHERE condition the hub rejects fails as one line
  * naming --query before anything runs: before the verification's export jobs and before any job.
+ * Resolves whether any device matches.
  */
-export async function checkWaveQuery(hub: HubTarget, condition: string, field: string, local?: LocalEndpoints): Promise<void> {
-  await retryTransient(() => registryOf(hub, local).createQuery(`SELECT * FROM devices WHERE ${condition}`, 1).next()).catch((e) => {
+export async function checkWaveQuery(hub: HubTarget, condition: string, field: string, local?: LocalEndpoints): Promise<boolean> {
+  const page = await retryTransient(() => registryOf(hub, local).createQuery(`SELECT * FROM devices WHERE ${condition}`, 1).next()).catch((e) => {
     throw waveQueryError(e, hub, field, "check the wave's query");
   });
+  return Array.isArray(page.result) && page.result.length > 0;
 }
 
 /** A 400 on a wave's query is the user's condition (one line naming --query); the rest as hubUserError. */
@@ -398,6 +414,8 @@ export interface GuardedCutoverOptions extends CutoverOptions {
   reconcile?: boolean;
   /** Rollback: go back without the moved devices' clone-side changes (they are listed). */
   discardCloneChanges?: boolean;
+  /** Schedule a wave that selects no device (otherwise an error, also with force). */
+  allowEmpty?: boolean;
 }
 
 export type CutoverGate = { kind: "verified"; devices: DevicesSummary } | { kind: "forced" } | { kind: "rollback"; cloneChanges: CloneChanges };
@@ -452,8 +470,12 @@ async function checkRollbackTarget(o: GuardedCutoverOptions): Promise<void> {
 /** Validate, gate, then run: what the command does. */
 export async function guardedCutover(o: GuardedCutoverOptions): Promise<{ gate: CutoverGate; result: CutoverResult }> {
   validateCutover(o);
-  if (o.query !== undefined)
-    await checkWaveQuery(o.rollback ? o.clone : o.original, o.query.trim(), o.rollback ? "--clone-connection-string" : "--source-connection-string", o.local);
+  // A wave of no device is a mistake (a misspelt tag, an unquoted value), also with --force.
+  const condition = o.query?.trim() || ALL_DEVICES;
+  const jobHub = o.rollback ? o.clone : o.original;
+  const any = await checkWaveQuery(jobHub, condition, o.rollback ? "--clone-connection-string" : "--source-connection-string", o.local);
+  if (!any && !o.allowEmpty)
+    throw new UserError(`no device matches "${condition}" on ${jobHub.name}: check the query (tag names, values, quotes); nothing was scheduled. Pass --allow-empty to schedule the wave anyway`, "--query");
   const gate = await cutoverGate(o);
   const result = await runCutover(o);
   return { gate, result };

@@ -14,6 +14,8 @@ import { blobExists, openStaging } from "../devices/staging";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
 import type { HubTarget } from "./hubs";
+import { ENV } from "./inputs";
+import { withoutZeroProgress } from "./progress";
 import { differenceSummary, movedFilter, notMovedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
 
 export interface DecommissionOptions {
@@ -70,6 +72,7 @@ export class NotVerifiedError extends UserError {
 }
 
 export async function runDecommission(o: DecommissionOptions): Promise<DecommissionResult> {
+  o = { ...o, log: withoutZeroProgress(o.log) };
   checkConfirmation(o.original, o.confirm);
   if (o.original.hostName.toLowerCase() === o.clone.hostName.toLowerCase())
     throw new UserError("the original and the clone are the same hub: pass the clone's connection string", "--clone-connection-string");
@@ -126,7 +129,38 @@ export async function runDecommission(o: DecommissionOptions): Promise<Decommiss
   };
 }
 
-export function describeDecommission(r: DecommissionResult): string {
+/** How the decommission was run, so the printed restore command runs as printed. */
+export interface InvokedWith {
+  local?: boolean;
+  sourceHub?: string;
+  /** The staging account's connection string came from a flag (not printable: secret; with --local the default is Azurite's). */
+  stagingFromFlag?: boolean;
+}
+
+/**
+ * The restore command as it must be typed: every flag the decommission needed (`--local`, the hub
+ * by name), secrets never printed — they are named as the environment variables to set (pure).
+ */
+export function restoreCommand(r: Pick<DecommissionResult, "hub" | "backup">, how: InvokedWith = {}): string {
+  const cmd = [
+    "npm run hubclone --",
+    ...(how.local ? ["--local"] : []),
+    "decommission --restore",
+    r.backup.blob,
+    "--staging-container",
+    r.backup.container,
+    ...(how.sourceHub ? ["--source-hub", how.sourceHub] : []),
+    "--confirm",
+    r.hub,
+  ].join(" ");
+  const env = [
+    ...(how.sourceHub ? [] : [ENV.source]),
+    ...(how.local && !how.stagingFromFlag ? [] : [ENV.staging]),
+  ];
+  return env.length ? `${env.map((e) => `${e}=…`).join(" ")} ${cmd}   (set ${env.join(" and ")} to the original's and the staging account's connection strings, or pass them as flags)` : cmd;
+}
+
+export function describeDecommission(r: DecommissionResult, how: InvokedWith = {}): string {
   return [
     `decommission of ${r.hub}:`,
     `  verification: OK (${r.verification.devices} devices${r.verification.moved ? `, ${r.verification.moved} of them moved earlier: present on the clone, not compared` : ""}${r.verification.cutoverOnly ? `, ${r.verification.cutoverOnly} differing only in the cutover property` : ""})`,
@@ -134,7 +168,7 @@ export function describeDecommission(r: DecommissionResult): string {
       ` (${r.backup.devices} devices, ${r.backup.modules} modules, ${r.backup.configurations} configurations${r.backup.configurationsBlob ? ` in ${r.backup.configurationsBlob}` : ""})`,
     `  deleted ${r.deleted.deleted} of ${r.deleted.requested} devices (already absent ${r.deleted.alreadyAbsent}, failed ${r.deleted.failed})${r.deleted.jobId ? ` by import job ${r.deleted.jobId}` : ""}`,
     ...r.deleted.failures.map((f) => `  FAILED ${f.deviceId}${f.moduleId ? `/${f.moduleId}` : ""}: ${f.errorCode} ${f.errorStatus}`),
-    `  to restore: npm run hubclone -- decommission --restore ${r.backup.blob} --staging-container ${r.backup.container} --confirm ${r.hub} (with the original's and the staging account's connection strings)`,
+    `  to restore: ${restoreCommand(r, how)}`,
   ].join("\n");
 }
 
@@ -170,6 +204,7 @@ export function restoreRunId(original: HubTarget, backupBlob: string): string {
  * the backup at the end. Devices created on the hub since are left alone (they show as extra).
  */
 export async function runRestore(o: RestoreFromBackupOptions): Promise<CopyResult> {
+  o = { ...o, log: withoutZeroProgress(o.log) };
   checkRestoreConfirmation(o.original, o.confirm);
   if (!/^[^\s]{1,1024}$/.test(o.backupBlob)) throw new UserError("must be the backup's devices blob as decommission printed it", "--restore");
   const configurationsBlob = o.backupBlob.replace(/[^/]*$/, "configurations.txt");

@@ -4,6 +4,7 @@
  */
 import { JobClient, Registry } from "azure-iothub";
 import { UserError } from "../errors";
+import { unknownPolicyMessage, unknownPolicyName } from "../devices/auth-message";
 import { useLocalHub, type LocalEndpoints } from "../devices/local-hub";
 
 export interface HubTarget {
@@ -78,6 +79,8 @@ export async function countQuery(registry: Registry, sql: string): Promise<numbe
 export function hubUserError(err: unknown, t: HubTarget, field: string, what: string): unknown {
   const e = err as { name?: string; responseBody?: string; response?: { statusCode?: number }; code?: string; message?: string };
   const status = e?.response?.statusCode;
+  const policy = status === 401 || e?.name === "UnauthorizedError" ? unknownPolicyName(err) : undefined;
+  if (policy) return new UserError(unknownPolicyMessage(t.hostName, policy), field);
   if (status === 401 || e?.name === "UnauthorizedError")
     return new UserError(`the hub ${t.hostName} rejected the credentials while trying to ${what}: copy the policy's current connection string`, field);
   if (status === 429 || status === 503)

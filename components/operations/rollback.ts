@@ -14,6 +14,7 @@ import { createHash } from "crypto";
 import { copyDevices, type CopyResult, type DeviceFilter, type StagingOptions } from "../devices";
 import type { LocalEndpoints } from "../devices/local-hub";
 import { UserError } from "../errors";
+import { withoutZeroProgress } from "./progress";
 import { countQuery, hubUserError, registryOf, retryTransient, type HubTarget } from "./hubs";
 import { movedFilter, verifyDeviceSets, type DevicesSummary } from "./verify";
 
@@ -88,6 +89,7 @@ export function reconcileRunId(o: { original: HubTarget; clone: HubTarget }, ids
  * with --reconcile, the copy clone → original of the changed devices.
  */
 export async function checkCloneChanges(o: CloneChangeOptions): Promise<CloneChanges> {
+  o = { ...o, log: withoutZeroProgress(o.log) };
   if (o.reconcile && o.discardCloneChanges) throw new UserError("and --reconcile contradict each other: keep the clone's changes (--reconcile) or lose them (--discard-clone-changes)", "--discard-clone-changes");
   const property = o.property ?? "iotHubHostName";
   const condition = o.query?.trim();

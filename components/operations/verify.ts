@@ -6,7 +6,8 @@
  */
 import { verifyDevices, type DeviceDifference, type DeviceFilter, type StagingOptions, type VerifyReport } from "../devices";
 import type { LocalEndpoints } from "../devices/local-hub";
-import { hubUserError, registryOf, type HubTarget } from "./hubs";
+import { UserError } from "../errors";
+import { countQuery, hubUserError, registryOf, type HubTarget } from "./hubs";
 import type { SettingsReport } from "./settings";
 
 /** The engine's verification report without its job ids, plus what the cutover recheck found. */
@@ -176,4 +177,85 @@ export function describeDevices(d: DevicesSummary): string {
     lines.push(`  configurations: missing ${c.missing.join(", ") || "-"}; extra ${c.extra.join(", ") || "-"}; different ${c.different.join(", ") || "-"}`);
   for (const u of c.unreadable ?? []) lines.push(`  configurations: cannot read ${u}`);
   return lines.join("\n");
+}
+
+/** The cutover property goes into queries: a dotted path only (the same rule as cutover's --property). */
+export function checkProperty(property: string): string {
+  if (!/^[A-Za-z_$][\w-]*(\.[A-Za-z_$][\w-]*)*$/.test(property)) throw new UserError("must be a property path like iotHubHostName or connection.hostName", "--property");
+  return property;
+}
+
+/** Both filters at once: the engine's client-side filter joins terms with AND (pure). */
+export function andFilter(a: DeviceFilter | undefined, b: DeviceFilter): DeviceFilter {
+  const query = [a?.query?.trim(), b.query?.trim()].filter(Boolean).join(" AND ");
+  const ids = a?.deviceIds ?? b.deviceIds;
+  return { ...(ids ? { deviceIds: ids } : {}), ...(query ? { query } : {}) };
+}
+
+/**
+ * The hub-query form of a device filter (its grammar is a subset of the hub's: path = 'v',
+ * path != 'v', IN [..], AND), ids in chunks of 100 so no query grows past the service's length
+ * limit (pure).
+ */
+export function filterConditions(f: DeviceFilter | undefined): string[] {
+  const q = f?.query?.trim().replace(/^select\s+\*\s+from\s+devices(\s+where\s+)?/i, "");
+  const ids = f?.deviceIds ?? [];
+  if (!ids.length) return [q ?? ""];
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i += 100) {
+    const list = ids.slice(i, i + 100).map((id) => `'${id.replace(/'/g, "''")}'`).join(", ");
+    out.push(`deviceId IN [${list}]${q ? ` AND ${q}` : ""}`);
+  }
+  return out;
+}
+
+/** Devices of the original that cutover waves have moved (its desired property names the clone), within `filter`. */
+export async function countMoved(original: HubTarget, property: string, cloneHostName: string, filter: DeviceFilter | undefined, local?: LocalEndpoints): Promise<number> {
+  const registry = registryOf(original, local);
+  let n = 0;
+  for (const where of filterConditions(filter)) {
+    const sql = `SELECT * FROM devices WHERE ${where ? `${where} AND ` : ""}properties.desired.${property} = '${cloneHostName}'`;
+    n += await countQuery(registry, sql).catch((e) => Promise.reject(hubUserError(e, original, "--source-connection-string", "count the devices cutover moved")));
+  }
+  return n;
+}
+
+export interface WaveAwareVerifyOptions extends DeviceVerifyOptions {
+  /** The cutover property (default iotHubHostName). */
+  property?: string;
+  /** Compare the moved devices too (reported apart; the exit code stays on the others). */
+  includeMoved?: boolean;
+}
+
+export type WaveAwareDevices = DevicesSummary & {
+  /** Devices cutover waves moved to the clone: left out of the comparison above. */
+  moved: number;
+  /** With includeMoved: the moved devices compared (they belong to the clone; in `ok` only when missing from it). */
+  movedDevices?: DevicesSummary;
+};
+
+/**
+ * Verification that knows about waves: devices the original points at the clone are the clone's
+ * now (its backends may change them) and are left out, counted as `moved`; `ok` is about the
+ * devices that still belong to the original. With includeMoved they are compared as well, apart.
+ */
+export async function verifyWaveAware(o: WaveAwareVerifyOptions): Promise<WaveAwareDevices> {
+  const property = checkProperty(o.property ?? "iotHubHostName");
+  const moved = await countMoved(o.source, property, o.clone.hostName, o.filter, o.local);
+  const staying = await verifyDeviceSets({ ...o, filter: andFilter(o.filter, notMovedFilter(property, o.clone.hostName)) });
+  if (!o.includeMoved || moved === 0) return { ...staying, moved };
+  const movedDevices = await verifyDeviceSets({ ...o, ignoreDesiredProperty: property, filter: andFilter(o.filter, movedFilter(property, o.clone.hostName)) });
+  // A moved device missing from the clone is not a change its backends made: it cannot connect anywhere.
+  return { ...staying, moved, movedDevices, ok: staying.ok && movedDevices.missingCount === 0 };
+}
+
+export function describeMoved(d: WaveAwareDevices, property = "iotHubHostName"): string {
+  const head = `moved: ${d.moved} (devices whose desired.${property} on the original names the clone: the clone's now`;
+  if (!d.movedDevices) return `${head}; left out, --include-moved compares them)`;
+  const m = d.movedDevices;
+  return (
+    `${head}; compared, not counted in the result): ${m.matched} identical, ${m.missingCount} missing, ${m.extraCount} extra, ${m.differentCount} different` +
+    (m.different.length ? `; e.g. ${m.different.slice(0, 5).map((x) => `${x.id} ${x.fields.join("+")}`).join(", ")}` : "") +
+    (m.missing.length ? `; missing ${m.missing.slice(0, 5).join(", ")}` : "")
+  );
 }

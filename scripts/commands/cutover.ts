@@ -22,6 +22,7 @@ interface Flags extends HubPairFlags {
   units?: string;
   sourceSku?: string;
   sourceUnits?: string;
+  allowEmpty?: boolean;
 }
 
 export function register(program: Command): void {
@@ -34,7 +35,10 @@ export function register(program: Command): void {
     .option("--rollback", "schedule the job on the clone with the original's host name; first compares the wave's moved devices: refused if they changed on the clone (see --reconcile), or if the original no longer has them (unless --force)")
     .option("--reconcile", "rollback: copy the moved devices changed on the clone INTO THE ORIGINAL first (a deliberate write to the original), then point them back")
     .option("--discard-clone-changes", "rollback: point the devices back although they changed on the clone; those changes are not carried to the original (listed)")
+    .option("--allow-empty", "schedule the wave even when its query selects no device (otherwise refused, also with --force)")
     .option("--no-wait", "schedule the job and return; do not follow it")
+    // `--query tags.building = north` unquoted in the shell arrives as extra words: caught below with a message.
+    .allowExcessArguments(true)
     .option("--force", "cut over even if the clone does not verify")
     .option("--status", "watch a wave: count devices in it, told to move, and reporting the new hub; writes nothing")
     .option("--max-execution-seconds <n>", "job lifetime on the hub (default: twice the wave's time at the hub tier's job pace, at least 3600)")
@@ -47,6 +51,13 @@ export function register(program: Command): void {
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
         const o = cmd.optsWithGlobals() as GlobalOptions & Flags;
+        if (cmd.args.length > 0)
+          throw new UserError(
+            o.query !== undefined
+              ? `got "${o.query}" followed by "${cmd.args.join(" ")}": quote the whole condition, e.g. --query "${[o.query, ...cmd.args].join(" ").replace(/= *([A-Za-z_][\w-]*)$/, "= '$1'")}"`
+              : `unexpected argument(s) "${cmd.args.join(" ")}": options only (quote values that contain spaces)`,
+            o.query !== undefined ? "--query" : "cutover",
+          );
         const local = localEndpointsIf(o.local);
         const original = resolveHub(o.sourceConnectionString, "source", o.sourceHub, local);
         const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
@@ -76,6 +87,7 @@ export function register(program: Command): void {
           rollback: o.rollback,
           reconcile: o.reconcile,
           discardCloneChanges: o.discardCloneChanges,
+          allowEmpty: o.allowEmpty,
           wait: o.wait,
           local,
           maxExecutionTimeInSeconds: maxExec,

@@ -1,6 +1,6 @@
 /** `hubclone decommission`: verified, backed-up removal of the original hub's devices; `--restore` is the way back. */
 import type { Command } from "commander";
-import { checkConfirmation, checkRestoreConfirmation, describeDecommission, runDecommission, runRestore } from "../../components/operations/decommission";
+import { checkConfirmation, checkRestoreConfirmation, describeDecommission, restoreCommand, runDecommission, runRestore } from "../../components/operations/decommission";
 import { localEndpointsIf, resolveHub, resolveStaging } from "../../components/operations/inputs";
 import { emit, runCommand, withHubPairOptions, type GlobalOptions, type HubPairFlags } from "../cli";
 import { describeCopy } from "./devices";
@@ -43,7 +43,8 @@ export function register(program: Command): void {
           property: o.property,
           log: o.json ? undefined : (line) => process.stderr.write(line + "\n"),
         });
-        emit(o, r, () => describeDecommission(r));
+        const how = { local: !!o.local, sourceHub: o.sourceHub, stagingFromFlag: !!o.stagingConnectionString };
+        emit(o, { ...r, restoreCommand: restoreCommand(r, how) }, () => describeDecommission(r, how));
         return r.deleted.failed ? 1 : 0;
       });
     });

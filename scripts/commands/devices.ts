@@ -94,6 +94,11 @@ function positiveInt(value: string, flag: string, max = Number.MAX_SAFE_INTEGER)
   return n;
 }
 
+/** `devices: import 0% (0/13)` → `devices: import started (13 devices)`: what is known, no fake 0% (pure). */
+export function startedLine(message: string): string {
+  return message.replace(/ 0%(?: \(0\/([\d,]+)\))?/, (_m, total: string | undefined) => ` started${total ? ` (${total} devices)` : ""}`);
+}
+
 /**
  * Progress for people: one cli-progress bar per phase on an interactive stderr, throttled lines
  * otherwise; nothing with --json (stdout carries only the result).
@@ -105,9 +110,22 @@ export class ProgressView {
   constructor(private readonly quiet: boolean, private readonly tty = Boolean(process.stderr.isTTY)) {}
   /** The engine also logs its progress messages: those are already on the bar (or printed). */
   private lastMessage = "";
+  private zeroShown = "";
   update = (p: Progress): void => {
     if (this.quiet) return;
     this.lastMessage = p.message;
+    // A job the service reports at 0% until it ends: no bar or line stuck at 0% — one line saying
+    // the step started, then real figures when they come.
+    if (p.percent === 0) {
+      if (this.zeroShown === p.phase) return;
+      this.zeroShown = p.phase;
+      this.bar?.stop();
+      this.bar = undefined;
+      this.phase = p.phase;
+      this.lastLineAt = Date.now();
+      process.stderr.write(startedLine(p.message) + "\n");
+      return;
+    }
     if (!this.tty) {
       const now = Date.now();
       if (p.phase !== this.phase || now - this.lastLineAt > 5_000 || p.phase === "done") {
@@ -122,6 +140,7 @@ export class ProgressView {
     const value = p.unit === "percent" ? p.percent ?? p.done : p.done;
     if (p.phase !== this.phase || !this.bar) {
       this.bar?.stop();
+      if (p.phase !== this.phase) this.zeroShown = "";
       this.phase = p.phase;
       this.bar = new cliProgress.SingleBar(
         { format: `{phase} [{bar}] {percentage}% {value}/{total} ${p.unit}`, stream: process.stderr, hideCursor: true, clearOnComplete: false },
@@ -144,7 +163,8 @@ export class ProgressView {
   }
 }
 
-function connectionOptions(c: Command): Command {
+/** `verb`: what the filters select for ("copy" for copy/sync, "compare" for verify). */
+function connectionOptions(c: Command, verb: "copy" | "compare" = "copy"): Command {
   return c
     .option("--source-connection-string <cs>", "original hub connection string (secret; default $HUBCLONE_SOURCE_CONNECTION_STRING); read-only use")
     .option("--clone-connection-string <cs>", "clone hub connection string (secret; default $HUBCLONE_CLONE_CONNECTION_STRING)")
@@ -152,8 +172,8 @@ function connectionOptions(c: Command): Command {
     .option("--clone-hub <name>", "with --local: the clone hub by name")
     .option("--staging-connection-string <cs>", "staging storage account connection string (secret; default $HUBCLONE_STAGING_CONNECTION_STRING; --local: Azurite)")
     .option("--container <name>", "private staging container", "device-migration")
-    .option("--filter-ids <ids>", "copy only these device ids (comma-separated)")
-    .option("--filter-query <query>", "copy only devices matching, e.g. \"tags.env = 'prod' AND status = 'enabled'\"");
+    .option("--filter-ids <ids>", `${verb} only these device ids (comma-separated)${verb === "compare" ? " on both hubs; nothing is copied" : ""}`)
+    .option("--filter-query <query>", `${verb} only devices matching, e.g. \"tags.env = 'prod' AND status = 'enabled'\"${verb === "compare" ? " (on both hubs; nothing is copied)" : ""}`);
 }
 
 function copyOptions(c: Command): Command {
@@ -227,6 +247,15 @@ function describeVerify(r: VerifyReport): string {
   return lines.join("\n");
 }
 
+function describeMovedDevices(moved: number, property: string, r: VerifyReport | undefined): string {
+  const head = `  moved ${moved} (desired.${property} on the original names the clone: the clone's now`;
+  if (!r) return `${head}; left out, --include-moved compares them)`;
+  const lines = [`${head}; compared, not counted unless missing): matched ${r.matched}   missing ${r.missingCount}   extra ${r.extraCount}   different ${r.differentCount}`];
+  for (const id of r.missing.slice(0, 10)) lines.push(`    missing ${id}`);
+  for (const d of r.different.slice(0, 10)) lines.push(`    ≠ ${d.id}${d.moduleId ? "/" + d.moduleId : ""}: ${d.fields.join(", ")}`);
+  return lines.join("\n");
+}
+
 export function register(program: Command): void {
   const devices = program.command("devices").description("copy, sync and verify devices with the hubs' import/export jobs; generate test devices");
 
@@ -264,27 +293,38 @@ export function register(program: Command): void {
       });
     });
 
-  connectionOptions(devices.command("verify").description("compare original and clone device by device (read-only on both)"))
+  connectionOptions(devices.command("verify").description("compare original and clone device by device (read-only on both); devices cutover waves moved to the clone are left out unless --include-moved"), "compare")
     .option("--no-configurations", "do not compare configurations")
+    .option("--property <path>", "the cutover property: devices whose desired.<path> on the original names the clone have moved (reported as moved: N)", "iotHubHostName")
+    .option("--include-moved", "compare the moved devices too (reported apart; the exit code stays on the devices that still belong to the original, unless a moved device is missing)")
     .action(async (_o, cmd: Command) => {
       await runCommand(async () => {
-        const o = cmd.optsWithGlobals() as ConnectionFlags & GlobalOptions & { configurations: boolean };
+        const o = cmd.optsWithGlobals() as ConnectionFlags & GlobalOptions & { configurations: boolean; property: string; includeMoved?: boolean };
         const view = new ProgressView(Boolean(o.json));
         try {
           const { endpoints, source, clone, staging, filter } = resolveCommon(o, o);
-          const r = await engine().verifyDevices({
+          const ops = require("../../components/operations/verify") as typeof import("../../components/operations/verify");
+          const { hubTarget } = require("../../components/operations/hubs") as typeof import("../../components/operations/hubs");
+          const property = ops.checkProperty(o.property);
+          const base = {
             source: { connectionString: source.connectionString },
             clone: { connectionString: clone.connectionString },
             staging,
-            filter,
             local: local().engineLocal(endpoints),
             includeConfigurations: o.configurations,
             onProgress: view.update,
             log: view.log,
-          });
+          };
+          // The engine's verification first: its checks name the flag at fault before any query.
+          const staying = await engine().verifyDevices({ ...base, filter: ops.andFilter(filter, ops.notMovedFilter(property, clone.hostName)) });
+          const moved = await ops.countMoved(hubTarget(source.connectionString, "--source-connection-string"), property, clone.hostName, filter, endpoints);
+          const movedReport =
+            o.includeMoved && moved > 0 ? await engine().verifyDevices({ ...base, includeConfigurations: false, filter: ops.andFilter(filter, ops.movedFilter(property, clone.hostName)) }) : undefined;
+          const ok = staying.ok && (movedReport?.missingCount ?? 0) === 0;
+          const r = { ...staying, ok, moved, ...(movedReport ? { movedDevices: movedReport } : {}) };
           view.stop();
-          emit(o, r, () => describeVerify(r));
-          return r.ok ? 0 : 2;
+          emit(o, r, () => [describeVerify(r), describeMovedDevices(moved, property, movedReport)].join("\n"));
+          return ok ? 0 : 2;
         } finally {
           view.stop();
         }

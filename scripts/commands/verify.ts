@@ -6,7 +6,7 @@ import { armUserError } from "../../components/operations/arm-errors";
 import { localEndpointsIf, readSnapshotFile, resolveHub, resolveStaging } from "../../components/operations/inputs";
 import { compareSettings, describeSettings } from "../../components/operations/settings";
 import { takeSnapshot, type HubSnapshot } from "../../components/operations/snapshot";
-import { describeDevices, verifyDeviceSets, verifyExitCode, type VerifyResult } from "../../components/operations/verify";
+import { describeDevices, describeMoved, verifyExitCode, verifyWaveAware, type VerifyResult, type WaveAwareDevices } from "../../components/operations/verify";
 import { emit, runCommand, withHubPairOptions, type GlobalOptions, type HubPairFlags } from "../cli";
 
 interface Flags extends HubPairFlags {
@@ -21,6 +21,8 @@ interface Flags extends HubPairFlags {
   cloneResourceGroup?: string;
   cloneName?: string;
   expect: string[];
+  property: string;
+  includeMoved?: boolean;
 }
 
 const collect = (v: string, all: string[]) => [...all, v];
@@ -41,6 +43,8 @@ export function register(program: Command): void {
     .option("--no-devices", "skip the device comparison")
     .option("--max-differences <n>", "list at most this many ids per list (counts stay exact)", "100")
     .option("--ignore-desired <property>", "do not count a difference in this desired property (after cutover waves: iotHubHostName)")
+    .option("--property <path>", "the cutover property: devices whose desired.<path> on the original names the clone have moved, and are left out (reported as moved: N)", "iotHubHostName")
+    .option("--include-moved", "compare the moved devices too (reported apart; the exit code stays on the devices that still belong to the original, unless a moved device is missing from the clone)")
     .option("--snapshot <file>", "settings: the original as recorded by `hubclone snapshot`")
     .option("--clone-snapshot <file>", "settings: the clone as recorded by `hubclone snapshot` (else read live with --clone-name)")
     .option("--subscription <id>", "settings: subscription for live ARM reads")
@@ -72,13 +76,13 @@ export function register(program: Command): void {
           const source = resolveHub(o.sourceConnectionString, "source", o.sourceHub, local);
           const clone = resolveHub(o.cloneConnectionString, "clone", o.cloneHub, local);
           const staging = resolveStaging(o.stagingConnectionString, o.stagingContainer, local);
-          result.devices = await verifyDeviceSets({ source, clone, staging, local, maxDifferences: max, ignoreDesiredProperty: o.ignoreDesired });
+          result.devices = await verifyWaveAware({ source, clone, staging, local, maxDifferences: max, ignoreDesiredProperty: o.ignoreDesired, property: o.property, includeMoved: o.includeMoved });
           result.ok &&= result.devices.ok;
         }
         emit(o, result, () =>
           [
             ...(result.settings ? [describeSettings(result.settings)] : []),
-            ...(result.devices ? [describeDevices(result.devices)] : []),
+            ...(result.devices ? [describeDevices(result.devices), describeMoved(result.devices as WaveAwareDevices, o.property)] : []),
             result.ok ? "verify: OK — the clone matches (only expected differences)" : "verify: FAILED — unexpected differences above",
           ].join("\n"),
         );

@@ -112,7 +112,7 @@ describe("engine resilience", () => {
     for (let i = 0; i < filler.length; i += 100) await p((cb) => r0.addDevices(filler.slice(i, i + 100) as never, cb as never));
     const foreign = await p<{ jobId: string }>((cb) => r0.exportDevicesToBlob(other.sasUri, false, cb as never));
     const sink = logSink();
-    const r = await copyDevices(copyOptions(source, clone, uniqueContainer(), "quota", { log: sink.log, filter: { deviceIds: ["sas-1", "self-1", "ca-1", "none-1", "disabled-1"] } }));
+    const r = await copyDevices(copyOptions(source, clone, uniqueContainer(), "quota", { log: sink.log, filter: { deviceIds: ["sas-1", "self-1", "ca-1", "none-1", "disabled-1"] }, forceOverwriteTarget: true }));
     expect(sink.lines.some((l) => l.includes(`another export job (${foreign.jobId}) holds the hub's job slot; waiting`))).toBe(true);
     expect(r).toMatchObject({ exported: 5, failed: 0, mismatchCount: 0, verified: 5 });
     expect((await jobs(clone)).find((j) => j.jobId === foreign.jobId)?.status).toBe("completed");

@@ -139,20 +139,52 @@ describe("hubclone commands (child process, --local)", () => {
     expect(restore.stderr).toBe(`error: --confirm: nothing done: a restore imports the backup's devices into ${original.name}; to proceed pass --confirm ${original.name}\n`);
   });
 
-  it("--source-hub/--clone-hub name local hubs instead of connection strings", async () => {
-    // the wave-1 cutover above pinned the clone's twins too: they still match
+  it("--source-hub/--clone-hub name local hubs; verify leaves out the devices waves moved (moved: N), --include-moved compares them", async () => {
+    // wave 1 (d0, d2) moved above: left out, counted, and the rest verifies
     const clean = await hubclone(["--local", "--json", "verify", "--source-hub", original.name, "--clone-hub", clone.name]);
     expect(clean.code).toBe(0);
-    // a twin that differs only in the cutover property (say a move job whose pin failed) counts unless ignored
+    expect(JSON.parse(clean.stdout).devices).toMatchObject({ source: 2, clone: 2, matched: 2, moved: 2, ok: true });
+    const human = await hubclone(["--local", "verify", "--source-hub", original.name, "--clone-hub", clone.name]);
+    expect(human.stdout).toContain("moved: 2 (devices whose desired.iotHubHostName on the original names the clone: the clone's now; left out, --include-moved compares them)");
+    // a moved device changed on the clone since: still OK by default (the clone owns it), seen with --include-moved
+    await registryFor(clone).updateTwin("d0", { tags: { site: "changed-on-clone" } }, "*");
+    const withMoved = await hubclone(["--local", "--json", "verify", "--source-hub", original.name, "--clone-hub", clone.name, "--include-moved"]);
+    expect(withMoved.code).toBe(0);
+    expect(JSON.parse(withMoved.stdout).devices).toMatchObject({ moved: 2, ok: true, movedDevices: { source: 2, matched: 1, differentCount: 1, different: [{ id: "d0", fields: ["tags"] }] } });
+    expect((await hubclone(["--local", "verify", "--source-hub", original.name, "--clone-hub", clone.name])).code).toBe(0);
+    // a device the original points at the clone whose pin on the clone failed: not silently passed
     await registryFor(original).updateTwin("d1", { properties: { desired: { iotHubHostName: clone.hostName } } }, "*");
     const strict = await hubclone(["--local", "--json", "verify", "--source-hub", original.name, "--clone-hub", clone.name]);
     expect(strict.code).toBe(2);
-    expect(JSON.parse(strict.stdout).devices).toMatchObject({ differentCount: 1, different: [{ id: "d1", fields: ["desired"] }] });
-    const r = await hubclone(["--local", "--json", "verify", "--source-hub", original.name, "--clone-hub", clone.name, "--ignore-desired", "iotHubHostName"]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).devices).toMatchObject({ source: 4, clone: 4, differentCount: 0, cutoverOnly: 1 });
+    expect(JSON.parse(strict.stdout).devices).toMatchObject({ moved: 3, extraCount: 1, extra: ["d1"] });
+    // devices verify: the same rules, its filters narrow the comparison
+    const dv = await hubclone(["--local", "--json", "devices", "verify", "--source-hub", original.name, "--clone-hub", clone.name, "--container", "cli-devices-verify", "--filter-ids", "d0,d2,d3"]);
+    expect(dv.code).toBe(0);
+    expect(JSON.parse(dv.stdout)).toMatchObject({ ok: true, source: 1, clone: 1, matched: 1, moved: 2 });
+    await registryFor(clone).updateTwin("d1", { properties: { desired: { iotHubHostName: clone.hostName } } }, "*");
+    await registryFor(clone).updateTwin("d0", { tags: { site: null } }, "*");
     const bad = await hubclone(["--local", "verify", "--source-hub", "nope", "--clone-hub", clone.name]);
     expect(bad.stderr).toMatch(/^error: --source-hub: no local hub named nope \(have: /);
+  }, 300_000);
+
+  it("an unquoted --query split by the shell says to quote the condition (exit 1, nothing scheduled)", async () => {
+    const r = await hubclone(["--local", "cutover", "--query", "tags.building", "=", "north"], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: --query: got "tags.building" followed by "= north": quote the whole condition, e.g. --query "tags.building = 'north'"\n`);
+    const inner = await hubclone(["--local", "cutover", "--query", "tags.building = north"], env);
+    expect(inner.stderr).toBe(`error: --query: compares with north, which is not quoted: quote the value and the whole condition, e.g. --query "tags.building = 'north'"\n`);
+  });
+
+  it("devices verify --help describes its filters as filters of the comparison, not of a copy", async () => {
+    const r = await hubclone(["devices", "verify", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--filter-ids <ids>\s+compare only these device ids/);
+    expect(r.stdout).toMatch(/--filter-query <query>\s+compare only devices matching/);
+    expect(r.stdout).not.toMatch(/copy only/);
+    expect(r.stdout).toMatch(/--include-moved/);
+    const copy = await hubclone(["devices", "copy", "--help"]);
+    expect(copy.stdout).toMatch(/--filter-ids <ids>\s+copy only these device ids/);
+    expect(copy.stdout).toMatch(/--force-overwrite-target/);
   });
 
   it("bad input is one line naming the option", async () => {

@@ -387,7 +387,7 @@ describe("decommission of a verified, cut-over original", () => {
     // now a rollback finds its devices again; dev-1 changed on the clone after it moved, so the
     // rollback says so and goes back only when told what to do with that change
     await expect(guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, rollback: true, pollIntervalMs: poll })).rejects.toThrow(
-      /^rollback: refused: 1 of the wave's 4 moved devices changed on the clone since they moved \(1 different, 0 only on the clone\): dev-1 \(tags\+desired\)/,
+      /^rollback: refused: 1 of the wave's 4 moved devices changed on the clone since they moved \(1 different, 0 only on the clone\): dev-1 \(desired\+tags\)/,
     );
     const back = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, rollback: true, discardCloneChanges: true, pollIntervalMs: poll });
     expect(back.gate).toEqual({ kind: "rollback", cloneChanges: { kind: "discarded", moved: 4, changed: 1, ids: ["dev-1"] } });
