@@ -224,7 +224,7 @@ export class HubClone extends pulumi.ComponentResource {
     // (learn.microsoft.com/azure/iot-hub/iot-hub-restrict-outbound-network-access).
     if (properties.restrictOutboundNetworkAccess === true && routing) {
       const original = (properties.allowedFqdnList as string[] | undefined) ?? [];
-      const hosts = plan.relocations.map((r) => target(r.endpointName)!.endpointUri.apply((u) => new URL(u).hostname.toLowerCase()));
+      const hosts = plan.relocations.map((r) => target(r.endpointName)!.endpointUri.apply((u) => u.replace(/^[a-z]+:\/\//i, "").split(/[/:]/)[0].toLowerCase()));
       properties.allowedFqdnList = pulumi.all(hosts).apply((hs) => [...new Set([...original, ...hs])]);
     }
     if (properties.routing) {

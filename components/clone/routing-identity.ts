@@ -12,8 +12,8 @@ import * as random from "@pulumi/random";
 import { PropagationWait } from "./propagation-wait";
 import { DATA_ROLES, type DataRole } from "./types";
 
-/** How long the hub waits after the grants (Azure RBAC propagation; see propagation-wait.ts). */
-export const ROLE_PROPAGATION_SECONDS = 120;
+/** The longest the hub waits for its grants to be confirmed (Azure RBAC propagation; see propagation-wait.ts). */
+export const ROLE_PROPAGATION_DEADLINE_SECONDS = 600;
 
 export interface IdentityGrant {
   /** Logical suffix (endpoint name, "staging"). */
@@ -53,7 +53,7 @@ export class RoutingIdentity extends pulumi.ComponentResource {
     const grants = args.grants.map((g) => this.grant(name, identity, g));
     if (grants.length) {
       // Part of this component, so the hub (which depends on it) waits too.
-      new PropagationWait(`${name}-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, after: grants.map((r) => r.id) }, { parent: this, dependsOn: grants });
+      new PropagationWait(`${name}-propagation`, { deadlineSeconds: ROLE_PROPAGATION_DEADLINE_SECONDS, after: grants.map((r) => r.id) }, { parent: this, dependsOn: grants });
     }
     this.registerOutputs({ identityId: this.identityId, principalId: this.principalId });
   }

@@ -58,6 +58,9 @@ export function validateHubName(name: string, originalName?: string): Finding[] 
   }
   if (!/^[A-Za-z0-9-]*$/.test(name)) out.push({ field, message: `'${name}' may contain only letters, digits and hyphens: choose another (--name N)` });
   if (name.endsWith("-")) out.push({ field, message: `'${name}' must not end with a hyphen: drop the trailing '-'` });
+  // Resource.name pattern of the 2023-06-30 spec: ^(?![0-9]+$)(?!-)[a-zA-Z0-9-]{2,49}[a-zA-Z0-9]$
+  if (name.startsWith("-")) out.push({ field, message: `'${name}' must not start with a hyphen: drop the leading '-'` });
+  if (/^[0-9]+$/.test(name)) out.push({ field, message: `'${name}' must not be only digits: add a letter (--name N)` });
   if (originalName && name.toLowerCase() === originalName.toLowerCase()) {
     out.push({ field, message: `'${name}' is the original's name; hub names are globally unique: choose a different name (default '${originalName}clone')` });
   }

@@ -133,14 +133,24 @@ function fromArmDocument(document: unknown, origin: string, options: ReadOptions
 
 function fromTemplate(template: Obj, origin: string, options: ReadOptions, format: SourceFormat, basePath: string): HubModel {
   const t = readTemplateHub(template, { ...options, origin, basePath });
-  return normaliseHubBody(t.body, {
-    format,
-    origin,
-    path: t.path,
-    consumerGroups: t.consumerGroups,
-    certificates: t.certificates,
-    notes: t.notes,
-  });
+  try {
+    return normaliseHubBody(t.body, {
+      format,
+      origin,
+      path: t.path,
+      consumerGroups: t.consumerGroups,
+      certificates: t.certificates,
+      notes: t.notes,
+    });
+  } catch (e) {
+    // A value of the wrong type that is a parameter's whole value: name the parameter, which is
+    // what the user supplies (ARM passes a string parameter to the API as it is).
+    const param = e instanceof UserError && e.field ? t.parameterAt[e.field] : undefined;
+    if (param && e instanceof UserError) {
+      throw new UserError(`${e.message.slice(e.field!.length + 2)}; it is template parameter '${param}': supply a value of that type with --param ${param}=VALUE`, e.field);
+    }
+    throw e;
+  }
 }
 
 function fromSnapshot(document: unknown, origin: string): HubModel {

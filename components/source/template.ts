@@ -38,6 +38,17 @@ export interface TemplateHub {
   notes: string[];
   /** The template has `IotHubs_<name>_name` parameters: a portal export. */
   portalExport: boolean;
+  /** Body path (`properties.eventHubEndpoints.events.partitionCount`) → the parameter that is its whole value. */
+  parameterAt: Record<string, string>;
+}
+
+/** Fields whose whole value is `[parameters('x')]`, so a type error there can name the parameter. */
+function parameterPaths(v: unknown, path: string, out: Record<string, string>): void {
+  if (typeof v === "string") {
+    const m = /^\[\s*parameters\(\s*'([^']+)'\s*\)\s*\]$/i.exec(v);
+    if (m) out[path] = m[1];
+  } else if (Array.isArray(v)) v.forEach((x, i) => parameterPaths(x, join(path, i), out));
+  else if (isObj(v)) for (const [k, x] of Object.entries(v)) parameterPaths(x, join(path, k), out);
 }
 
 export interface TemplateReadOptions {
@@ -534,9 +545,14 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     }
   }
 
+  const parameterAt: Record<string, string> = {};
+  for (const key of ["sku", "properties"]) {
+    const k = Object.keys(hub.resource).find((x) => x.toLowerCase() === key);
+    if (k !== undefined) parameterPaths(hub.resource[k], join(hub.path, k), parameterAt);
+  }
   for (const other of named.filter((n) => n !== chosen)) w.skipped.push(`Microsoft.Devices/IotHubs '${other.name}' (${other.hub.path}, another hub)`);
   for (const s of w.skipped) notes.push(`template resource ${s} is not carried over by the clone: create it for the clone separately if the clone needs it`);
-  return { body, path: hub.path, consumerGroups, certificates, notes, portalExport: isPortalExport(template) };
+  return { body, path: hub.path, consumerGroups, certificates, notes, portalExport: isPortalExport(template), parameterAt };
 }
 
 /**

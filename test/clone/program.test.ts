@@ -174,7 +174,9 @@ describe("each source format plans", () => {
     // The hub waits for the grants to propagate before Azure validates its identity-based endpoints.
     const waits = of(r, "pulumi-nodejs:dynamic/hubclone:PropagationWait");
     expect(waits).toHaveLength(1);
-    expect(waits[0].inputs.seconds).toBe(120);
+    // Polls the grants (bounded), no fixed sleep: test/clone/propagation-wait.test.ts.
+    expect(waits[0].inputs).toMatchObject({ deadlineSeconds: 600, intervalSeconds: 10, confirmations: 3 });
+    expect(waits[0].inputs).not.toHaveProperty("seconds");
     expect(r.resources.indexOf(waits[0])).toBeLessThan(r.resources.indexOf(hubOf(r)));
   });
 

@@ -111,3 +111,25 @@ export function hubBody(inputs: Inputs): Inputs {
 export function childBody(inputs: Inputs): Inputs {
   return { properties: inputs.properties };
 }
+
+/** The value at an ajv instancePath (`/properties/routing/routes/0/name`). */
+function at(body: unknown, pointer: string): unknown {
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined), body);
+}
+
+/**
+ * Errors that matter: a format/pattern error on a plan placeholder ("[computed]": known only at
+ * deploy time, "[secret]": masked by the plan) is not about the body's shape, and is left out.
+ * Every other error stays, including a placeholder where an object or number belongs.
+ */
+export function realErrors(errors: ErrorObject[] | null | undefined, body: unknown): ErrorObject[] {
+  return (errors ?? []).filter((e) => {
+    if (e.keyword !== "format" && e.keyword !== "pattern") return true;
+    const v = at(body, e.instancePath);
+    return !(typeof v === "string" && /\[(computed|secret)\]/.test(v));
+  });
+}
