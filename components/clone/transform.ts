@@ -45,6 +45,12 @@ export const MIN_TLS_REGIONS = ["eastus", "southcentralus", "westus2", "usgovari
 export function minTlsSupported(location: string): boolean {
   return MIN_TLS_REGIONS.includes(normaliseRegion(location));
 }
+/**
+ * Regions where a hub must be created WITH TLS 1.2 enforcement: the same page notes for US Gov
+ * Virginia that TLS 1.0/1.1 "is not available in this region; TLS 1.2 enforcement must be enabled
+ * or IoT hub creation fails" (learn.microsoft.com/azure/iot-hub/iot-hub-tls-support, checked 2026-12).
+ */
+export const MIN_TLS_REQUIRED_REGIONS = ["usgovvirginia"];
 
 /** Route sources a Basic hub does not have (no twins, no jobs). */
 const BASIC_TIER_MISSING_SOURCES = ["TwinChangeEvents", "DeviceJobLifecycleEvents"];
@@ -600,6 +606,11 @@ export function transformHub(model: HubModel, config: CloneConfig): ClonePlan {
     if (k === "enableFileUploadNotifications" && ctx.config.clone.fileUpload === false) continue;
     out[k] = v;
     plan.summary.carriedOver.push(k);
+  }
+  if (MIN_TLS_REQUIRED_REGIONS.includes(normaliseRegion(location)) && out.minTlsVersion !== "1.2") {
+    out.minTlsVersion = "1.2";
+    warn(ctx, `minTlsVersion set to 1.2: a hub in ${location} must enforce TLS 1.2 or its creation fails (learn.microsoft.com/azure/iot-hub/iot-hub-tls-support); devices and services of the original that still use TLS 1.0/1.1 cannot connect to the clone`);
+    plan.summary.changed.push(`minTlsVersion: ${String(props.minTlsVersion ?? "(none)")} → 1.2 (required in ${location})`);
   }
   planNetwork(ctx, out);
   const basic = isBasicTier(skuName);

@@ -253,3 +253,18 @@ describe("transform: config choices", () => {
     expect((plan.hub.properties.eventHubEndpoints as any).events.partitionCount).toBe(2);
   });
 });
+
+describe("minimum TLS by region (iot-hub-tls-support)", () => {
+  const inRegion = (location: string) => buildClonePlan(contosoModel(), config({ source: { template: "x.json", resourceGroup: "ContosoResources" }, clone: { location, resourceGroup: "rg" } }));
+  it("a clone in US Gov Virginia is created with TLS 1.2 enforcement (creation fails without it), and says so", () => {
+    const plan = inRegion("usgovvirginia");
+    expect((plan.hub.properties as any).minTlsVersion).toBe("1.2");
+    expect(plan.warnings.filter((w) => w.startsWith("minTlsVersion set to 1.2: a hub in usgovvirginia must enforce TLS 1.2"))).toHaveLength(1);
+    expect(plan.summary.changed).toContain("minTlsVersion: (none) → 1.2 (required in usgovvirginia)");
+  });
+  it("elsewhere the original's setting is left as it is", () => {
+    const plan = inRegion("eastus");
+    expect((plan.hub.properties as any).minTlsVersion).toBeUndefined();
+    expect(plan.warnings.some((w) => w.startsWith("minTlsVersion set to 1.2"))).toBe(false);
+  });
+});
