@@ -58,6 +58,12 @@ export interface HubOptions {
   errorFormat?: ErrorBodyFormat;
   /** Override the tier's scheduled-job device operations per second (before timeScale). */
   jobDeviceOpsPerSecond?: number;
+  /**
+   * Until this time (ISO), identity-based import/export jobs are refused at create with 400, as while the
+   * hub's Storage Blob Data Contributor role assignment propagates (the CLI's own test waits 60 s more:
+   * azure-iot-cli-extension test_iothub_storage_int.py IDENTITY_SLEEP_INTERVAL). Any profile.
+   */
+  storageRoleReadyAt?: string;
 }
 
 export interface HubMeta {

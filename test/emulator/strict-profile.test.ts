@@ -99,6 +99,21 @@ describe("strict profile: import/export job requests", () => {
     expect((await registry.listJobs()).responseBody as unknown[]).toHaveLength(0);
   });
 
+  it("refuses identity-based jobs while the storage role assignment propagates, then accepts them", async () => {
+    const hub = await createStrictHub("strict-role", { storageRoleReadyAt: new Date(Date.now() + 1500).toISOString() });
+    const r = registryFor(hub);
+    const body = { type: "export", outputBlobContainerUri: box.client.url, excludeKeysInExport: false, storageAuthenticationType: "identityBased" };
+    const early = await rejection(createJob(r, body));
+    expect(early.response?.statusCode).toBe(400);
+    expect(parseServiceError(early.responseBody).message).toMatch(/not authorized/);
+    let job: Job | undefined;
+    for (let i = 0; i < 60 && !job; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      job = await createJob(r, body).catch(() => undefined);
+    }
+    expect((await waitForJob(r, job!.jobId)).status).toBe("completed");
+  });
+
   it("echoes the container URI on create and blanks it on get and list; a second job is refused with 403 JobQuotaExceeded", async () => {
     const created = await createJob(registry, { type: "export", outputBlobContainerUri: box.sasUri, excludeKeysInExport: false });
     expect(created.outputBlobContainerUri).toBe(box.sasUri);

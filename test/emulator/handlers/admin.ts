@@ -39,6 +39,7 @@ const OPTION_KEYS: Array<keyof HubOptions> = [
   "blankJobUris",
   "errorFormat",
   "jobDeviceOpsPerSecond",
+  "storageRoleReadyAt",
 ];
 
 function options(body: unknown): HubOptions {
