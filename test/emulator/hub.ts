@@ -54,6 +54,8 @@ export interface HubOptions {
   exportWarningLine?: boolean;
   /** Strict: job GET/list blank outputBlobContainerUri (on unless false). */
   blankJobUris?: boolean;
+  /** Strict: job GET/list show the blob names (off unless true). */
+  jobBlobNamesOnRead?: boolean;
   /** Error body form (errors.ts); default `code-name`, what the service sends. */
   errorFormat?: ErrorBodyFormat;
   /** Override the tier's scheduled-job device operations per second (before timeScale). */

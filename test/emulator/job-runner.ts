@@ -185,6 +185,11 @@ export class JobRunner {
       out.outputBlobContainerUri = "";
       if ("inputBlobContainerUri" in out) out.inputBlobContainerUri = "";
     }
+    if (hub.rules.hideJobBlobNamesOnRead) {
+      delete out.inputBlobName;
+      delete out.outputBlobName;
+      delete out.configurationsBlobName;
+    }
     return out;
   }
 

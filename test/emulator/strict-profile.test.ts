@@ -122,6 +122,7 @@ describe("strict profile: import/export job requests", () => {
     expect(parseServiceError(second.responseBody)).toMatchObject({ name: "JobQuotaExceeded" });
     const done = await waitForJob(registry, created.jobId);
     expect(done.outputBlobContainerUri).toBe("");
+    expect(done).not.toHaveProperty("outputBlobName");
     const listed = (await registry.listJobs()).responseBody as unknown as Job[];
     expect(listed.map((j) => j.outputBlobContainerUri)).toEqual([""]);
   });

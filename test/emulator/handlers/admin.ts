@@ -37,6 +37,7 @@ const OPTION_KEYS: Array<keyof HubOptions> = [
   "consistencyLagMs",
   "exportWarningLine",
   "blankJobUris",
+  "jobBlobNamesOnRead",
   "errorFormat",
   "jobDeviceOpsPerSecond",
   "storageRoleReadyAt",
