@@ -88,3 +88,33 @@ describe("strict profile: syncDevices", () => {
     expect(got["d-004"]).toMatchObject({ status: "disabled", statusReason: "returned to vendor" });
   });
 });
+
+describe("strict profile: consistency lag of seconds", () => {
+  it("a copy verifies without a false mismatch while the clone's reads still lag the import (3 s here, 5 min real)", async () => {
+    const source = await createStrictHub("s-lag-src");
+    const clone = await createStrictHub("s-lag-cln", { consistencyLagMs: 300_000 });
+    const r = registryFor(source);
+    await p((cb) => r.addDevices(Array.from({ length: 20 }, (_, i) => ({ deviceId: `l-${i}`, status: "enabled" })) as never, cb as never));
+    const result = await copyDevices(copyOptions(source, clone, uniqueContainer("strict-lag"), "strict-lag-1", { includeConfigurations: false }));
+    expect.soft(result.failures).toEqual([]);
+    expect(result).toMatchObject({ exported: 20, imported: 20, failed: 0, mismatchCount: 0 });
+  });
+});
+
+describe("default profile: the three configuration kinds", () => {
+  it("copies and verifies deviceContent, moduleContent and modulesContent configurations", async () => {
+    const { createTestHub } = await import("../support/local-hub");
+    const source = await createTestHub("kinds-src");
+    const clone = await createTestHub("kinds-cln");
+    const r = registryFor(source);
+    await r.addConfiguration({ id: "device-adm", content: { deviceContent: { "properties.desired.fw": "2" } }, targetCondition: "tags.a='b'", priority: 1 } as never);
+    await r.addConfiguration({ id: "module-adm", content: { moduleContent: { "properties.desired.interval": 10 } }, targetCondition: "FROM devices.modules WHERE moduleId = 'm'", priority: 2 } as never);
+    await r.addConfiguration({ id: "edge", content: { modulesContent: { $edgeAgent: { "properties.desired": { schemaVersion: "1.1" } }, $edgeHub: { "properties.desired": { schemaVersion: "1.1" } } } }, targetCondition: "tags.e='1'", priority: 3 } as never);
+    await p((cb) => r.create({ deviceId: "one", status: "enabled" } as never, cb as never));
+    const result = await copyDevices(copyOptions(source, clone, uniqueContainer("kinds"), "kinds-1"));
+    expect(result.failures).toEqual([]);
+    expect(result).toMatchObject({ configurations: { exported: 3, imported: 3, failed: 0 }, mismatchCount: 0 });
+    const got = (await copiedView(clone)).$configurations;
+    expect(got).toEqual((await copiedView(source)).$configurations);
+  });
+});
