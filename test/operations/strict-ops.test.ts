@@ -81,7 +81,7 @@ describe("strict profile: verify, cutover waves, rollback", () => {
     const wave2 = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 2", pollIntervalMs: poll });
     expect(wave2.result).toMatchObject({ status: "completed", targeted: 3, updated: 3 });
 
-    const back = await guardedCutover({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
+    const back = await guardedCutover({ original: pair.o, clone: pair.c, staging: pair.staging, local, query: "tags.wave = 1", rollback: true, pollIntervalMs: poll });
     expect(back.result).toMatchObject({ direction: "rollback", jobHub: pair.clone.name, status: "completed", targeted: 3, updated: 3, value: pair.original.hostName });
     for (const id of ["dev-0", "dev-1", "dev-2"]) expect(await desiredHost(cl, id)).toBe(pair.original.hostName);
     expect(await waveStatus({ original: pair.o, clone: pair.c, local, query: "tags.wave = 1", rollback: true })).toMatchObject({ inWave: 3, pointed: 3 });
