@@ -252,11 +252,14 @@ describe("strict profile: consistency lag", () => {
 });
 
 describe("strict profile: throttling and scheduled jobs per tier", () => {
-  it("answers 429 without Retry-After, the wait only in the message", async () => {
+  it("holds a request briefly when the allowance returns soon (traffic shaping), else answers 429 without Retry-After, the wait only in the message", async () => {
     // Real time on S1: 100 registry operations per minute per unit, bulk calls count each device.
     const registry = registryFor(await createStrictHub("strict-429", { timeScale: 1, consistencyLagMs: 0 }));
-    await registry.addDevices(Array.from({ length: 100 }, (_, i) => ({ deviceId: `t-${i}`, status: "enabled" as const })));
-    const err = await rejection(registry.addDevices([{ deviceId: "t-over", status: "enabled" }]));
+    await registry.addDevices(Array.from({ length: 99 }, (_, i) => ({ deviceId: `t-${i}`, status: "enabled" as const })));
+    // 1 left + 1 more due within a second: held, then admitted (no 429).
+    await registry.addDevices([{ deviceId: "t-99", status: "enabled" }, { deviceId: "t-100", status: "enabled" }]);
+    // 60 more would need ~36 s: beyond the 10 s shaping window, refused at once.
+    const err = await rejection(registry.addDevices(Array.from({ length: 60 }, (_, i) => ({ deviceId: `u-${i}`, status: "enabled" as const }))));
     expect(err).toBeInstanceOf(sdkErrors.ThrottlingError);
     expect(err.response?.headers["retry-after"]).toBeUndefined();
     expect(parseServiceError(err.responseBody).message).toMatch(/Wait \d+ seconds and try again/);
