@@ -48,6 +48,7 @@ async function strictPair(prefix: string, count: number): Promise<Pair> {
     includeConfigurations: false,
   });
   expect(copy.failures).toEqual([]);
+  expect(copy.mismatches).toEqual([]);
   expect(copy.mismatchCount).toBe(0);
   return { original, clone, o: hubTarget(original.connectionString, "o"), c: hubTarget(clone.connectionString, "c"), staging };
 }
