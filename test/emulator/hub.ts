@@ -54,10 +54,18 @@ export interface HubOptions {
   exportWarningLine?: boolean;
   /** Strict: job GET/list blank outputBlobContainerUri (on unless false). */
   blankJobUris?: boolean;
+  /** Strict: job GET/list show the blob names (off unless true). */
+  jobBlobNamesOnRead?: boolean;
   /** Error body form (errors.ts); default `code-name`, what the service sends. */
   errorFormat?: ErrorBodyFormat;
   /** Override the tier's scheduled-job device operations per second (before timeScale). */
   jobDeviceOpsPerSecond?: number;
+  /**
+   * Until this time (ISO), identity-based import/export jobs are refused at create with 400, as while the
+   * hub's Storage Blob Data Contributor role assignment propagates (the CLI's own test waits 60 s more:
+   * azure-iot-cli-extension test_iothub_storage_int.py IDENTITY_SLEEP_INTERVAL). Any profile.
+   */
+  storageRoleReadyAt?: string;
 }
 
 export interface HubMeta {

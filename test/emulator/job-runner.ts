@@ -110,6 +110,11 @@ export class JobRunner {
       }
     }
     const identityBased = String(req.storageAuthenticationType ?? "").toLowerCase() === "identitybased";
+    const roleReady = hub.meta.options.storageRoleReadyAt ? Date.parse(hub.meta.options.storageRoleReadyAt) : NaN;
+    if (identityBased && roleReady > Date.now()) {
+      // Where the service reports a missing role is not published (service-behaviours.md §3): the harsher, synchronous 400.
+      throw new HubError("BlobContainerValidationError", `Unable to access the storage container with the hub's managed identity: it is not authorized (role assignment not effective yet)`, 400007, 400);
+    }
     if (hub.rules.syncStorageValidation) {
       if (input) await this.validateStorage(input, "inputBlobContainerUri", type === "import" ? "r" : "", identityBased);
       await this.validateStorage(output, "outputBlobContainerUri", "w", identityBased);
@@ -179,6 +184,11 @@ export class JobRunner {
     if (hub.rules.blankJobUrisOnRead) {
       out.outputBlobContainerUri = "";
       if ("inputBlobContainerUri" in out) out.inputBlobContainerUri = "";
+    }
+    if (hub.rules.hideJobBlobNamesOnRead) {
+      delete out.inputBlobName;
+      delete out.outputBlobName;
+      delete out.configurationsBlobName;
     }
     return out;
   }

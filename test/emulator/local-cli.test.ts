@@ -70,6 +70,18 @@ describe("npm run local", () => {
     // A second `up` reuses the running processes and keeps the hubs.
     expect(local(cwd, "up").status).toBe(0);
     expect(readLocalEndpoints(file).iothub.port).toBe(after.iothub.port);
+    // `up --profile azure`: the hubs play the Azure-strict rules (here: a module configuration must target devices.modules).
+    expect(local(cwd, "up", "--hubs", "cli-strict", "--profile", "azure", "--sku", "S2", "--time-scale", "10").status).toBe(0);
+    const strictFile = readLocalEndpoints(file);
+    const moduleConfig = { id: "m1", content: { moduleContent: { "properties.desired.x": 1 } }, targetCondition: "tags.a='b'" };
+    const strict = useLocalHub(Registry.fromConnectionString(strictFile.iothub.hubs["cli-strict"].connectionString), strictFile);
+    await expect(strict.addConfiguration(moduleConfig as never)).rejects.toMatchObject({ response: { statusCode: 400 } });
+    const forgiving = useLocalHub(Registry.fromConnectionString(strictFile.iothub.hubs["cli-extra"].connectionString), strictFile);
+    await forgiving.addConfiguration(moduleConfig as never);
+    const badProfile = local(cwd, "up", "--profile", "azur");
+    expect(badProfile.status).toBe(1);
+    expect(badProfile.stderr.trim()).toMatch(/^error: --profile: --profile 'azur' must be azure/);
+
     const bad = local(cwd, "hub", "configure", "cli-extra", "--job-speed", "fast");
     expect(bad.stderr.trim()).toBe("error: --job-speed: --job-speed 'fast' must be a positive number");
   });

@@ -49,6 +49,8 @@ export interface StrictRules {
   omitParentScopesInExport: boolean;
   /** Job GET/list answer `outputBlobContainerUri: ""` (create echoes it verbatim). */
   blankJobUrisOnRead: boolean;
+  /** Job GET/list leave out inputBlobName/outputBlobName/configurationsBlobName. */
+  hideJobBlobNamesOnRead: boolean;
   /** Module configurations must target `FROM devices.modules WHERE …`. */
   moduleConfigurationTarget: boolean;
 }
@@ -105,6 +107,7 @@ export function rulesOf(options: HubOptions): StrictRules {
       nullAuthenticationWithoutKeys: false,
       omitParentScopesInExport: false,
       blankJobUrisOnRead: false,
+      hideJobBlobNamesOnRead: false,
       moduleConfigurationTarget: false,
     };
   }
@@ -147,6 +150,9 @@ export function rulesOf(options: HubOptions): StrictRules {
     omitParentScopesInExport: true,
     // azure-iot-cli-extension tests/iothub/jobs/test_iothub_jobs_unit.py: "outputBlobContainerUri": "".
     blankJobUrisOnRead: options.blankJobUris !== false,
+    // Whether blob names appear in GET /jobs is not published (service-behaviours.md §5; the ARM JobResponse has
+    // none): the strict profile leaves them out, so adopting a job after a crash cannot rely on them.
+    hideJobBlobNamesOnRead: options.jobBlobNamesOnRead !== true,
     // learn.microsoft.com/azure/iot-hub/iot-hub-automatic-device-management ("module twins … target condition … FROM devices.modules").
     moduleConfigurationTarget: true,
   };

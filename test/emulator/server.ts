@@ -21,6 +21,7 @@ import { ADMIN_PREFIX, handleAdmin } from "./handlers/admin";
 
 const ROUTES: Route[] = [...queryRoutes, ...registryRoutes, ...moduleRoutes, ...twinRoutes, ...configurationRoutes, ...jobRoutes];
 const MAX_BODY = 32 * 1024 * 1024;
+const SHAPING_WINDOW_MS = 10_000;
 const HUB_HOST = /^([A-Za-z0-9-]+)\.azure-devices\.net(?::\d+)?$/i;
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -108,7 +109,17 @@ export async function handleRequest(emulator: Emulator, req: IncomingMessage, re
     const delay = pacing.inject(route.group);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     const t = route.throttle(ctx);
-    pacing.throttle(t.group, t.cost);
+    try {
+      pacing.throttle(t.group, t.cost);
+    } catch (err) {
+      // Strict: traffic shaping. The service first holds excess requests and answers 429 only when the
+      // limit stays exceeded (quotas doc, "Traffic shaping"): a request whose allowance returns within the
+      // shaping window (10 s real ÷ time scale) is delayed, then admitted; beyond it, 429 at once.
+      const wait = (err as { retryAfter?: number }).retryAfter;
+      if (!hub.rules.strict || wait === undefined || wait * 1000 > SHAPING_WINDOW_MS / hub.rules.timeScale) throw err;
+      await new Promise((r) => setTimeout(r, wait * 1000));
+      pacing.throttle(t.group, t.cost);
+    }
     const result = await route.handle(ctx);
     emulator.store.flush();
     if (result.status >= 400) emulator.log(`[iothub-emulator] ${hubName} ${method} ${path} -> ${result.status}`);

@@ -99,6 +99,21 @@ describe("strict profile: import/export job requests", () => {
     expect((await registry.listJobs()).responseBody as unknown[]).toHaveLength(0);
   });
 
+  it("refuses identity-based jobs while the storage role assignment propagates, then accepts them", async () => {
+    const hub = await createStrictHub("strict-role", { storageRoleReadyAt: new Date(Date.now() + 1500).toISOString() });
+    const r = registryFor(hub);
+    const body = { type: "export", outputBlobContainerUri: box.client.url, excludeKeysInExport: false, storageAuthenticationType: "identityBased" };
+    const early = await rejection(createJob(r, body));
+    expect(early.response?.statusCode).toBe(400);
+    expect(parseServiceError(early.responseBody).message).toMatch(/not authorized/);
+    let job: Job | undefined;
+    for (let i = 0; i < 60 && !job; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      job = await createJob(r, body).catch(() => undefined);
+    }
+    expect((await waitForJob(r, job!.jobId)).status).toBe("completed");
+  });
+
   it("echoes the container URI on create and blanks it on get and list; a second job is refused with 403 JobQuotaExceeded", async () => {
     const created = await createJob(registry, { type: "export", outputBlobContainerUri: box.sasUri, excludeKeysInExport: false });
     expect(created.outputBlobContainerUri).toBe(box.sasUri);
@@ -107,6 +122,7 @@ describe("strict profile: import/export job requests", () => {
     expect(parseServiceError(second.responseBody)).toMatchObject({ name: "JobQuotaExceeded" });
     const done = await waitForJob(registry, created.jobId);
     expect(done.outputBlobContainerUri).toBe("");
+    expect(done).not.toHaveProperty("outputBlobName");
     const listed = (await registry.listJobs()).responseBody as unknown as Job[];
     expect(listed.map((j) => j.outputBlobContainerUri)).toEqual([""]);
   });
@@ -236,11 +252,14 @@ describe("strict profile: consistency lag", () => {
 });
 
 describe("strict profile: throttling and scheduled jobs per tier", () => {
-  it("answers 429 without Retry-After, the wait only in the message", async () => {
+  it("holds a request briefly when the allowance returns soon (traffic shaping), else answers 429 without Retry-After, the wait only in the message", async () => {
     // Real time on S1: 100 registry operations per minute per unit, bulk calls count each device.
     const registry = registryFor(await createStrictHub("strict-429", { timeScale: 1, consistencyLagMs: 0 }));
-    await registry.addDevices(Array.from({ length: 100 }, (_, i) => ({ deviceId: `t-${i}`, status: "enabled" as const })));
-    const err = await rejection(registry.addDevices([{ deviceId: "t-over", status: "enabled" }]));
+    await registry.addDevices(Array.from({ length: 99 }, (_, i) => ({ deviceId: `t-${i}`, status: "enabled" as const })));
+    // 1 left + 1 more due within a second: held, then admitted (no 429).
+    await registry.addDevices([{ deviceId: "t-99", status: "enabled" }, { deviceId: "t-100", status: "enabled" }]);
+    // 60 more would need ~36 s: beyond the 10 s shaping window, refused at once.
+    const err = await rejection(registry.addDevices(Array.from({ length: 60 }, (_, i) => ({ deviceId: `u-${i}`, status: "enabled" as const }))));
     expect(err).toBeInstanceOf(sdkErrors.ThrottlingError);
     expect(err.response?.headers["retry-after"]).toBeUndefined();
     expect(parseServiceError(err.responseBody).message).toMatch(/Wait \d+ seconds and try again/);

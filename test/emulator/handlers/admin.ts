@@ -37,8 +37,10 @@ const OPTION_KEYS: Array<keyof HubOptions> = [
   "consistencyLagMs",
   "exportWarningLine",
   "blankJobUris",
+  "jobBlobNamesOnRead",
   "errorFormat",
   "jobDeviceOpsPerSecond",
+  "storageRoleReadyAt",
 ];
 
 function options(body: unknown): HubOptions {
