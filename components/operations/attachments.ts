@@ -102,7 +102,10 @@ export async function listHubAttachments(c: AttachmentClients, hub: LiveHub): Pr
     c.eventGrid.eventSubscriptions.listByResource(hub.resourceGroup, "Microsoft.Devices", "IotHubs", hub.name, { onResponse }),
   );
 
-  out.diagnosticSettings = await rawList((onResponse) => c.monitor.diagnosticSettings.list(hub.id, { onResponse }));
+  // Scope parameters go into `/{resourceUri}/providers/…` URL templates: pass the id without its
+  // leading slash, or the request path starts with `//`.
+  const scope = hub.id.replace(/^\/+/, "");
+  out.diagnosticSettings = await rawList((onResponse) => c.monitor.diagnosticSettings.list(scope, { onResponse }));
 
   const connections = (hub.body?.properties?.privateEndpointConnections ?? []) as Obj[];
   for (const conn of connections) {
@@ -115,7 +118,7 @@ export async function listHubAttachments(c: AttachmentClients, hub: LiveHub): Pr
   }
 
   // atScope() also returns assignments inherited from above: keep those made at the hub itself.
-  const assignments = await rawList((onResponse) => c.authorization.roleAssignments.listForScope(hub.id, { filter: "atScope()", onResponse }));
+  const assignments = await rawList((onResponse) => c.authorization.roleAssignments.listForScope(scope, { filter: "atScope()", onResponse }));
   out.roleAssignments = assignments.filter((r) => String(r.properties?.scope ?? "").toLowerCase() === hub.id.toLowerCase());
   return out;
 }
