@@ -77,7 +77,7 @@ export class RouteToEventGridCondition extends pulumi.dynamic.Resource {
   declare readonly written: pulumi.Output<boolean>;
   constructor(name: string, args: RouteToEventGridConditionArgs, opts?: pulumi.CustomResourceOptions) {
     const implDir = path.relative(process.cwd(), __dirname) || ".";
-    super(makeProvider(implDir), name, { ...args, written: undefined }, opts, "iothub-clone", "RouteToEventGridCondition");
+    super(makeProvider(implDir), name, { ...args, written: undefined }, opts, "hubclone", "RouteToEventGridCondition");
   }
 }
 

@@ -39,8 +39,11 @@ function invokeResult(token: string, inputs: Record<string, any>, live?: unknown
     case "azure-native:iothub:getIotHubResource":
       // Any other hub than the original is the clone, which an offline plan treats as not yet
       // created (what ARM answers on a first run).
-      if (sourceName === undefined || String(inputs.resourceName).toLowerCase() !== sourceName.toLowerCase())
-        throw new Error(`ResourceNotFound: the IoT hub '${inputs.resourceName}' does not exist (offline plan: the clone is not created yet)`);
+      if (sourceName === undefined || String(inputs.resourceName).toLowerCase() !== sourceName.toLowerCase()) {
+        // As a provider error arrives through gRPC: the SDK rejects with `new Error(err.details)`.
+        const notFound = `ResourceNotFound: the IoT hub '${inputs.resourceName}' does not exist (offline plan: the clone is not created yet)`;
+        throw Object.assign(new Error(notFound), { details: notFound });
+      }
       if (live) return live as Record<string, unknown>;
       throw new UserError(
         `the stack reads the live hub ${inputs.resourceGroupName}/${inputs.resourceName}, which an offline plan cannot reach: pass its \`az iot hub show\` output with --live-source FILE (or plan a file with --template FILE)`,
