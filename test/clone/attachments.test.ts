@@ -299,9 +299,14 @@ describe("components under Pulumi's mocks: inputs and order as registered", () =
       return register(req, cb);
     };
     const { declareAttachments } = await import("../../components/clone/attachments");
-    const hub = new pulumi.CustomResource("azure-native:iothub:IotHubResource", "hub", {});
-    const group = new pulumi.CustomResource("azure-native:iothub:IotHubResourceEventHubConsumerGroup", "group", {});
-    const devices = new pulumi.CustomResource("iothub-clone:index:DeviceMigration", "devices", {});
+    class Stand extends pulumi.CustomResource {
+      constructor(type: string, name: string) {
+        super(type, name, {});
+      }
+    }
+    const hub = new Stand("azure-native:iothub:IotHubResource", "hub");
+    const group = new Stand("azure-native:iothub:IotHubResourceEventHubConsumerGroup", "group");
+    const devices = new Stand("iothub-clone:index:DeviceMigration", "devices");
     declareAttachments(
       "clone-attached",
       {
