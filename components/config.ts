@@ -171,7 +171,7 @@ export const cloneConfigSchema = z
     identity: identitySchema.default({}),
     certificates: z.record(z.string(), certificateSchema).default({}),
     devices: devicesSchema.default(devicesSchema.parse({})),
-    attachments: attachmentsSchema.prefault({}),
+    attachments: attachmentsSchema.default(attachmentsSchema.parse({})),
   })
   .strict();
 
