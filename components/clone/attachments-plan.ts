@@ -34,7 +34,7 @@ export interface EventGridPlan {
    * The original's `RouteToEventGrid`, to restore on the clone once Event Grid has created the
    * route (it appears with the first telemetry subscription; the create body may not carry it).
    */
-  route?: { name: string; condition: string; endpointNames: string[]; isEnabled: boolean };
+  route?: { name: string; source: string; condition: string; endpointNames: string[]; isEnabled: boolean };
 }
 
 export interface DiagnosticSettingPlan {
@@ -211,7 +211,7 @@ function planEventGrid(a: HubAttachments, model: HubModel, config: CloneConfig, 
   const route = clonePlan.eventGridRoute?.route ?? model.properties.routing?.routes.find((r) => r.name.toLowerCase() === "routetoeventgrid");
   if (route) {
     if (plan.subscriptions.some((s) => receivesTelemetry(s.inputs))) {
-      plan.route = { name: route.name, condition: route.condition ?? "true", endpointNames: route.endpointNames.length ? route.endpointNames : ["eventgrid"], isEnabled: route.isEnabled ?? true };
+      plan.route = { name: route.name, source: route.source ?? "DeviceMessages", condition: route.condition ?? "true", endpointNames: route.endpointNames.length ? route.endpointNames : ["eventgrid"], isEnabled: route.isEnabled ?? true };
       if (clonePlan.eventGridRoute) {
         clonePlan.eventGridRoute.subscriptionsKnown = true;
         // The transform's advice ("recreate the subscriptions, then set the condition back") is

@@ -88,7 +88,7 @@ export class RouteToEventGridCondition extends pulumi.dynamic.Resource {
  */
 export function routingWithEventGridRoute(
   routing: Record<string, unknown>,
-  route: { name: string; condition: string; endpointNames: string[]; isEnabled: boolean } | undefined,
+  route: { name: string; source: string; condition: string; endpointNames: string[]; isEnabled: boolean } | undefined,
   clone: { resourceGroupName: string; resourceName: string },
   opts: pulumi.InvokeOptions,
 ): Record<string, unknown> {

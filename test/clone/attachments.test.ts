@@ -70,7 +70,7 @@ describe("plan of a resource-group export with everything attached", () => {
   });
 
   it("RouteToEventGrid: the original's condition is kept for the restore", () => {
-    expect(a.eventGrid!.route).toEqual({ name: "RouteToEventGrid", condition: "$body.temperature > 30", endpointNames: ["eventgrid"], isEnabled: true });
+    expect(a.eventGrid!.route).toEqual({ name: "RouteToEventGrid", source: "DeviceMessages", condition: "$body.temperature > 30", endpointNames: ["eventgrid"], isEnabled: true });
   });
 
   it("diagnostic settings: same destinations and categories", () => {
@@ -278,6 +278,7 @@ describe("components under Pulumi's mocks: inputs and order as registered", () =
   }
   const regs: Reg[] = [];
   let attachments: AttachmentsPlan;
+  let cloneLive: Record<string, unknown> | undefined;
 
   beforeAll(async () => {
     const plan = planOf({ attachments: { privateEndpoints: { subnetId: SUBNET } } });
@@ -286,7 +287,12 @@ describe("components under Pulumi's mocks: inputs and order as registered", () =
       {
         // `name` as Azure reports it: the resource's own name input (as the offline plan does).
         newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs, name: args.inputs[NAME_INPUT[args.type] ?? "name"] ?? args.name } }),
-        call: () => ({}),
+        // getIotHubResource: the clone as ARM would answer (404 on a first run).
+        call: (args) => {
+          if (args.token !== "azure-native:iothub:getIotHubResource") return {};
+          if (!cloneLive) throw Object.assign(new Error("ResourceNotFound"), { details: "Status=404 Code=\"ResourceNotFound\"" });
+          return cloneLive;
+        },
       },
       "iothub-clone",
       "attachments-test",
@@ -339,6 +345,25 @@ describe("components under Pulumi's mocks: inputs and order as registered", () =
     const route = regs.filter((r) => r.type.endsWith(":RouteToEventGridCondition"))[0];
     expect(route.inputs).toMatchObject({ condition: "$body.temperature > 30", routeName: "RouteToEventGrid", hubId: expect.stringMatching(/fabrikam-neu$/) });
     expect(route.dependsOn).toEqual(expect.arrayContaining([urn("clone-attached-eventgrid-hot-devices"), urn("clone-attached-eventgrid-legacy-created"), urn("clone-attached-private-endpoints")]));
+  });
+
+  it("RouteToEventGrid in the hub's desired routes: not on a first run, kept with the original's condition once the clone has it", async () => {
+    const { routingWithEventGridRoute } = await import("../../components/clone/event-grid-route");
+    const route = attachments.eventGrid!.route!;
+    const routing = { routes: [{ name: "telemetry", source: "DeviceMessages", endpointNames: ["events"], isEnabled: true }], enrichments: [] };
+    const routesOf = (r: Record<string, unknown>) => (r.routes as any).promise() as Promise<Array<{ name: string; condition?: string }>>;
+    cloneLive = undefined;
+    expect((await routesOf(routingWithEventGridRoute(routing, route, { resourceGroupName: "rg-iot", resourceName: "fabrikam-neu" }, {}))).map((r) => r.name)).toEqual(["telemetry"]);
+    cloneLive = { name: "fabrikam-neu", properties: { routing: { routes: [{ name: "RouteToEventGrid", condition: "true", endpointNames: ["eventgrid"], isEnabled: true }] } } };
+    const later = await routesOf(routingWithEventGridRoute(routing, route, { resourceGroupName: "rg-iot", resourceName: "fabrikam-neu" }, {}));
+    expect(later).toEqual([routing.routes[0], { name: "RouteToEventGrid", source: "DeviceMessages", condition: "$body.temperature > 30", endpointNames: ["eventgrid"], isEnabled: true }]);
+    // The clone exists without the route (subscriptions not created yet): left out, as on create.
+    cloneLive = { name: "fabrikam-neu", properties: { routing: { routes: [] } } };
+    expect((await routesOf(routingWithEventGridRoute(routing, route, { resourceGroupName: "rg-iot", resourceName: "fabrikam-neu" }, {}))).map((r) => r.name)).toEqual(["telemetry"]);
+    // Any other failure of the read is not "absent".
+    cloneLive = undefined;
+    const { cloneHasRoute } = await import("../../components/clone/event-grid-route");
+    await expect(cloneHasRoute({ resourceGroupName: "rg-iot", resourceName: "fabrikam-neu", routeName: "RouteToEventGrid" }, {})).resolves.toBe(false);
   });
 
   it("role assignments and diagnostic settings do not wait for the devices", () => {
