@@ -19,7 +19,7 @@ import {
   isMarker,
   unwrapSecrets,
 } from "./arm-expressions";
-import { attachmentsFromTemplate, isAttachmentCandidate, type HubAttachments, type TemplateResource } from "./attachments";
+import { attachmentsFromTemplate, isAttachmentCandidate, targetsHub, type HubAttachments, type TemplateResource } from "./attachments";
 import type { ConsumerGroup, DeploymentContext, HubCertificate, ParameterValues } from "./model";
 
 type Obj = Record<string, unknown>;
@@ -529,11 +529,13 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
   const certificates: HubCertificate[] = [];
   const attachmentResources: TemplateResource[] = [];
   const attachmentNotes: string[] = [];
+  const unrelated: TemplateResource[] = [];
   for (const f of w.found) {
     if (f.kind === "hub") continue;
     if (f.kind === "attachment") {
-      const r = readAttachmentResource(f, origin);
+      const r = readAttachmentResource(f, origin, chosen.name);
       if (typeof r === "string") attachmentNotes.push(r);
+      else if (r.unrelated) unrelated.push(r);
       else attachmentResources.push(r);
       continue;
     }
@@ -574,7 +576,6 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     if (k !== undefined) parameterPaths(hub.resource[k], join(hub.path, k), parameterAt);
   }
   // Attachment candidates that belong to something else than this hub are not carried over either.
-  const unrelated: TemplateResource[] = [];
   const attachments = attachmentsFromTemplate(attachmentResources, chosen.name, w.others, attachmentNotes, unrelated);
   for (const r of unrelated) w.skipped.push(`${r.type} '${r.name}' (${r.path})`);
   for (const other of named.filter((n) => n !== chosen)) w.skipped.push(`Microsoft.Devices/IotHubs '${other.name}' (${other.hub.path}, another hub)`);
@@ -587,10 +588,13 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
  * something outside the file, a parameter nobody supplied) must not stop the hub's read: it comes
  * back as a line saying it was left out and why.
  */
-function readAttachmentResource(f: Found, origin: string): TemplateResource | string {
+function readAttachmentResource(f: Found, origin: string, hubName: string): (TemplateResource & { unrelated?: boolean }) | string {
+  let scope: unknown;
+  let name = "";
+  let fullType = f.type ?? "";
   try {
-    const fullType = f.type ?? String(structural(getCI(f.resource, "type"), f.scope, join(f.path, "type"), origin));
-    let name = resourceName(f, origin);
+    fullType = f.type ?? String(structural(getCI(f.resource, "type"), f.scope, join(f.path, "type"), origin));
+    name = resourceName(f, origin);
     // A child nested in its parent's `resources` may leave the parent's name out of its own.
     const expected = fullType.split("/").length - 1;
     if (f.parentName && name.split("/").length === expected - 1) name = `${f.parentName()}/${name}`;
@@ -598,7 +602,10 @@ function readAttachmentResource(f: Found, origin: string): TemplateResource | st
       const v = getCI(f.resource, key);
       return v === undefined ? undefined : unwrapSecrets(field(v, f.scope, join(f.path, key), origin));
     };
-    const scope = opt("scope");
+    scope = opt("scope");
+    // An extension resource scoped to something else (a role on a storage account) is not the
+    // hub's: not evaluated further (its properties may use reference(), which cannot be read offline).
+    if (typeof scope === "string" && !targetsHub(scope, hubName)) return { type: fullType, name, path: f.path, scope, properties: {}, unrelated: true };
     const location = opt("location");
     const tags = opt("tags");
     const identity = opt("identity");
@@ -616,6 +623,9 @@ function readAttachmentResource(f: Found, origin: string): TemplateResource | st
       properties: isObj(properties) ? properties : {},
     };
   } catch (e) {
+    // Does it concern the hub at all? Only then is the failure the clone's business.
+    const mentionsHub = targetsHub(scope, hubName) || JSON.stringify(f.resource).toLowerCase().includes("microsoft.devices/iothubs") || name.split("/")[0].toLowerCase() === hubName.toLowerCase();
+    if (!mentionsHub) return { type: fullType || "(type unknown)", name: name || "?", path: f.path, properties: {}, unrelated: true };
     const msg = e instanceof Error ? e.message : String(e);
     return `${f.path}: could not be read (${redact(msg)}); left out of the clone`;
   }

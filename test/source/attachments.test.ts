@@ -84,6 +84,31 @@ describe("attachments in a resource-group export", () => {
     expect(m.attachments!.diagnosticSettings.map((d) => d.name)).toEqual(["to-logs", "archive"]);
     expect(m.attachments!.notCarried).toContainEqual(expect.stringMatching(/^resources\[14\]: could not be read \(.*notDeclared.*\); left out of the clone$/));
   });
+
+  it("an extension resource scoped to something else is not the hub's, even when it cannot be evaluated offline", () => {
+    const doc = JSON.parse(fs.readFileSync(path.join(dir, "rg-export.json"), "utf8"));
+    doc.resources.push({
+      type: "Microsoft.Authorization/roleAssignments",
+      name: "[guid('storage-role')]",
+      scope: "Microsoft.Storage/storageAccounts/fabrikamarchive",
+      properties: { roleDefinitionId: "x", principalId: "[reference('someIdentity', '2018-11-30').principalId]" },
+    });
+    const m = readHub(doc, "inline.json", { context });
+    expect(m.attachments!.roleAssignments).toHaveLength(2);
+    expect(m.attachments!.notCarried.some((l) => l.includes("could not be read"))).toBe(false);
+    // named like every other resource the clone does not carry over
+    expect(m.notes).toContainEqual(expect.stringMatching(/roleassignments .*resources\[14\].* is not carried over/i));
+  });
+});
+
+describe("a real authored template (corpus)", () => {
+  const file = "/work/shared/corpus/arm-templates/industrial-iot-azuredeploy-uami-twin-lifecycle-routes-dps.json";
+  it.runIf(fs.existsSync(file))("its role assignment on the storage account (principal from reference()) is not mistaken for the hub's", () => {
+    const m = readHubFile(file, { context: { ...context, location: "westeurope" } });
+    expect(m.attachments!.roleAssignments).toEqual([]);
+    expect(m.attachments!.notCarried).toEqual([]);
+  });
+  if (!fs.existsSync(file)) it("corpus not present: skipped (reads /work/shared/corpus when it exists)", () => expect(fs.existsSync(file)).toBe(false));
 });
 
 describe("a hub-only export", () => {
