@@ -88,8 +88,11 @@ function lastSegment(id: string): string {
   const parts = id.split("/").filter(Boolean);
   return parts[parts.length - 1] ?? id;
 }
+/** Drops undefined and null, deeply: ARM bodies carry `null` for unset fields (`categoryGroup: null`), which are not inputs. */
 function defined(o: Obj): Obj {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
+  const deep = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(deep) : isObj(v) ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined && x !== null).map(([k, x]) => [k, deep(x)])) : v;
+  return deep(o) as Obj;
 }
 
 /**
@@ -153,7 +156,9 @@ function planEventGrid(a: HubAttachments, model: HubModel, config: CloneConfig, 
   };
   const identity = a.systemTopic?.identity;
   if (isObj(identity) && String(getCI(identity, "type") ?? "None") !== "None") {
-    plan.identity = defined({ type: getCI(identity, "type"), userAssignedIdentities: getCI(identity, "userAssignedIdentities") });
+    // User-assigned identities keyed by id; their principal/client ids are Azure's (read-only), so each maps to {}.
+    const uai = getCI(identity, "userAssignedIdentities");
+    plan.identity = defined({ type: getCI(identity, "type"), userAssignedIdentities: isObj(uai) ? Object.fromEntries(Object.keys(uai).map((k) => [k, {}])) : undefined });
   }
   const urls = cfg.webhookEndpointUrls ?? {};
   for (const s of subs) {
@@ -235,6 +240,19 @@ function planDiagnostics(a: HubAttachments, config: CloneConfig, sink: Sink): Di
   }
   return a.diagnosticSettings.map((d) => {
     const p = d.properties;
+    // Retention in diagnostic settings is retired (learn.microsoft.com/azure/azure-monitor/essentials/
+    // migrate-to-azure-storage-lifecycle-policy): a new setting carrying it may be refused, so it
+    // is not sent; an enabled one is named.
+    let retention = false;
+    const noRetention = (list: unknown) =>
+      Array.isArray(list)
+        ? list.map((x) => {
+            if (!isObj(x)) return x;
+            const { retentionPolicy, ...rest } = x;
+            if (isObj(retentionPolicy) && retentionPolicy.enabled === true) retention = true;
+            return rest;
+          })
+        : list;
     const inputs = defined({
       workspaceId: getCI(p, "workspaceId"),
       storageAccountId: getCI(p, "storageAccountId"),
@@ -243,9 +261,10 @@ function planDiagnostics(a: HubAttachments, config: CloneConfig, sink: Sink): Di
       serviceBusRuleId: getCI(p, "serviceBusRuleId"),
       marketplacePartnerId: getCI(p, "marketplacePartnerId"),
       logAnalyticsDestinationType: getCI(p, "logAnalyticsDestinationType"),
-      logs: getCI(p, "logs"),
-      metrics: getCI(p, "metrics"),
+      logs: noRetention(getCI(p, "logs")),
+      metrics: noRetention(getCI(p, "metrics")),
     });
+    if (retention) sink.warn(`diagnostic setting ${d.name}: its retention policy is not carried over (retired in diagnostic settings): keep logs longer with a lifecycle policy on the storage account`);
     const to = ["workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId"].filter((k) => inputs[k]).map((k) => k.replace(/Id$/, ""));
     sink.carried(`diagnostic setting ${d.name} (to ${to.join(", ") || "no destination"})`);
     return { name: d.name, inputs };

@@ -178,6 +178,40 @@ describe("what is left out, and why", () => {
   });
 });
 
+describe("a plan from the live hub's ARM bodies (snapshot or live source)", () => {
+  it("sends no nulls and no read-only fields; keeps delivery identities; the topic's identities map to {}", async () => {
+    const fs = await import("fs");
+    const { attachmentsFromArm } = await import("../../components/source/attachments");
+    const live = JSON.parse(fs.readFileSync(path.join(dir, "arm-live.json"), "utf8")) as { hub: any; interactions: Interaction[] };
+    const body = (suffix: string) => live.interactions.find((i) => i.path.endsWith(suffix))!.body as any;
+    const topic = { ...body("/systemTopics").value[0], identity: { type: "UserAssigned", userAssignedIdentities: { "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/eg": { principalId: "p", clientId: "c" } } } };
+    const arm = {
+      systemTopics: [{ ...topic, eventSubscriptions: body("/eventSubscriptions").value }],
+      eventSubscriptions: [],
+      diagnosticSettings: body("/diagnosticSettings").value,
+      privateEndpoints: [{ ...body("/privateEndpoints/pe-fabrikam-hub"), privateDnsZoneGroups: body("/privateDnsZoneGroups").value }],
+      roleAssignments: body("/roleAssignments").value,
+    };
+    const model = readHubFile(path.join(dir, "hub-only-export.json"), { context: { resourceGroup: "rg-iot", subscriptionId: SUB } });
+    model.attachments = attachmentsFromArm(arm, "fabrikam-hub");
+    const plan = buildClonePlan(model, parseCloneConfig({ source: { template: "x", resourceGroup: "rg-iot" }, clone: { name: "fabrikam-neu" }, devices: { enabled: false }, attachments: { privateEndpoints: { subnetId: SUBNET } } }));
+    const a = plan.attachments!;
+    const text = JSON.stringify(a);
+    expect(text).not.toContain("null");
+    expect(text).not.toMatch(/provisioningState|"topic"|metricResourceId|privateLinkServiceConnectionState/);
+    expect(a.eventGrid!.identity).toEqual({ type: "UserAssigned", userAssignedIdentities: { "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/eg": {} } });
+    expect(a.eventGrid!.subscriptions[0].inputs.deadLetterWithResourceIdentity).toEqual({
+      identity: { type: "UserAssigned", userAssignedIdentity: `/subscriptions/${SUB}/resourceGroups/rg-iot/providers/Microsoft.ManagedIdentity/userAssignedIdentities/eg-dl` },
+      deadLetterDestination: { endpointType: "StorageBlob", resourceId: `/subscriptions/${SUB}/resourceGroups/rg-apps/providers/Microsoft.Storage/storageAccounts/fabrikamdl`, blobContainerName: "deadletters" },
+    });
+    // retention in diagnostic settings is retired: not sent
+    expect(a.diagnosticSettings[0].inputs.logs).toEqual([{ category: "Connections", enabled: true }]);
+    expect(plan.warnings.some((w) => /retention policy/.test(w))).toBe(false);
+    expect(a.roleAssignments.map((r) => r.principalId)).toEqual(["7c1e5a52-1111-4e6b-9c3d-0a1b2c3d4e5f"]);
+    expect(a.privateEndpoints[0].dnsZoneGroups[0].privateDnsZoneConfigs.map((c) => c.privateDnsZoneId.split("/").pop())).toEqual(["privatelink.azure-devices.net"]);
+  });
+});
+
 describe("the clone stays silent until cutover: routes to shared endpoints", () => {
   it("lifecycle and twin-change routes to a kept endpoint are planned disabled, with a warning each", () => {
     const plan = planOf();
