@@ -55,7 +55,8 @@ export class HubEventGrid extends pulumi.ComponentResource {
           const d = inputs.deliveryWithResourceIdentity as Record<string, unknown>;
           inputs.deliveryWithResourceIdentity = pulumi.secret(url.apply((u) => ({ ...d, destination: { ...(d.destination as object), endpointUrl: u } })));
         } else {
-          inputs.destination = pulumi.secret(url.apply((u) => ({ ...(inputs.destination as object), endpointUrl: u })));
+          const destination = inputs.destination as object; // captured: the apply runs after the reassignment
+          inputs.destination = pulumi.secret(url.apply((u) => ({ ...destination, endpointUrl: u })));
         }
       }
       const sub = new eventgrid.SystemTopicEventSubscription(

@@ -430,10 +430,24 @@ describe("components under Pulumi's mocks: inputs and order as registered", () =
 describe("the real program through the offline plan", () => {
   let plan: PlanResult;
   let enabled: PlanResult;
+  let webhook: PlanResult;
   beforeAll(async () => {
     const base = { template: exportFile, location: "northeurope", name: "fabrikam-neu", sourceResourceGroup: "rg-iot", sourceSubscription: SUB };
-    [plan, enabled] = await Promise.all([runPlan({ ...base, privateEndpointSubnet: SUBNET }), runPlan({ ...base, sharedEventRoutes: "enabled" })]);
-  }, 300_000);
+    [plan, enabled, webhook] = await Promise.all([
+      runPlan({ ...base, privateEndpointSubnet: SUBNET }),
+      runPlan({ ...base, sharedEventRoutes: "enabled" }),
+      runPlan({ stackFile: path.join(dir, "Pulumi.attachments.yaml"), template: exportFile }),
+    ]);
+  }, 400_000);
+
+  it("a WebHook URL from a secret stack value is planned and never printed", () => {
+    expect(webhook.errors).toEqual([]);
+    const hook = webhook.resources.find((r) => r.type === "azure-native:eventgrid:SystemTopicEventSubscription" && (r.inputs as any).eventSubscriptionName === "ops-webhook")!;
+    expect(hook).toBeDefined();
+    // the plan shows a secret object's shape and masks the URL in it
+    expect((hook.inputs as any).destination).toEqual({ endpointType: "WebHook", endpointUrl: "[secret]", maxEventsPerBatch: 1 });
+    expect(JSON.stringify(webhook)).not.toContain("offline-plan-secret");
+  });
 
   it("lists the attached resources with the rest", () => {
     expect(plan.errors).toEqual([]);
