@@ -16,6 +16,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as iothub from "@pulumi/azure-native/iothub";
+import type { ClonePlan } from "./types";
 
 /** Does the clone already exist with the named route? (An ARM GET through azure-native; absent = false.) */
 export async function cloneHasRoute(
@@ -79,6 +80,18 @@ export class RouteToEventGridCondition extends pulumi.dynamic.Resource {
     const implDir = path.relative(process.cwd(), __dirname) || ".";
     super(makeProvider(implDir), name, { ...args, written: undefined }, opts, "hubclone", "RouteToEventGridCondition");
   }
+}
+
+/**
+ * The route to keep once the clone has it: the planned restore, else the original's route as the
+ * transform kept it aside. The second matters when the clone's subscriptions are being removed
+ * (attachments.eventGrid.enabled: false): Pulumi updates the hub before it deletes them, and that
+ * update must still carry the route (400126).
+ */
+export function routeToKeep(plan: ClonePlan): { name: string; source: string; condition: string; endpointNames: string[]; isEnabled: boolean } | undefined {
+  if (plan.attachments?.eventGrid?.route) return plan.attachments.eventGrid.route;
+  const r = plan.eventGridRoute?.route;
+  return r ? { name: r.name, source: r.source ?? "DeviceMessages", condition: r.condition ?? "true", endpointNames: r.endpointNames, isEnabled: r.isEnabled ?? true } : undefined;
 }
 
 /**

@@ -21,7 +21,7 @@ import { resolveCredential, SubscriptionProviders } from "./key-lookups";
 import { RoutingIdentity, type IdentityGrant } from "./routing-identity";
 import { RoutingResources } from "./routing-resources";
 import { declareAttachments } from "./attachments";
-import { routingWithEventGridRoute } from "./event-grid-route";
+import { routeToKeep, routingWithEventGridRoute } from "./event-grid-route";
 import { readLiveSource, readSourceFile } from "./source";
 import type { ClonePlan, EndpointKind, Summary } from "./types";
 import { ENDPOINT_KINDS } from "./types";
@@ -269,7 +269,7 @@ export class HubClone extends pulumi.ComponentResource {
 
     // RouteToEventGrid: never sent on create; kept once Event Grid has added it (event-grid-route.ts).
     if (properties.routing)
-      properties.routing = routingWithEventGridRoute(properties.routing as Record<string, unknown>, plan.attachments?.eventGrid?.route, { resourceGroupName: rg, resourceName: plan.hub.resourceName }, parent);
+      properties.routing = routingWithEventGridRoute(properties.routing as Record<string, unknown>, routeToKeep(plan), { resourceGroupName: rg, resourceName: plan.hub.resourceName }, parent);
 
     // 8. The hub, after everything it routes to and the identity's grants.
     const dependsOn = [routing, identity].filter((r): r is RoutingResources | RoutingIdentity => !!r);

@@ -400,6 +400,14 @@ describe("components under Pulumi's mocks: inputs and order as registered", () =
     await expect(cloneHasRoute({ resourceGroupName: "rg-iot", resourceName: "fabrikam-neu", routeName: "RouteToEventGrid" }, {})).resolves.toBe(false);
   });
 
+  it("without a planned restore, the original's route is still kept once the clone has it (subscriptions being removed)", async () => {
+    const { routeToKeep } = await import("../../components/clone/event-grid-route");
+    const plan = planOf({ attachments: { eventGrid: { enabled: false } } });
+    expect(plan.attachments!.eventGrid).toBeUndefined();
+    expect(routeToKeep(plan)).toEqual({ name: "RouteToEventGrid", source: "DeviceMessages", condition: "$body.temperature > 30", endpointNames: ["eventgrid"], isEnabled: true });
+    expect(routeToKeep(planOf({}, path.join(dir, "hub-only-export.json")))?.name).toBe("RouteToEventGrid");
+  });
+
   it("role assignments and diagnostic settings do not wait for the devices", () => {
     const roles = of("azure-native:authorization:RoleAssignment").sort((x, y) => String(x.inputs.principalType).localeCompare(String(y.inputs.principalType))).reverse();
     expect(roles.map((r) => [r.inputs.principalId, r.inputs.principalType, r.inputs.roleDefinitionId])).toEqual([
