@@ -55,6 +55,12 @@ const cloneSchema = z
      * purpose. Needed when a template's file-upload parameters are not supplied.
      */
     fileUpload: z.boolean().optional(),
+    /**
+     * Routes of device lifecycle / twin-change events to an endpoint the clone shares with the
+     * original: created disabled (default) so the device import does not flood the original's
+     * consumers; `enabled` at cutover.
+     */
+    sharedEventRoutes: z.enum(["disabledUntilCutover", "enabled"]).optional(),
   })
   .strict();
 
@@ -129,6 +135,34 @@ const devicesSchema = z
   })
   .strict();
 
+const attachmentSwitch = z.object({ enabled: z.boolean().default(true) }).strict();
+
+/** What is attached to the original from outside (components/clone/attachments-plan.ts); each kind on by default. */
+const attachmentsSchema = z
+  .object({
+    eventGrid: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** WebHook subscriptions: the full endpoint URL per subscription name (secret: ARM never returns it). */
+        webhookEndpointUrls: z.record(z.string(), str).optional(),
+      })
+      .strict()
+      .prefault({}),
+    diagnosticSettings: attachmentSwitch.prefault({}),
+    privateEndpoints: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** ARM id of the subnet, in the clone's region, for the clone's private endpoints. */
+        subnetId: str.optional(),
+        /** Private DNS zones for the clone's endpoints (default: the original's zones, which are global). */
+        privateDnsZoneIds: z.array(str).optional(),
+      })
+      .strict()
+      .prefault({}),
+    roleAssignments: attachmentSwitch.prefault({}),
+  })
+  .strict();
+
 export const cloneConfigSchema = z
   .object({
     source: sourceSchema,
@@ -137,15 +171,17 @@ export const cloneConfigSchema = z
     identity: identitySchema.default({}),
     certificates: z.record(z.string(), certificateSchema).default({}),
     devices: devicesSchema.default(devicesSchema.parse({})),
+    attachments: attachmentsSchema.default(attachmentsSchema.parse({})),
   })
   .strict();
 
 export type CloneConfig = z.infer<typeof cloneConfigSchema>;
 export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type DevicesConfig = z.infer<typeof devicesSchema>;
+export type AttachmentsConfig = z.infer<typeof attachmentsSchema>;
 
 /** The config keys the program reads (each is one `iothub-clone:<key>` stack value). */
-export const CONFIG_KEYS = ["source", "clone", "endpoints", "identity", "certificates", "devices"] as const;
+export const CONFIG_KEYS = ["source", "clone", "endpoints", "identity", "certificates", "devices", "attachments"] as const;
 
 function issueLine(issue: z.core.$ZodIssue): Finding {
   const path = issue.path.map(String).join(".");
@@ -189,8 +225,14 @@ const CREDENTIAL_FIELDS = ["connectionString", "primaryKey", "secondaryKey"] as 
  * unencrypted in `Pulumi.<stack>.yaml` (and in git for GitOps). Pure, for tests.
  */
 export function plainTextCredentialFindings(config: CloneConfig, secretKeys: Set<string>): Finding[] {
-  if (secretKeys.has("endpoints")) return [];
   const findings: Finding[] = [];
+  if (!secretKeys.has("attachments"))
+    for (const sub of Object.keys(config.attachments?.eventGrid.webhookEndpointUrls ?? {}))
+      findings.push({
+        field: `${PROJECT}:attachments.eventGrid.webhookEndpointUrls.${sub}`,
+        message: `is stored in clear text (a webhook URL carries its key): set it with \`pulumi config set --path --secret '${PROJECT}:attachments.eventGrid.webhookEndpointUrls.${sub}' <url>\``,
+      });
+  if (secretKeys.has("endpoints")) return findings;
   for (const [name, ep] of Object.entries(config.endpoints ?? {})) {
     for (const field of CREDENTIAL_FIELDS) {
       if ((ep as Record<string, unknown>)[field]) {

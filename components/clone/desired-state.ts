@@ -4,12 +4,15 @@
  */
 import type { CloneConfig } from "../config";
 import type { HubModel } from "../source/model";
+import { planAttachments, silenceSharedEventRoutes } from "./attachments-plan";
 import { transformHub } from "./transform";
 import type { ClonePlan } from "./types";
 import { validateClonePlan } from "./validation";
 
 export function buildClonePlan(model: HubModel, config: CloneConfig): ClonePlan {
   const plan = transformHub(model, config);
+  silenceSharedEventRoutes(plan, config);
+  plan.attachments = planAttachments(model, config, plan);
   const seen = new Set(plan.errors.map((f) => `${f.field}|${f.message}`));
   if (config.devices.enabled && !plan.original.resourceGroup) {
     plan.errors.push({

@@ -20,6 +20,8 @@ import type { Estimates } from "../devices/pace";
 import { resolveCredential, SubscriptionProviders } from "./key-lookups";
 import { RoutingIdentity, type IdentityGrant } from "./routing-identity";
 import { RoutingResources } from "./routing-resources";
+import { declareAttachments } from "./attachments";
+import { routeToKeep, routingWithEventGridRoute } from "./event-grid-route";
 import { readLiveSource, readSourceFile } from "./source";
 import type { ClonePlan, EndpointKind, Summary } from "./types";
 import { ENDPOINT_KINDS } from "./types";
@@ -265,6 +267,10 @@ export class HubClone extends pulumi.ComponentResource {
     if (identity) userAssigned.push(identity.identityId);
     const type = plan.identity.systemAssigned ? (userAssigned.length ? "SystemAssigned, UserAssigned" : "SystemAssigned") : userAssigned.length ? "UserAssigned" : undefined;
 
+    // RouteToEventGrid: never sent on create; kept once Event Grid has added it (event-grid-route.ts).
+    if (properties.routing)
+      properties.routing = routingWithEventGridRoute(properties.routing as Record<string, unknown>, routeToKeep(plan), { resourceGroupName: rg, resourceName: plan.hub.resourceName }, parent);
+
     // 8. The hub, after everything it routes to and the identity's grants.
     const dependsOn = [routing, identity].filter((r): r is RoutingResources | RoutingIdentity => !!r);
     const hub = new iothub.IotHubResource(
@@ -314,6 +320,7 @@ export class HubClone extends pulumi.ComponentResource {
     );
 
     // 10. Devices: bulk export from the original (read-only) and import into the clone.
+    let migration: pulumi.Resource | undefined;
     if (devicesOn && staging) {
       const originalKeys = iothub.listIotHubResourceKeysOutput(
         { resourceGroupName: plan.original.resourceGroup!, resourceName: plan.original.name },
@@ -332,7 +339,7 @@ export class HubClone extends pulumi.ComponentResource {
           return `HostName=${host};SharedAccessKeyName=${p?.keyName ?? "iothubowner"};SharedAccessKey=${p?.primaryKey ?? ""}`;
         }),
       );
-      wireDeviceMigration(
+      migration = wireDeviceMigration(
         `${name}-devices`,
         {
           devices: config.devices,
@@ -346,6 +353,23 @@ export class HubClone extends pulumi.ComponentResource {
         { parent: this, dependsOn: [hub, ...groups] },
       );
     }
+
+    // 11. What is attached to the hub: roles, diagnostics, private endpoints, Event Grid after the devices.
+    if (plan.attachments)
+      declareAttachments(
+        `${name}-attached`,
+        {
+          plan: plan.attachments,
+          hubId: hub.id,
+          resourceGroupName: rg,
+          location,
+          subscriptionId: azureNative.get("subscriptionId") ?? authorization.getClientConfigOutput(parent).subscriptionId,
+          // The last of the hub's chained child operations (or the hub itself).
+          hubOperations: [hub, previous],
+          deviceMigration: migration,
+        },
+        parent,
+      );
 
     const summary: CloneSummary = {
       carriedOver: plan.summary.carriedOver,

@@ -15,7 +15,7 @@ import { COMPUTED, NAME_INPUT, planConfig, renderInputs, secretValuesOf, type Pl
 const MOCK_KEY = "bW9jay1rZXktbm90LXJlYWw="; // "mock-key-not-real": never a real credential
 
 /** Invoke results: shapes of the real functions, values obviously fake (and wrapped secret by the program). */
-function invokeResult(token: string, inputs: Record<string, any>, live?: unknown): Record<string, unknown> {
+function invokeResult(token: string, inputs: Record<string, any>, live?: unknown, sourceName?: string): Record<string, unknown> {
   switch (token) {
     case "azure-native:storage:listStorageAccountKeys":
       return { keys: [{ keyName: "key1", value: MOCK_KEY, permissions: "FULL" }] };
@@ -37,6 +37,13 @@ function invokeResult(token: string, inputs: Record<string, any>, live?: unknown
     case "azure-native:authorization:getClientConfig":
       return { subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "00000000-0000-0000-0000-000000000000", clientId: "offline-plan", objectId: "offline-plan" };
     case "azure-native:iothub:getIotHubResource":
+      // Any other hub than the original is the clone, which an offline plan treats as not yet
+      // created (what ARM answers on a first run).
+      if (sourceName === undefined || String(inputs.resourceName).toLowerCase() !== sourceName.toLowerCase()) {
+        // As a provider error arrives through gRPC: the SDK rejects with `new Error(err.details)`.
+        const notFound = `ResourceNotFound: the IoT hub '${inputs.resourceName}' does not exist (offline plan: the clone is not created yet)`;
+        throw Object.assign(new Error(notFound), { details: notFound });
+      }
       if (live) return live as Record<string, unknown>;
       throw new UserError(
         `the stack reads the live hub ${inputs.resourceGroupName}/${inputs.resourceName}, which an offline plan cannot reach: pass its \`az iot hub show\` output with --live-source FILE (or plan a file with --template FILE)`,
@@ -109,6 +116,8 @@ function errorLines(err: unknown): string[] {
 }
 
 export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
+  // No Azure offline: the live source does not list the hub's attachments (clone/source.ts).
+  process.env.HUBCLONE_OFFLINE_PLAN = "1";
   const result: PlanResult = { resources: [], warnings: [], errors: [], stack: opts.stack };
   let cfg: ReturnType<typeof planConfig>;
   try {
@@ -143,7 +152,7 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
       },
       call(args) {
         try {
-          return invokeResult(args.token, args.inputs, live);
+          return invokeResult(args.token, args.inputs, live, (cfg.config[`${PROJECT}:source`] as { name?: string } | undefined)?.name);
         } catch (e) {
           // The SDK re-wraps invoke failures; keep the user's line to report it as such.
           if (e instanceof UserError) invokeErrors.push(e.message);

@@ -49,6 +49,10 @@ export interface PlanOptions {
    * registry statistics through ARM (the one online step of a plan, only when asked).
    */
   devices?: number | "live";
+  /** Subnet (ARM id) for the clone's private endpoints (attachments.privateEndpoints.subnetId). */
+  privateEndpointSubnet?: string;
+  /** clone.sharedEventRoutes: lifecycle/twin-change routes to endpoints shared with the original. */
+  sharedEventRoutes?: string;
 }
 
 export interface PlannedResource {
@@ -95,6 +99,11 @@ export const NAME_INPUT: Record<string, string> = {
   "azure-native:cosmosdb:SqlResourceSqlRoleAssignment": "roleAssignmentId",
   "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
   "azure-native:authorization:RoleAssignment": "roleAssignmentName",
+  "azure-native:eventgrid:SystemTopic": "systemTopicName",
+  "azure-native:eventgrid:SystemTopicEventSubscription": "eventSubscriptionName",
+  "azure-native:monitor:DiagnosticSetting": "name",
+  "azure-native:network:PrivateEndpoint": "privateEndpointName",
+  "azure-native:network:PrivateDnsZoneGroup": "privateDnsZoneGroupName",
 };
 
 /**
@@ -239,6 +248,8 @@ export function secretValuesOf(config: ConfigMap, secretKeys: Set<string>, secre
   for (const ep of Object.values((config[`${PROJECT}:endpoints`] as Record<string, Record<string, unknown>>) ?? {})) {
     for (const k of ["connectionString", "primaryKey", "secondaryKey"]) leaves(ep?.[k]);
   }
+  // Webhook URLs carry their key (attachments.eventGrid.webhookEndpointUrls).
+  leaves((config[`${PROJECT}:attachments`] as { eventGrid?: { webhookEndpointUrls?: unknown } } | undefined)?.eventGrid?.webhookEndpointUrls);
   return out;
 }
 
@@ -319,6 +330,16 @@ export function planConfig(opts: PlanOptions): { config: ConfigMap; secretKeys: 
   if (opts.sku) clone.sku = opts.sku;
   if (opts.partitions !== undefined) clone.partitions = opts.partitions;
   if (opts.units !== undefined) clone.units = opts.units;
+  if (opts.sharedEventRoutes !== undefined) {
+    if (!["disabledUntilCutover", "enabled"].includes(opts.sharedEventRoutes))
+      throw new UserError(`'${opts.sharedEventRoutes}' is not one of disabledUntilCutover, enabled`, "--shared-event-routes");
+    clone.sharedEventRoutes = opts.sharedEventRoutes;
+  }
+  if (opts.privateEndpointSubnet) {
+    const attachments = obj("attachments");
+    const pe = attachments.privateEndpoints && typeof attachments.privateEndpoints === "object" ? { ...(attachments.privateEndpoints as Record<string, unknown>) } : {};
+    attachments.privateEndpoints = { ...pe, subnetId: opts.privateEndpointSubnet };
+  }
   return { config, secretKeys, notes, secretParams };
 }
 

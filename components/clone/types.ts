@@ -5,6 +5,7 @@
  * descriptions of where each comes from at deploy time.
  */
 import type { Finding } from "../errors";
+import type { AttachmentsPlan } from "./attachments-plan";
 
 export type EndpointKind = "storageContainers" | "serviceBusQueues" | "serviceBusTopics" | "eventHubs" | "cosmosDBSqlContainers";
 
@@ -189,6 +190,8 @@ export interface ClonePlan {
   certificates: CertificatePlan[];
   /** Left out of the create body; see EventGridRoutePlan. */
   eventGridRoute?: EventGridRoutePlan;
+  /** Event Grid, diagnostic settings, private endpoints and role assignments (attachments-plan.ts). */
+  attachments?: AttachmentsPlan;
   summary: Summary;
   warnings: string[];
   errors: Finding[];

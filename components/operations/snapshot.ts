@@ -7,6 +7,8 @@
  */
 import type { IotHubClient } from "@azure/arm-iothub";
 import { rawBody } from "./arm";
+import { listHubAttachments, type AttachmentClients } from "./attachments";
+import type { ArmAttachments } from "../source/attachments";
 
 /** The snapshot file (matches `components/source/snapshot.ts`, which the clone program reads). */
 export interface HubSnapshot {
@@ -19,6 +21,8 @@ export interface HubSnapshot {
   certificates: Array<{ name: string; certificate?: string; isVerified?: boolean }>;
   /** One line per item the portal template export would have left out or masked. */
   missedByExport: string[];
+  /** What is attached from outside the hub (Event Grid, diagnostics, private endpoints, roles), as ARM listed it. */
+  attachments?: ArmAttachments;
 }
 
 export interface SnapshotTarget {
@@ -95,7 +99,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 /** Reads the live hub through ARM and returns the snapshot (keys masked). */
-export async function takeSnapshot(client: IotHubClient, t: SnapshotTarget, now: Date = new Date()): Promise<HubSnapshot> {
+export async function takeSnapshot(client: IotHubClient, t: SnapshotTarget, now: Date = new Date(), attachments?: AttachmentClients): Promise<HubSnapshot> {
   const hub = await rawBody<Record<string, any>>((onResponse) => client.iotHubResource.get(t.resourceGroup, t.name, { onResponse }));
 
   const consumerGroups: Record<string, string[]> = {};
@@ -127,7 +131,21 @@ export async function takeSnapshot(client: IotHubClient, t: SnapshotTarget, now:
     certificates,
     missedByExport: [],
   };
+  if (attachments) {
+    // The attachments hold no keys ARM returns (webhook URLs come back without their query), but
+    // they pass the same masking as the hub body.
+    snapshot.attachments = maskKeys(await listHubAttachments(attachments, { id: String(hub.id ?? ""), resourceGroup: t.resourceGroup, name: t.name, body: hub }));
+  }
   snapshot.missedByExport = whatExportMisses(snapshot);
+  if (snapshot.attachments) {
+    const a = snapshot.attachments;
+    // A subscription made on the hub is listed again under the system topic that backs it.
+    const n = new Set([...a.systemTopics.flatMap((x) => x.eventSubscriptions), ...a.eventSubscriptions].map((x) => x.name.toLowerCase())).size;
+    if (n) snapshot.missedByExport.push(`${n} Event Grid subscriptions: a hub-only export has none`);
+    if (a.diagnosticSettings.length) snapshot.missedByExport.push(`${a.diagnosticSettings.length} diagnostic settings: a hub-only export has none`);
+    if (a.privateEndpoints.length) snapshot.missedByExport.push(`${a.privateEndpoints.length} private endpoints: a hub-only export has none`);
+    if (a.roleAssignments.length) snapshot.missedByExport.push(`${a.roleAssignments.length} role assignments on the hub: no template export has them`);
+  }
   return snapshot;
 }
 

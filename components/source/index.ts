@@ -11,6 +11,7 @@ import { normaliseHubBody } from "./hub-body";
 import type { DeploymentContext, HubModel, ParameterValues, SourceFormat } from "./model";
 import { looksLikeSnapshot, snapshotSchema } from "./snapshot";
 import { isPortalExport, readTemplateHub } from "./template";
+import { attachmentsFromArm, type ArmAttachments } from "./attachments";
 
 export type { HubModel, ParameterValues, DeploymentContext, SourceFormat, KeyRef } from "./model";
 export type { HubSnapshot } from "./snapshot";
@@ -134,7 +135,7 @@ function fromArmDocument(document: unknown, origin: string, options: ReadOptions
 function fromTemplate(template: Obj, origin: string, options: ReadOptions, format: SourceFormat, basePath: string): HubModel {
   const t = readTemplateHub(template, { ...options, origin, basePath });
   try {
-    return normaliseHubBody(t.body, {
+    const model = normaliseHubBody(t.body, {
       format,
       origin,
       path: t.path,
@@ -142,6 +143,7 @@ function fromTemplate(template: Obj, origin: string, options: ReadOptions, forma
       certificates: t.certificates,
       notes: t.notes,
     });
+    return { ...model, attachments: t.attachments };
   } catch (e) {
     // A value of the wrong type that is a parameter's whole value: name the parameter, which is
     // what the user supplies (ARM passes a string parameter to the API as it is).
@@ -167,6 +169,7 @@ function fromSnapshot(document: unknown, origin: string): HubModel {
       if (!model.consumerGroups.some((c) => c.eventHubEndpoint === endpoint && c.name === name))
         model.consumerGroups.push({ eventHubEndpoint: endpoint, name, origin: "snapshot" });
   model.certificates = snap.certificates.map((c) => ({ ...c }));
+  if (snap.attachments) model.attachments = attachmentsFromArm(snap.attachments as ArmAttachments, model.name);
   model.notes.push(`snapshot captured ${snap.capturedAt}`, ...snap.missedByExport.map((m) => `captured beyond an ARM export: ${m}`));
   return model;
 }

@@ -9,6 +9,8 @@
  * silently between reading and planning.
  */
 
+import type { HubAttachments } from "./attachments";
+
 /** The input formats we detect. */
 export type SourceFormat =
   | "portal-export" // [parameters('IotHubs_<name>_name')], masked keys, SecureString params
@@ -200,6 +202,8 @@ export interface HubModel {
   properties: HubProperties;
   consumerGroups: ConsumerGroup[];
   certificates: HubCertificate[];
+  /** What is attached from outside (Event Grid, diagnostics, private endpoints, roles); absent = the source cannot list them. */
+  attachments?: HubAttachments;
   /** Notes made while reading (fields ignored, formats guessed): surfaced as plan warnings. */
   notes: string[];
 }

@@ -32,6 +32,19 @@ export const snapshotSchema = z.object({
   /** Consumer groups per built-in event hub endpoint (normally `events`), `$Default` included or not. */
   consumerGroups: z.record(z.string(), z.array(z.string())),
   certificates: z.array(snapshotCertificateSchema),
+  /**
+   * What is attached to the hub from outside it, as ARM listed it (see ./attachments.ts
+   * `ArmAttachments`). Optional: snapshots taken before it existed stay readable (then unknown).
+   */
+  attachments: z
+    .object({
+      systemTopics: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()), eventSubscriptions: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }).passthrough()) }).passthrough()),
+      eventSubscriptions: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }).passthrough()),
+      diagnosticSettings: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }).passthrough()),
+      privateEndpoints: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()), privateDnsZoneGroups: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }).passthrough()) }).passthrough()),
+      roleAssignments: z.array(z.object({ name: z.string(), properties: z.record(z.string(), z.unknown()) }).passthrough()),
+    })
+    .optional(),
   /** Things the ARM export would have missed and the snapshot captured (for the plan's summary). */
   missedByExport: z.array(z.string()),
 });

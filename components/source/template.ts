@@ -19,6 +19,7 @@ import {
   isMarker,
   unwrapSecrets,
 } from "./arm-expressions";
+import { attachmentsFromTemplate, isAttachmentCandidate, targetsHub, type HubAttachments, type TemplateResource } from "./attachments";
 import type { ConsumerGroup, DeploymentContext, HubCertificate, ParameterValues } from "./model";
 
 type Obj = Record<string, unknown>;
@@ -36,6 +37,8 @@ export interface TemplateHub {
   consumerGroups: ConsumerGroup[];
   certificates: HubCertificate[];
   notes: string[];
+  /** Event Grid, diagnostic settings, private endpoints, role assignments declared beside the hub. */
+  attachments: HubAttachments;
   /** The template has `IotHubs_<name>_name` parameters: a portal export. */
   portalExport: boolean;
   /** Body path (`properties.eventHubEndpoints.events.partitionCount`) → the parameter that is its whole value. */
@@ -309,10 +312,12 @@ function field(v: unknown, scope: Scope, path: string, origin: string): unknown 
 // ---------------------------------------------------------------------------------------------
 
 interface Found {
-  kind: "hub" | "consumerGroup" | "certificate";
+  kind: "hub" | "consumerGroup" | "certificate" | "attachment";
   resource: Obj;
   path: string;
   scope: Scope;
+  /** Resource type, lower case, parent type prefixed for nested children. */
+  type?: string;
   /** For children declared inside the hub's `resources`: the hub's name (lazily). */
   parentName?: () => string;
 }
@@ -340,6 +345,8 @@ interface Walk {
   linked: string[];
   /** Resources of the template the clone does not carry over (named in a warning each). */
   skipped: string[];
+  /** Resources that are neither the hub, its children, nor attached to it (a resource-group export has some). */
+  others: number;
 }
 
 /** `Microsoft.Storage/storageAccounts 'acct' (resources[1])`; the raw name when it cannot be evaluated. */
@@ -364,10 +371,12 @@ function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: str
     let type = rawType.toLowerCase();
     // Children nested in the hub's `resources` may use the short type (`eventHubEndpoints/ConsumerGroups`).
     if (parent && !type.startsWith("microsoft.")) type = `${parent.type}/${type}`;
-    const kind: Found["kind"] | "deployment" | undefined =
+    let kind: Found["kind"] | "deployment" | undefined =
       type === HUB ? "hub" : type === CONSUMER_GROUP ? "consumerGroup" : type === CERTIFICATE ? "certificate" : type === DEPLOYMENT ? "deployment" : undefined;
+    if (!kind && isAttachmentCandidate(type, getCI(r, "scope") !== undefined)) kind = "attachment";
     if (!kind) {
       w.skipped.push(describeResource(r, type, scope, rpath, origin));
+      w.others++;
       continue;
     }
     if (kind === "deployment" && !mentionsHub(getCI((getCI(r, "properties") ?? {}) as Obj, "template"))) {
@@ -384,8 +393,14 @@ function walk(resources: unknown, scope: Scope, tscope: TemplateScope, path: str
         walkDeployment(r, iterScope, tscope, rpath, origin, w);
         continue;
       }
-      const found: Found = { kind, resource: r, path: rpath, scope: iterScope, ...(parent ? { parentName: parent.name } : {}) };
+      const found: Found = { kind, type, resource: r, path: rpath, scope: iterScope, ...(parent ? { parentName: parent.name } : {}) };
       w.found.push(found);
+      if (kind === "attachment" && getCI(r, "resources") !== undefined) {
+        // Nested children (a system topic's subscriptions, a private endpoint's DNS zone groups).
+        let cached: string | undefined;
+        const ownName = () => (cached ??= String(structural(getCI(r, "name"), iterScope, join(rpath, "name"), origin)));
+        walk(getCI(r, "resources"), iterScope, tscope, join(rpath, "resources"), origin, w, { type, name: ownName });
+      }
       if (kind === "hub" && getCI(r, "resources") !== undefined) {
         let cached: string | undefined;
         const hubName = () => (cached ??= String(structural(getCI(r, "name"), iterScope, join(rpath, "name"), origin)));
@@ -477,7 +492,7 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     if (!Object.keys(scope.declared).some((d) => d.toLowerCase() === name.toLowerCase()))
       notes.push(`parameter '${name}' was supplied but the template does not declare it; ignored`);
 
-  const w: Walk = { found: [], notes, linked: [], skipped: [] };
+  const w: Walk = { found: [], notes, linked: [], skipped: [], others: 0 };
   walk(getCI(template, "resources"), scope.asScope(), scope, join(base, "resources"), origin, w);
 
   const hubs = w.found.filter((f) => f.kind === "hub");
@@ -512,8 +527,18 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
 
   const consumerGroups: ConsumerGroup[] = [];
   const certificates: HubCertificate[] = [];
+  const attachmentResources: TemplateResource[] = [];
+  const attachmentNotes: string[] = [];
+  const unrelated: TemplateResource[] = [];
   for (const f of w.found) {
     if (f.kind === "hub") continue;
+    if (f.kind === "attachment") {
+      const r = readAttachmentResource(f, origin, chosen.name);
+      if (typeof r === "string") attachmentNotes.push(r);
+      else if (r.unrelated) unrelated.push(r);
+      else attachmentResources.push(r);
+      continue;
+    }
     const name = resourceName(f, origin);
     let segments = name.split("/");
     const expected = f.kind === "consumerGroup" ? 3 : 2;
@@ -550,9 +575,60 @@ export function readTemplateHub(template: Obj, options: TemplateReadOptions): Te
     const k = Object.keys(hub.resource).find((x) => x.toLowerCase() === key);
     if (k !== undefined) parameterPaths(hub.resource[k], join(hub.path, k), parameterAt);
   }
+  // Attachment candidates that belong to something else than this hub are not carried over either.
+  const attachments = attachmentsFromTemplate(attachmentResources, chosen.name, w.others, attachmentNotes, unrelated);
+  for (const r of unrelated) w.skipped.push(`${r.type} '${r.name}' (${r.path})`);
   for (const other of named.filter((n) => n !== chosen)) w.skipped.push(`Microsoft.Devices/IotHubs '${other.name}' (${other.hub.path}, another hub)`);
   for (const s of w.skipped) notes.push(`template resource ${s} is not carried over by the clone: create it for the clone separately if the clone needs it`);
-  return { body, path: hub.path, consumerGroups, certificates, notes, portalExport: isPortalExport(template), parameterAt };
+  return { body, path: hub.path, consumerGroups, certificates, notes, attachments, portalExport: isPortalExport(template), parameterAt };
+}
+
+/**
+ * Evaluates one attachment resource. A resource the reader cannot evaluate (a `reference()` to
+ * something outside the file, a parameter nobody supplied) must not stop the hub's read: it comes
+ * back as a line saying it was left out and why.
+ */
+function readAttachmentResource(f: Found, origin: string, hubName: string): (TemplateResource & { unrelated?: boolean }) | string {
+  let scope: unknown;
+  let name = "";
+  let fullType = f.type ?? "";
+  try {
+    fullType = f.type ?? String(structural(getCI(f.resource, "type"), f.scope, join(f.path, "type"), origin));
+    name = resourceName(f, origin);
+    // A child nested in its parent's `resources` may leave the parent's name out of its own.
+    const expected = fullType.split("/").length - 1;
+    if (f.parentName && name.split("/").length === expected - 1) name = `${f.parentName()}/${name}`;
+    const opt = (key: string) => {
+      const v = getCI(f.resource, key);
+      return v === undefined ? undefined : unwrapSecrets(field(v, f.scope, join(f.path, key), origin));
+    };
+    scope = opt("scope");
+    // An extension resource scoped to something else (a role on a storage account) is not the
+    // hub's: not evaluated further (its properties may use reference(), which cannot be read offline).
+    if (typeof scope === "string" && !targetsHub(scope, hubName)) return { type: fullType, name, path: f.path, scope, properties: {}, unrelated: true };
+    const location = opt("location");
+    const tags = opt("tags");
+    const identity = opt("identity");
+    // Properties keep SecretValue markers unwrapped to plain values: attachments hold no keys the
+    // reader masks (a webhook URL with a key is made secret by the clone's plan).
+    const properties = opt("properties");
+    return {
+      type: fullType,
+      name,
+      path: f.path,
+      ...(typeof scope === "string" ? { scope } : {}),
+      ...(typeof location === "string" ? { location } : {}),
+      ...(isObj(tags) ? { tags: tags as Record<string, string> } : {}),
+      ...(isObj(identity) ? { identity } : {}),
+      properties: isObj(properties) ? properties : {},
+    };
+  } catch (e) {
+    // Does it concern the hub at all? Only then is the failure the clone's business.
+    const mentionsHub = targetsHub(scope, hubName) || JSON.stringify(f.resource).toLowerCase().includes("microsoft.devices/iothubs") || name.split("/")[0].toLowerCase() === hubName.toLowerCase();
+    if (!mentionsHub) return { type: fullType || "(type unknown)", name: name || "?", path: f.path, properties: {}, unrelated: true };
+    const msg = e instanceof Error ? e.message : String(e);
+    return `${f.path}: could not be read (${redact(msg)}); left out of the clone`;
+  }
 }
 
 /**

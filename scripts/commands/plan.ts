@@ -27,6 +27,8 @@ interface PlanFlags {
   sourceName?: string;
   stackFile?: string;
   devices?: string;
+  privateEndpointSubnet?: string;
+  sharedEventRoutes?: string;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -125,6 +127,8 @@ export function register(program: Command): void {
     .option("--stack-file <file>", "a stack config file outside the project")
     .option("--live-source <file>", "for a stack that reads the live hub: its `az iot hub show` output")
     .option("--devices <n|live>", "the original's device count for the time estimates (offline), or `live`: read it from the original's registry statistics through ARM (your Azure login)")
+    .option("--private-endpoint-subnet <id>", "subnet (ARM id, clone's region) for the clone's private endpoints")
+    .option("--shared-event-routes <mode>", "disabledUntilCutover (default) | enabled: lifecycle/twin-change routes to endpoints shared with the original")
     .action(async (flags: PlanFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as GlobalOptions;
       await runCommand(async () => {
@@ -152,6 +156,8 @@ export function register(program: Command): void {
           sourceLocation: flags.sourceLocation,
           sourceName: flags.sourceName,
           stackFile: flags.stackFile,
+          privateEndpointSubnet: flags.privateEndpointSubnet,
+          sharedEventRoutes: flags.sharedEventRoutes,
         });
         const json = redactStrings({ resources: result.resources, warnings: result.warnings, errors: result.errors, ...(result.estimates ? { estimates: result.estimates } : {}) });
         // Redacted value by value (emit() redacts the JSON text, which would also mask harmless

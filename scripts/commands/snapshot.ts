@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import * as fs from "fs";
 import { UserError } from "../../components/errors";
 import { iotHubClient } from "../../components/operations/arm";
+import { attachmentClients } from "../../components/operations/attachments";
 import { armUserError } from "../../components/operations/arm-errors";
 import { describeSnapshot, takeSnapshot } from "../../components/operations/snapshot";
 import { emit, runCommand, type GlobalOptions } from "../cli";
@@ -21,7 +22,8 @@ export function register(program: Command): void {
         if (!/^[0-9a-f-]{36}$/i.test(o.subscription)) throw new UserError("must be a subscription id (a GUID)", "--subscription");
         if (o.local) throw new UserError("snapshot reads Azure Resource Manager, which the local hub does not emulate: drop --local", "--local");
         const client = iotHubClient({ subscriptionId: o.subscription });
-        const snapshot = await takeSnapshot(client, { resourceGroup: o.resourceGroup, name: o.name }).catch((e) => {
+        const attached = attachmentClients({ subscriptionId: o.subscription });
+        const snapshot = await takeSnapshot(client, { resourceGroup: o.resourceGroup, name: o.name }, new Date(), attached).catch((e) => {
           throw armUserError(e, `IoT hub ${o.name}`, o);
         });
         const text = JSON.stringify(snapshot, null, 2) + "\n";
