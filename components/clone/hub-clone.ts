@@ -17,7 +17,7 @@ import { parseArmId, segment } from "./coordinates";
 import { DeviceStaging, wireDeviceMigration } from "./device-staging";
 import { copyEstimates } from "./estimates";
 import type { Estimates } from "../devices/pace";
-import { resolveCredential, SubscriptionProviders } from "./key-lookups";
+import { configuredSubscription, inheritedProviderArgs, resolveCredential, subscriptionNotes, SubscriptionProviders } from "./key-lookups";
 import { RoutingIdentity, type IdentityGrant } from "./routing-identity";
 import { RoutingResources } from "./routing-resources";
 import { declareAttachments } from "./attachments";
@@ -55,6 +55,8 @@ interface Built {
   summary: CloneSummary;
   stagingAccount?: pulumi.Output<string>;
   estimates: pulumi.Output<Estimates | undefined>;
+  /** Which subscriptions the run really uses, once the provider has said (subscriptionNotes). */
+  notes: pulumi.Output<string[]>;
 }
 
 /** Policy with registry read+write, preferring the conventional owner policy. */
@@ -90,26 +92,39 @@ export class HubClone extends pulumi.ComponentResource {
     const filePlan = args.config.source.template
       ? checkedPlan(readSourceFile(args.config, args.secretKeys ?? new Set(), args.baseDir), args.config)
       : undefined;
+    // The subscription the default provider deploys to, when config or the environment names it
+    // (a contradiction between them is refused here, before anything is registered).
+    const azureNative = new pulumi.Config("azure-native");
+    const deployTo = configuredSubscription(azureNative.get("subscriptionId"), process.env.ARM_SUBSCRIPTION_ID);
     super("iothub-clone:index:HubClone", name, {}, opts);
+    // `isConfigSecret` is exported by the runtime but missing from its typings.
+    const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean };
+    const providers = new SubscriptionProviders(
+      this,
+      deployTo.subscriptionId,
+      inheritedProviderArgs((k) => azureNative.get(k), (k) => !!runtimeConfig.isConfigSecret?.(`azure-native:${k}`)),
+    );
+    const withNotes = (b: Built) => b.notes.apply((n) => ({ ...b.summary, warnings: [...b.summary.warnings, ...n] }));
 
     if (filePlan) {
-      const b = this.build(name, filePlan, args.config);
+      const b = this.build(name, filePlan, args.config, providers);
       this.hostName = b.hostName;
       this.resourceId = b.resourceId;
       this.eventHubCompatibleEndpoint = b.eventHubCompatibleEndpoint;
       this.eventHubCompatiblePath = b.eventHubCompatiblePath;
       this.connectionStrings = b.connectionStrings;
-      this.summary = pulumi.output(b.summary);
+      this.summary = withNotes(b);
       this.cloneName = pulumi.output(filePlan.hub.resourceName);
       this.estimates = b.estimates;
     } else {
       // Live source: the original is read (GET) at deploy time; the clone is declared once it is
       // known. Built once, read field by field so one secret field does not make all outputs secret.
       let cache: Built | undefined;
-      const model = readLiveSource(args.config, { parent: this });
+      // Read in the subscription the config names for the original (its own provider), else the deploy subscription.
+      const model = readLiveSource(args.config, providers.opts(args.config.source.subscriptionId));
       const get = (m: HubModel) => {
         try {
-          return (cache ??= this.build(name, checkedPlan(m, args.config), args.config));
+          return (cache ??= this.build(name, checkedPlan(m, args.config), args.config, providers));
         } catch (err) {
           // Bad input found at deploy time: one line per finding, no stack (as at program start).
           if (err instanceof UserError) throw new pulumi.RunError(redact(err.message));
@@ -121,7 +136,7 @@ export class HubClone extends pulumi.ComponentResource {
       this.eventHubCompatibleEndpoint = model.apply((m) => get(m).eventHubCompatibleEndpoint);
       this.eventHubCompatiblePath = model.apply((m) => get(m).eventHubCompatiblePath);
       this.connectionStrings = pulumi.secret(model.apply((m) => get(m).connectionStrings));
-      this.summary = model.apply((m) => get(m).summary);
+      this.summary = model.apply((m) => withNotes(get(m)));
       this.cloneName = model.apply((m) => get(m).hub.name);
       this.estimates = model.apply((m) => get(m).estimates);
     }
@@ -135,11 +150,21 @@ export class HubClone extends pulumi.ComponentResource {
     });
   }
 
-  private build(name: string, plan: ClonePlan, config: CloneConfig): Built {
+  private build(name: string, plan: ClonePlan, config: CloneConfig, providers: SubscriptionProviders): Built {
     const parent = { parent: this };
     for (const w of plan.warnings) pulumi.log.warn(redact(w), this);
-    const azureNative = new pulumi.Config("azure-native");
-    const providers = new SubscriptionProviders(this, azureNative.get("subscriptionId") ?? plan.original.subscriptionId);
+    // The subscription the Azure provider really uses (config, environment or the signed-in default).
+    const deploySubscription = authorization.getClientConfigOutput(parent).subscriptionId;
+    const notes = deploySubscription.apply((deploy) => {
+      const lines = subscriptionNotes({
+        deploy,
+        original: plan.original.subscriptionId,
+        readsOriginal: config.devices.enabled || !config.source.template || config.clone.keepPolicyKeys === true,
+        originalName: plan.original.name,
+      });
+      for (const l of lines) pulumi.log.warn(l, this);
+      return lines;
+    });
     const rg = plan.hub.resourceGroupName;
     const location = plan.hub.location;
     const tags = plan.hub.tags;
@@ -172,7 +197,6 @@ export class HubClone extends pulumi.ComponentResource {
     // 3. The routing identity, granted its data roles before the hub exists.
     let identity: RoutingIdentity | undefined;
     if (plan.identity.create) {
-      const deploySubscription = () => authorization.getClientConfigOutput(parent).subscriptionId;
       const grants: IdentityGrant[] = plan.roleGrants.map((g): IdentityGrant => {
         if (g.target.kind === "relocated") {
           const t = target(g.endpointName)!;
@@ -184,7 +208,7 @@ export class HubClone extends pulumi.ComponentResource {
           };
         }
         const sub = g.target.subscriptionId ?? plan.original.subscriptionId;
-        const scopeId = pulumi.interpolate`/subscriptions/${sub ?? deploySubscription()}/resourceGroups/${g.target.resourceGroup}/providers/${g.target.providerPath}`;
+        const scopeId = pulumi.interpolate`/subscriptions/${sub ?? deploySubscription}/resourceGroups/${g.target.resourceGroup}/providers/${g.target.providerPath}`;
         return {
           name: g.endpointName,
           role: g.role,
@@ -363,7 +387,7 @@ export class HubClone extends pulumi.ComponentResource {
           hubId: hub.id,
           resourceGroupName: rg,
           location,
-          subscriptionId: azureNative.get("subscriptionId") ?? authorization.getClientConfigOutput(parent).subscriptionId,
+          subscriptionId: new pulumi.Config("azure-native").get("subscriptionId") ?? deploySubscription,
           // The last of the hub's chained child operations (or the hub itself).
           hubOperations: [hub, previous],
           deviceMigration: migration,
@@ -388,6 +412,7 @@ export class HubClone extends pulumi.ComponentResource {
       stagingAccount: staging?.accountName,
       // Only when devices are copied: the estimate is of their copy (and the cutover after it).
       estimates: devicesOn ? copyEstimates(plan, this) : pulumi.output(undefined as Estimates | undefined),
+      notes,
     };
     return built;
   }

@@ -15,7 +15,7 @@ import { COMPUTED, NAME_INPUT, planConfig, renderInputs, secretValuesOf, type Pl
 const MOCK_KEY = "bW9jay1rZXktbm90LXJlYWw="; // "mock-key-not-real": never a real credential
 
 /** Invoke results: shapes of the real functions, values obviously fake (and wrapped secret by the program). */
-function invokeResult(token: string, inputs: Record<string, any>, live?: unknown, sourceName?: string): Record<string, unknown> {
+function invokeResult(token: string, inputs: Record<string, any>, live?: unknown, sourceName?: string, subscription?: string): Record<string, unknown> {
   switch (token) {
     case "azure-native:storage:listStorageAccountKeys":
       return { keys: [{ keyName: "key1", value: MOCK_KEY, permissions: "FULL" }] };
@@ -35,7 +35,8 @@ function invokeResult(token: string, inputs: Record<string, any>, live?: unknown
     case "azure-native:managedidentity:getUserAssignedIdentity":
       return { id: COMPUTED, name: inputs.resourceName, principalId: COMPUTED, clientId: COMPUTED, tenantId: COMPUTED };
     case "azure-native:authorization:getClientConfig":
-      return { subscriptionId: "00000000-0000-0000-0000-000000000000", tenantId: "00000000-0000-0000-0000-000000000000", clientId: "offline-plan", objectId: "offline-plan" };
+      // The subscription the provider would use: known offline only when given or configured.
+      return { subscriptionId: subscription ?? COMPUTED, tenantId: COMPUTED, clientId: COMPUTED, objectId: COMPUTED };
     case "azure-native:iothub:getIotHubResource":
       // Any other hub than the original is the clone, which an offline plan treats as not yet
       // created (what ARM answers on a first run).
@@ -128,6 +129,9 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
   }
   result.warnings.push(...cfg.notes);
   const live = opts.liveSourceFile ? JSON.parse(fs.readFileSync(opts.liveSourceFile, "utf8")) : undefined;
+  const configured = cfg.config["azure-native:subscriptionId"];
+  const subscription = opts.subscription ?? (typeof configured === "string" ? configured : undefined) ?? process.env.ARM_SUBSCRIPTION_ID;
+  const invokes: NonNullable<PlanResult["invokes"]> = [];
   const configStrings: Record<string, string> = {};
   for (const [k, v] of Object.entries(cfg.config)) configStrings[k] = typeof v === "string" ? v : JSON.stringify(v);
   pulumi.runtime.setAllConfig(configStrings, [...cfg.secretKeys]);
@@ -151,8 +155,12 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
         return { id: COMPUTED, state: { ...args.inputs, name, ...deployTimeOutputs(args.type, args.inputs) } };
       },
       call(args) {
+        // A provider reference is `<urn>::<id>`; its logical name ends the URN.
+        const ref = (args as { provider?: string }).provider;
+        const urn = ref ? ref.slice(0, ref.lastIndexOf("::")) : "";
+        invokes.push({ token: args.token, ...(urn ? { provider: urn.slice(urn.lastIndexOf("::") + 2) } : {}) });
         try {
-          return invokeResult(args.token, args.inputs, live, (cfg.config[`${PROJECT}:source`] as { name?: string } | undefined)?.name);
+          return invokeResult(args.token, args.inputs, live, (cfg.config[`${PROJECT}:source`] as { name?: string } | undefined)?.name, subscription);
         } catch (e) {
           // The SDK re-wraps invoke failures; keep the user's line to report it as such.
           if (e instanceof UserError) invokeErrors.push(e.message);
@@ -286,6 +294,7 @@ export async function runPlanInProcess(opts: PlanOptions): Promise<PlanResult> {
     }),
   );
   result.warnings = result.warnings.map(mask);
+  result.invokes = invokes;
   if (result.summary) {
     const s = result.summary;
     result.summary = { carriedOver: s.carriedOver.map(mask), changed: s.changed.map(mask), dropped: s.dropped.map(mask) };

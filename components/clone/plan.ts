@@ -53,6 +53,11 @@ export interface PlanOptions {
   privateEndpointSubnet?: string;
   /** clone.sharedEventRoutes: lifecycle/twin-change routes to endpoints shared with the original. */
   sharedEventRoutes?: string;
+  /**
+   * The subscription `pulumi up` will deploy into (what the Azure provider reports). Default: the
+   * stack's azure-native:subscriptionId, else ARM_SUBSCRIPTION_ID, else unknown offline.
+   */
+  subscription?: string;
 }
 
 export interface PlannedResource {
@@ -73,6 +78,8 @@ export interface PlanResult {
   errors: string[];
   /** Not part of the JSON contract: for the human-readable table. */
   summary?: { carriedOver: string[]; changed: string[]; dropped: string[] };
+  /** Not part of the JSON contract: the invokes the program made (token, and the logical name of an explicit provider), for tests. */
+  invokes?: Array<{ token: string; provider?: string }>;
   stack?: string;
   /** Time estimates (pace.ts) when the device count was given or read; absent otherwise. */
   estimates?: import("../devices/pace").Estimates;

@@ -29,6 +29,7 @@ interface PlanFlags {
   devices?: string;
   privateEndpointSubnet?: string;
   sharedEventRoutes?: string;
+  subscription?: string;
 }
 
 function int(flag: string, v: string | undefined): number | undefined {
@@ -129,6 +130,7 @@ export function register(program: Command): void {
     .option("--devices <n|live>", "the original's device count for the time estimates (offline), or `live`: read it from the original's registry statistics through ARM (your Azure login)")
     .option("--private-endpoint-subnet <id>", "subnet (ARM id, clone's region) for the clone's private endpoints")
     .option("--shared-event-routes <mode>", "disabledUntilCutover (default) | enabled: lifecycle/twin-change routes to endpoints shared with the original")
+    .option("--subscription <id>", "the subscription `pulumi up` will deploy into (default: azure-native:subscriptionId, else ARM_SUBSCRIPTION_ID)")
     .action(async (flags: PlanFlags, cmd: Command) => {
       const globals = cmd.optsWithGlobals() as GlobalOptions;
       await runCommand(async () => {
@@ -158,6 +160,7 @@ export function register(program: Command): void {
           stackFile: flags.stackFile,
           privateEndpointSubnet: flags.privateEndpointSubnet,
           sharedEventRoutes: flags.sharedEventRoutes,
+          subscription: flags.subscription,
         });
         const json = redactStrings({ resources: result.resources, warnings: result.warnings, errors: result.errors, ...(result.estimates ? { estimates: result.estimates } : {}) });
         // Redacted value by value (emit() redacts the JSON text, which would also mask harmless

@@ -134,6 +134,8 @@ describe("GitOps workflows", () => {
     expect(needs(deploy.jobs["up-prod"])).toEqual(["up-dev"]);
     expect(read("deploy.yml")).toMatch(/environment: prod/);
     expect(read("pulumi-up.yml")).toMatch(/environment: \$\{\{ inputs.environment \}\}/);
+    // Every pull request proves a production install (npm ci --omit=dev) can deploy.
+    expect(preview.jobs["production-install"].steps!.map((x) => x.run).filter(Boolean)).toContain("npm run check:production-install");
     // The reusable `up` runs the tests itself (it must not trust its caller).
     expect(runsNpmTest(workflows["pulumi-up.yml"].jobs.up)).toBe(true);
   });
