@@ -19,7 +19,7 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
-import { classifyHubError, kindOfCode } from "./hub-errors";
+import { classifyHubError, deviceQuotaMessage, kindOfCode } from "./hub-errors";
 import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
@@ -266,7 +266,7 @@ class Run {
       this.ck.failedJobs.push(id);
       await this.save();
       const reason = String(done.failureReason ?? "");
-      if (/403002|IotHubQuotaExceeded/i.test(reason)) throw new UserError(`the ${hub.field} hub is at its device quota (403002 IotHubQuotaExceeded); add units or a tier, or copy fewer devices with filter`, hub.field);
+      if (/403002|IotHubQuotaExceeded/i.test(reason)) throw new UserError(deviceQuotaMessage(hub.field), hub.field);
       if (/400008|BlobContainerValidation|AuthenticationFailed|AuthorizationFailure|expired/i.test(reason)) {
         throw new UserError(`the ${hub.field} hub's ${spec.type} job could not use the staging container (${reason.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}); check that the staging account is reachable from the hub, the SAS/identity has access, and jobDeadlineMs is long enough`, this.staging.mode === "keyBased" ? "staging.connectionString" : "staging.authentication");
       }
@@ -442,7 +442,7 @@ class Run {
     const c = this.ck.counts;
     const needs: Partial<Record<Phase, Array<[string, Phase]>>> = {
       transform: [["source/devices.txt", "export-source"]],
-      import: c.imported + c.deleteLines > 0 ? [["source/devices.txt", "export-source"], ["import/devices.txt", "transform"]] : [],
+      import: c.imported + c.deleteLines > 0 ? [["source/devices.txt", "export-source"], ["import/devices.txt", "transform"], ...(c.deleteLines > 0 ? [["deletes.tsv", "transform"] as [string, Phase]] : [])] : [],
       "export-clone": c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.tsv", "transform"]] : [],
       reparent: c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.tsv", "transform"], ["clone/devices.txt", "export-clone"]] : [],
       verify: this.o.verify === false ? [] : [["source/devices.txt", "export-source"]],
@@ -557,7 +557,9 @@ class Run {
     // The side lists are a fraction of the import blob's size: smaller blocks, one in flight.
     const reparent = new BlobLineWriter(this.staging, this.blob("reparent.tsv"), { blockSize: 1 << 20, concurrency: 1 });
     const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"), { blockSize: 1 << 20, concurrency: 1 });
-    const writers = [out, reparent, newManifest];
+    // The manifest lines of the devices this generation deletes: a delete that fails keeps its line (collectErrors).
+    const deletes = new BlobLineWriter(this.staging, this.blob("deletes.tsv"), { blockSize: 1 << 20, concurrency: 1 });
+    const writers = [out, reparent, newManifest, deletes];
     // Query filters decide on device lines. Exports list a device's modules right after it, so the
     // last decision answers almost every module line; the set holds only the devices the filter
     // took (the user's selection), and a module met before its device waits (bounded) until the end.
@@ -724,7 +726,9 @@ class Run {
           }
           // A deleted device takes its modules with it; a module line is only needed when its device stays.
           if (m.moduleId && manifest.wasDeleted(m.deviceId)) continue;
-          await out.write(JSON.stringify(m.moduleId ? { id: m.deviceId, moduleId: m.moduleId, importMode: "delete" } : { id: m.deviceId, importMode: "delete" }));
+          // status on every line: the .NET SDK's ExportImportDevice requires it (Required.Always), whatever the mode.
+          await out.write(JSON.stringify(m.moduleId ? { id: m.deviceId, moduleId: m.moduleId, importMode: "delete", status: "enabled" } : { id: m.deviceId, importMode: "delete", status: "enabled" }));
+          await deletes.write(ml);
           c.deleteLines++;
         }
       }
@@ -807,26 +811,69 @@ class Run {
     const c = this.ck.counts;
     const failedKeys: string[] = [];
     let overflow = false;
+    // Delete lines of this generation, by key, with the manifest line a failed delete keeps.
+    const deletes = new Map<string, string>();
+    if (step === "import" && c.deleteLines > 0 && (await blobExists(this.staging, this.blob("deletes.tsv")))) {
+      for await (const ml of readBlobLines(this.staging, this.blob("deletes.tsv"), "delete list")) {
+        const m = parseManifestLine(ml);
+        if (m) deletes.set(m.key, ml);
+      }
+    }
+    const keptManifestLines: string[] = [];
+    let quota = 0;
+    const hubLabel = this.o.fromBackup ? "target" : "clone";
     const n = await readImportErrors(this.staging, "importErrors.log", (f) => {
       const kind = kindOfCode(f.errorCode, undefined, f.errorStatus);
+      const key = f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId;
+      const deleted = deletes.get(key);
+      if (deleted !== undefined) {
+        if (kind === "notFound") return; // already gone from the clone: what the delete wanted
+        // A failed delete is a failure, and the device stays in the manifest so the next sync deletes it again.
+        if (!f.moduleId) c.deleteFailed++;
+        c.importFailed++;
+        keptManifestLines.push(deleted);
+        if (this.ck.failures.length < this.cap) this.ck.failures.push({ ...f, errorStatus: `delete failed: ${f.errorStatus}` });
+        return;
+      }
       if (retried && kind === "alreadyExists") {
         c.alreadyPresent++;
         return;
       }
-      if (kind === "notFound" && this.isDeleteLine(f)) return; // already gone from the clone
       c.importFailed++;
-      if (failedKeys.length < 100_000) failedKeys.push(f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId);
+      if (failedKeys.length < 100_000) failedKeys.push(key);
       else overflow = true;
-      if (this.ck.failures.length < this.cap) this.ck.failures.push(f);
+      // Near the quota the job completes and fails line by line (403002, service-behaviours.md §8): the same message as a failed job.
+      if (kind === "deviceQuota") quota++;
+      if (this.ck.failures.length < this.cap) this.ck.failures.push(kind === "deviceQuota" ? { ...f, errorStatus: `${deviceQuotaMessage(hubLabel)} (${f.errorStatus})` } : f);
     });
+    if (quota > 0) this.log(`devices: ${step}: ${fmt(quota)} line(s) failed with 403002: ${deviceQuotaMessage(hubLabel)}`);
     if (failedKeys.length > 0 || overflow) await this.markUnsynced(failedKeys, overflow);
+    if (keptManifestLines.length > 0) await this.keepInManifest(keptManifestLines);
     if (n > 0) this.log(`devices: ${step}: ${fmt(n)} line(s) in importErrors.log`);
   }
 
-  /** 404001 on a delete line: the device was already gone. (Delete lines exist only with deleteMissing.) */
-  private isDeleteLine(f: ImportFailure): boolean {
-    void f;
-    return this.o.deleteMissing === true && this.ck.counts.deleteLines > 0;
+  /** Adds lines to this generation's manifest (rewritten whole: only failed deletes, rare, come here). */
+  async keepInManifest(lines: string[]): Promise<void> {
+    const name = this.blob("manifest.tsv");
+    const tmp = this.blob("manifest-rewrite.tsv");
+    const copy = async (from: string, to: string, extra: string[]) => {
+      const w = new BlobLineWriter(this.staging, to, { blockSize: 1 << 20, concurrency: 1 });
+      const add = new Set(extra);
+      try {
+        for await (const l of readBlobLines(this.staging, from, "manifest")) {
+          add.delete(l); // already kept (a resumed step collects the same errors again)
+          await w.write(l);
+        }
+        for (const l of add) await w.write(l);
+        await w.close();
+      } catch (err) {
+        await w.discard();
+        throw err;
+      }
+    };
+    await copy(name, tmp, lines);
+    await copy(tmp, name, []);
+    await deleteBlob(this.staging, tmp);
   }
 
   /** Keys the next sync must send again whatever the manifest says. */
