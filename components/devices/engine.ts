@@ -21,7 +21,7 @@ import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
 import { classifyHubError, deviceQuotaMessage, kindOfCode } from "./hub-errors";
 import { errorStatus } from "./retry";
-import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
+import { failureMessage, readImportErrors, removeErrorLogs, stagingRejected, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
 import { compileFilter, CompiledFilter, lineKey, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
@@ -267,9 +267,7 @@ class Run {
       await this.save();
       const reason = String(done.failureReason ?? "");
       if (/403002|IotHubQuotaExceeded/i.test(reason)) throw new UserError(deviceQuotaMessage(hub.field), hub.field);
-      if (/400008|BlobContainerValidation|AuthenticationFailed|AuthorizationFailure|expired/i.test(reason)) {
-        throw new UserError(`the ${hub.field} hub's ${spec.type} job could not use the staging container (${reason.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}); check that the staging account is reachable from the hub, the SAS/identity has access, and jobDeadlineMs is long enough`, this.staging.mode === "keyBased" ? "staging.connectionString" : "staging.authentication");
-      }
+      if (/400007|400008|BlobContainerValidation|AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|Unable to access blob|expired/i.test(reason)) throw stagingRejected(this.staging, hub.field, spec.type, reason);
       if (done.status === "cancelled") throw new Error(`${message}; someone cancelled it. Rerun with the same runId to start it again`);
       if ((this.ck.attempts[step] ?? 0) >= MAX_JOB_ATTEMPTS) throw new Error(`${message}; gave up after ${MAX_JOB_ATTEMPTS} attempts. Rerun with the same runId to try again`);
       this.log(`devices: ${message}; starting it again (attempt ${(this.ck.attempts[step] ?? 0) + 1}/${MAX_JOB_ATTEMPTS})`);

@@ -5,7 +5,8 @@
  */
 import { UserError } from "../errors";
 import type { HubClient, JobProperties } from "./hub-client";
-import { isJobQuotaExceeded, sleep } from "./retry";
+import { classifyHubError } from "./hub-errors";
+import { errorStatus, isJobQuotaExceeded, sleep } from "./retry";
 import { deleteBlob, jobContainerUrl, readBlobLines, Staging } from "./staging";
 import type { ImportFailure, Phase } from "./types";
 
@@ -37,6 +38,8 @@ export interface JobContext {
    * earlier call's, and its blob is stale or gone.
    */
   adoptCompleted?: boolean;
+  /** How long a storage refusal is retried with identity-based staging (default STORAGE_PROPAGATION_MS). */
+  storagePropagationMs?: number;
 }
 
 function sameJob(j: JobProperties, spec: JobSpec): boolean {
@@ -82,6 +85,8 @@ export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, 
     ctx.log(`devices: ${hub.field} hub: attaching to ${spec.type} job ${own.jobId} (${own.status}) started by an earlier run`);
     return own;
   }
+  let storageWaitUntil: number | undefined;
+  let storageDelay = ctx.poll.min;
   for (;;) {
     if (Date.now() > ctx.deadline) throw deadlineError(spec.type, hub.field);
     await beforeCreate?.();
@@ -89,6 +94,23 @@ export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, 
       const expiresOn = new Date(ctx.deadline + (ctx.sasGraceMs ?? 15 * 60_000));
       return await hub.createJob(jobBody(staging, spec, expiresOn));
     } catch (err) {
+      const storage = storageRejection(err);
+      if (storage !== undefined) {
+        // A role assignment for the hub's identity takes minutes to reach storage (Microsoft's own
+        // CLI test waits 60 s more once it is visible: service-behaviours.md §3): with
+        // identity-based staging the same refusal is retried for a while, within the deadline. A
+        // SAS we minted ourselves does not get better by waiting.
+        if (staging.mode === "identityBased") {
+          storageWaitUntil ??= Math.min(ctx.deadline, Date.now() + (ctx.storagePropagationMs ?? STORAGE_PROPAGATION_MS));
+          if (Date.now() + storageDelay < storageWaitUntil) {
+            ctx.log(`devices: ${hub.field} hub refused the staging container (${storage}); the identity's storage role may still be propagating, trying again in ${Math.round(storageDelay / 1000)} s`);
+            await sleep(storageDelay, ctx.signal);
+            storageDelay = Math.min(60_000, storageDelay * 2);
+            continue;
+          }
+        }
+        throw stagingRejected(staging, hub.field, spec.type, storage);
+      }
       if (!isJobQuotaExceeded(err)) throw err;
       const jobs = await hub.listJobs();
       const active = (Array.isArray(jobs) ? jobs : []).find((j) => ACTIVE.has(j.status));
@@ -98,6 +120,35 @@ export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, 
       else await sleep(ctx.poll.min, ctx.signal);
     }
   }
+}
+
+/** How long a storage refusal is retried with identity-based staging (role assignments propagate in minutes). */
+export const STORAGE_PROPAGATION_MS = 10 * 60_000;
+
+/**
+ * The service's reason when `POST /jobs/create` refused the job over its storage (400 naming the
+ * blob, container, SAS or identity: IH400007 "Unable to access blob", 400008
+ * BlobContainerValidationError — azure-iot-cli-extension#93, Azure-Samples/azure-iot-samples-csharp#128);
+ * undefined for any other error. The job body's other fields are the engine's own, so a 400 that
+ * speaks of storage is about storage.
+ */
+export function storageRejection(err: unknown): string | undefined {
+  if (errorStatus(err) !== 400) return undefined;
+  const c = classifyHubError(err);
+  const text = `${c.name ?? ""} ${c.message ?? ""} ${(err as { message?: string })?.message ?? ""}`;
+  if (c.code === "400007" || c.code === "400008" || /IH400007|BlobContainerValidation|blob|container|storage|\bSAS\b|signature|identity|authori[sz]ation|permission|expired/i.test(text)) {
+    return (c.message ?? c.name ?? "400").replace(/https?:\/\/\S+/g, "<url>").slice(0, 200);
+  }
+  return undefined;
+}
+
+/** The engine's one message for a staging container a job could not use, at create time or as the job's failure. */
+export function stagingRejected(staging: Staging, hubField: string, type: string, reason: string): UserError {
+  const identity = staging.mode === "identityBased";
+  return new UserError(
+    `the ${hubField} hub's ${type} job could not use the staging container (${reason.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}); check that the staging account is reachable from the hub, ${identity ? "the hub's identity has the Storage Blob Data Contributor role on it (a new role assignment can take 10 minutes to apply)" : "its key is current"}, and jobDeadlineMs is long enough`,
+    identity ? "staging.authentication" : "staging.connectionString",
+  );
 }
 
 function deadlineError(what: string, field: string): UserError {
