@@ -24,7 +24,7 @@ import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, stagingRejected, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, lineKey, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { compileFilter, CompiledFilter, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
@@ -603,6 +603,10 @@ class Run {
     // With a query/id filter: parse here (the filter reads the parsed line; modules may wait for their device).
     const emit = (text: string): Promise<unknown> | undefined => {
       const p = parseLine(text);
+      if (!p.ok && lines === 1 && p.reason === TEXT_LINE) {
+        this.log("devices: transform: skipped the export's first line: a note from the hub, not a device");
+        return;
+      }
       if (!p.ok) return malformed(p.id, p.reason);
       const l = p.line;
       if (this.filter) {
@@ -642,7 +646,13 @@ class Run {
         for await (const result of pool.map(body ?? (async function* () {})())) {
           const { kinds, hashes, bytes, ends, errors } = result;
           const n = kinds.length;
-          for (const [i, id, reason] of errors) malformed(id || undefined, reason, lines + i + 1);
+          for (const [i, id, reason] of errors) {
+            if (lines === 0 && i === 0 && reason === TEXT_LINE) {
+              this.log("devices: transform: skipped the export's first line: a note from the hub, not a device");
+              continue;
+            }
+            malformed(id || undefined, reason, lines + i + 1);
+          }
           // Runs of consecutive import lines (and their re-parent entries) go out as one byte range.
           let importFrom = 0;
           let reparentFrom = n > 0 ? ends[n - 1] : 0;

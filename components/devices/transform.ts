@@ -33,6 +33,14 @@ export interface ExportLine {
 /** Edge system modules: the hub creates them, an import of them fails (SystemModuleModifyUnauthorizedAccess). */
 export const EDGE_SYSTEM_MODULES = new Set(["$edgeAgent", "$edgeHub"]);
 
+/**
+ * The reason for a line that is text, not JSON. An export without keys may begin with one such line
+ * for the user (the .NET SDK's e2e export test skips "any lines that don't start with a json
+ * object"; service-behaviours.md §4): only as the blob's first line is it skipped, anywhere else it
+ * is a malformed line like any other.
+ */
+export const TEXT_LINE = "a text line, not JSON";
+
 export type ParsedLine = { ok: true; line: ExportLine } | { ok: false; reason: string; id?: string };
 
 /** Parses one line; a malformed line is reported (by id when one can be read), never thrown. */
@@ -42,7 +50,8 @@ export function parseLine(text: string): ParsedLine {
     v = JSON.parse(text);
   } catch {
     const id = /"id"\s*:\s*"([^"]{1,128})"/.exec(text)?.[1];
-    return { ok: false, reason: "not valid JSON", id };
+    const first = text.trimStart().charAt(0);
+    return { ok: false, reason: first === "{" || first === "[" ? "not valid JSON" : TEXT_LINE, id };
   }
   if (!v || typeof v !== "object" || Array.isArray(v)) return { ok: false, reason: "not a JSON object" };
   const o = v as ExportLine;
