@@ -24,8 +24,8 @@ import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, stagingRejected, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
-import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
+import { compileFilter, CompiledFilter, keylessAuth, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { DROPPED, HAS_PARENT, KEYLESS, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
@@ -569,6 +569,13 @@ class Run {
     const hookEvery = this.o.hooks?.transformHookEveryLines ?? every;
     let lines = 0;
     // Synchronous per line; a promise only when a writer sent a batch out (back-pressure to honour).
+    // Lines without keys: importing them makes the hub generate new keys (refused below unless allowed).
+    let keylessCount = 0;
+    let firstKeyless: string | undefined;
+    const keyless = (key: string | undefined) => {
+      keylessCount++;
+      firstKeyless ??= key;
+    };
     const malformed = (id: string | undefined, reason: string, at = lines): undefined => {
       c.malformed++;
       if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: id ?? "", errorCode: "malformed", errorStatus: `export line ${fmt(at)}: ${reason}` });
@@ -628,6 +635,7 @@ class Run {
       }
       const t = transformLine(l, mode);
       if (!t) return;
+      if (keylessAuth(l.authentication || undefined)) keyless(t.key);
       return write(l.id, l.moduleId, t.importLine, t.contentHash, t.parentId);
     };
     const afterLine = (): Promise<void> | undefined => {
@@ -671,6 +679,7 @@ class Run {
           for (let i = 0; i < n; i++) {
             const k = kinds[i];
             if (k === MALFORMED || k === DROPPED) continue;
+            if (k & KEYLESS) keyless(result.keys?.[i]);
             copied++;
             if ((k & 3) === MODULE) c.exportedModules++;
             else c.exported++;
@@ -751,6 +760,14 @@ class Run {
     if (c.malformed > 0) {
       const first = this.ck.failures.find((f) => f.errorCode === "malformed" && f.errorStatus.startsWith("export line"));
       throw new UserError(`${fmt(c.malformed)} malformed device line(s) in the original's export (first: ${first?.errorStatus ?? "?"}${first?.deviceId ? `, device ${first.deviceId}` : ""}); nothing was imported. Fix or remove those devices on the original hub (or exclude them with filter) and rerun`, "source");
+    }
+    if (keylessCount > 0 && !(this.o.fromBackup && this.o.allowNewKeys === true)) {
+      // Never in a copy: the clone would get keys no device has. From a backup only when the user says so.
+      throw new UserError(
+        `${fmt(keylessCount)} device or module line(s) of ${this.o.fromBackup ? "the backup" : "the original's export"} carry no keys${firstKeyless ? ` (first: ${firstKeyless})` : ""}; importing them makes the hub generate new keys, locking out every device that uses the old ones. ` +
+          (this.o.fromBackup ? "Restore from a backup made with keys, or set the option allowNewKeys to accept new keys" : "Export the original with keys (the engine asks for them; check the policy has registry read rights) and rerun"),
+        this.o.fromBackup ? "fromBackup.devicesBlob" : "source",
+      );
     }
     await configurations;
     this.progress({ phase: "transform", label: "transform done", done: lines, unit: "lines" });

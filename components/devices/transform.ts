@@ -30,6 +30,17 @@ export interface ExportLine {
   [extra: string]: unknown;
 }
 
+/**
+ * An authentication the hub would complete with keys of its own: absent or null (the service then
+ * defaults to SAS with generated keys), or SAS without a primary key (an export made without keys).
+ * Importing such a line over an existing device rotates its keys (service-behaviours.md §10).
+ */
+export function keylessAuth(auth: ExportLine["authentication"] | undefined): boolean {
+  if (!auth || typeof auth !== "object") return true;
+  const type = String(auth.type ?? (auth.symmetricKey ? "sas" : auth.x509Thumbprint ? "selfsigned" : "sas")).toLowerCase();
+  return type === "sas" && !auth.symmetricKey?.primaryKey;
+}
+
 /** Edge system modules: the hub creates them, an import of them fails (SystemModuleModifyUnauthorizedAccess). */
 export const EDGE_SYSTEM_MODULES = new Set(["$edgeAgent", "$edgeHub"]);
 

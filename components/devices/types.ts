@@ -157,6 +157,12 @@ export interface CopyOptions {
    * deliberate write to the original besides decommission/restore). Not guarded, not recorded.
    */
   writeBackToOriginal?: boolean;
+  /**
+   * Only with `fromBackup`: import lines without keys (a backup exported without keys), knowing
+   * the hub then generates new keys for those devices, existing ones included (every device using
+   * the old keys is locked out). Never honoured in a copy or sync: there a key-less line stops the run.
+   */
+  allowNewKeys?: boolean;
 }
 
 /** `restoreDevices`: a copy whose source is a backup blob, into `target`. */

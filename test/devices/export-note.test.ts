@@ -42,3 +42,22 @@ describe("a note from the hub as the export's first line", () => {
     expect(await p<unknown[]>((cb) => registryFor(clone).list(cb as never))).toEqual([]);
   });
 });
+
+describe("lines without keys", () => {
+  it("stop a copy from a key-less backup before anything is imported, unless new keys are explicitly allowed", async () => {
+    const source = await createTestHub("kl-src");
+    const r = registryFor(source);
+    for (let i = 0; i < 3; i++) await p((cb) => r.create({ deviceId: `k-${i}` } as never, cb as never));
+    const container = uniqueContainer();
+    const staging = { connectionString: stagingConnectionString(), containerName: container };
+    const exp = await exportDevices({ connectionString: source.connectionString }, staging, { blobName: "exports/kl/devices.txt", includeKeys: false, includeConfigurations: false, local: localEndpoints(), pollIntervalMs: { min: 30, max: 200 } });
+    const clone = await createTestHub("kl-cln");
+    const refused = copyDevices({ ...copyOptions(source, clone, container, "kl", { includeConfigurations: false }), fromBackup: { devicesBlob: exp.blobName } });
+    await expect(refused).rejects.toThrow(/^fromBackup\.devicesBlob: 3 device or module line\(s\) of the backup carry no keys.*importing them makes the hub generate new keys.*pass allowNewKeys/);
+    expect(await p<unknown[]>((cb) => registryFor(clone).list(cb as never))).toEqual([]);
+    // Asked for: imported, with keys of the hub's making (the verifier then reports the keys as different).
+    const allowed = await copyDevices({ ...copyOptions(source, clone, container, "kl2", { includeConfigurations: false }), fromBackup: { devicesBlob: exp.blobName }, allowNewKeys: true });
+    expect(allowed).toMatchObject({ imported: 3, failed: 0 });
+    expect(await p<unknown[]>((cb) => registryFor(clone).list(cb as never))).toHaveLength(3);
+  });
+});
