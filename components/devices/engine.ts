@@ -83,6 +83,8 @@ export interface Checkpoint {
   fullSyncOut?: boolean;
   /** An import job of this generation was started once: under importMode create, "already exists" is then ours. */
   importStarted?: boolean;
+  /** Per job step: when it first tried to create its job (epoch ms), until the id is recorded. */
+  creating?: Record<string, number>;
   result?: CopyResult;
 }
 
@@ -237,6 +239,16 @@ class Run {
       let id = this.ck.jobs[step];
       if (!id || this.ck.failedJobs.includes(id)) {
         this.ck.attempts[step] = (this.ck.attempts[step] ?? 0) + 1;
+        // Recorded before the create call: if the run dies before the job id is saved and the hub's
+        // job list has no blob names, a job of this type started since is this step's (jobs.ts findOwnJob).
+        const creating = (this.ck.creating ??= {});
+        if (!id) {
+          creating[step] ??= Date.now();
+          await this.save();
+        } else creating[step] = Date.now(); // a failed job is never adopted: only jobs started from now
+        ctx.createdAfter = creating[step];
+        // Jobs this run recorded for its other steps are never this step's (two export jobs on the clone).
+        for (const [other, otherId] of Object.entries(this.ck.jobs)) if (other !== step) ctx.knownFailed?.add(otherId);
         const started = await startJob(hub, this.staging, spec, ctx, beforeCreate);
         id = started.jobId;
         if (spec.type === "import") this.ck.importStarted = true;
@@ -408,7 +420,7 @@ class Run {
       const removed = await deletePrefix(this.staging, this.gen);
       await removeErrorLogs(this.staging);
       for (const k of Object.keys(this.ck.jobs)) if (!this.ck.failedJobs.includes(this.ck.jobs[k])) this.ck.failedJobs.push(this.ck.jobs[k]);
-      Object.assign(this.ck, { phase: "export-source", jobs: {}, attempts: {}, counts: emptyCounts(), failures: [], mismatches: [], mismatchCount: 0, verified: 0, unsyncedOut: undefined, fullSyncOut: undefined });
+      Object.assign(this.ck, { phase: "export-source", jobs: {}, creating: undefined, attempts: {}, counts: emptyCounts(), failures: [], mismatches: [], mismatchCount: 0, verified: 0, unsyncedOut: undefined, fullSyncOut: undefined });
       await writeJsonBlob(this.staging, this.checkpointBlob, { ...this.ck, updatedAt: new Date().toISOString() });
       this.log(`devices: run ${this.o.runId} failed at ${phase}; deleted ${removed} staging blob(s) holding device keys; a rerun starts this generation again`);
     } catch (cleanupErr) {

@@ -38,6 +38,8 @@ export interface JobContext {
    * earlier call's, and its blob is stale or gone.
    */
   adoptCompleted?: boolean;
+  /** When this step first tried to create its job (epoch ms): finds it when `GET /jobs` blanks blob names. */
+  createdAfter?: number;
   /** How long a storage refusal is retried with identity-based staging (default STORAGE_PROPAGATION_MS). */
   storagePropagationMs?: number;
 }
@@ -48,11 +50,32 @@ function sameJob(j: JobProperties, spec: JobSpec): boolean {
   return name === spec.blobName;
 }
 
-/** Our own job already on the hub (started by a run that died before recording its id). */
-export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>, adoptCompleted = true): Promise<JobProperties | undefined> {
+/** Clock skew allowed between this machine and the hub when matching a job by its start time. */
+const SKEW_MS = 5 * 60_000;
+
+/**
+ * Our own job already on the hub (started by a run that died before recording its id): found by
+ * its blob name. `GET /jobs` may blank the blob names (a CLI fixture of a listed export job has
+ * `"outputBlobContainerUri": ""`; service-behaviours.md §5): then, when the step recorded when it
+ * first tried to create its job (`createdAfter`), a job of the same type started since is ours.
+ * Never a second job for the step: an unidentifiable candidate is waited for, not ignored.
+ */
+export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>, adoptCompleted = true, createdAfter?: number): Promise<JobProperties | undefined> {
   const jobs = await hub.listJobs();
-  const mine = (Array.isArray(jobs) ? jobs : []).filter((j) => sameJob(j, spec) && !knownFailed?.has(j.jobId) && j.status !== "failed" && j.status !== "cancelled");
-  return mine.find((j) => ACTIVE.has(j.status)) ?? (adoptCompleted ? mine.find((j) => j.status === "completed") : undefined);
+  const live = (Array.isArray(jobs) ? jobs : []).filter((j) => j.type?.toLowerCase() === spec.type && !knownFailed?.has(j.jobId) && j.status !== "failed" && j.status !== "cancelled");
+  const pick = (mine: JobProperties[]) => mine.find((j) => ACTIVE.has(j.status)) ?? (adoptCompleted ? mine.find((j) => j.status === "completed") : undefined);
+  const byName = pick(live.filter((j) => sameJob(j, spec)));
+  if (byName || createdAfter === undefined) return byName;
+  return pick(live.filter((j) => namelessSince(j, spec, createdAfter)));
+}
+
+/** A job of the spec's type whose blob name the list left out, started since `createdAfter` (our create attempt). */
+function namelessSince(j: JobProperties, spec: JobSpec, createdAfter: number | undefined): boolean {
+  if (createdAfter === undefined || j.type?.toLowerCase() !== spec.type) return false;
+  if (spec.type === "export" ? j.outputBlobName : j.inputBlobName) return false;
+  const t = Date.parse(String(j.startTimeUtc ?? j.createdTimeUtc ?? ""));
+  // No start time yet (queued): only an active job can be that young.
+  return Number.isFinite(t) ? t >= createdAfter - SKEW_MS : ACTIVE.has(j.status);
 }
 
 export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Record<string, unknown> {
@@ -80,7 +103,7 @@ export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Recor
  * instead of failing, then tries again, until the deadline.
  */
 export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, ctx: JobContext, beforeCreate?: () => Promise<void>): Promise<JobProperties> {
-  const own = await findOwnJob(hub, spec, ctx.knownFailed, ctx.adoptCompleted);
+  const own = await findOwnJob(hub, spec, ctx.knownFailed, ctx.adoptCompleted, ctx.createdAfter);
   if (own) {
     ctx.log(`devices: ${hub.field} hub: attaching to ${spec.type} job ${own.jobId} (${own.status}) started by an earlier run`);
     return own;
@@ -114,7 +137,8 @@ export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, 
       if (!isJobQuotaExceeded(err)) throw err;
       const jobs = await hub.listJobs();
       const active = (Array.isArray(jobs) ? jobs : []).find((j) => ACTIVE.has(j.status));
-      if (active && sameJob(active, spec)) return active; // ours, created by a retried POST
+      // Ours, created by a POST whose answer was lost and then retried (by name, or by time when the list blanks names).
+      if (active && !ctx.knownFailed?.has(active.jobId) && (sameJob(active, spec) || namelessSince(active, spec, ctx.createdAfter))) return active;
       ctx.log(`devices: ${hub.field} hub: another ${active?.type ?? "import/export"} job (${active?.jobId ?? "unknown"}) holds the hub's job slot; waiting for it`);
       if (active) await waitJob(hub, active.jobId, { ...ctx, progress: undefined }, spec.type);
       else await sleep(ctx.poll.min, ctx.signal);

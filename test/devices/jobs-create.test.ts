@@ -75,3 +75,53 @@ describe("startJob: the create call refused over storage", () => {
     expect(calls()).toBe(1);
   });
 });
+
+describe("startJob: adopting our job when GET /jobs blanks blob names", () => {
+  const spec = { type: "export" as const, blobName: "runs/x/g1/verify/devices.txt" };
+  function hubWith(jobs: JobProperties[]): { hub: HubClient; created: () => number } {
+    let created = 0;
+    const hub = {
+      field: "clone",
+      listJobs: async () => jobs,
+      createJob: async () => {
+        created++;
+        return { jobId: "new", type: "export", status: "enqueued" } as JobProperties;
+      },
+    } as unknown as HubClient;
+    return { hub, created: () => created };
+  }
+  const base = (extra: Partial<JobContext>): JobContext => ({ deadline: Date.now() + 60_000, poll: { min: 5, max: 20 }, log: () => undefined, ...extra });
+
+  it("adopts the nameless job of the same type started since the step's create attempt, and starts none", async () => {
+    const attempt = Date.now() - 60_000;
+    const jobs = [
+      { jobId: "old", type: "export", status: "completed", startTimeUtc: new Date(attempt - 3600_000).toISOString(), outputBlobContainerUri: "" },
+      { jobId: "import-1", type: "import", status: "running", startTimeUtc: new Date(attempt + 1000).toISOString() },
+      { jobId: "ours", type: "export", status: "running", startTimeUtc: new Date(attempt + 2000).toISOString(), outputBlobContainerUri: "" },
+    ] as JobProperties[];
+    const { hub, created } = hubWith(jobs);
+    expect((await startJob(hub, { mode: "identityBased" } as Staging, spec, base({ createdAfter: attempt }))).jobId).toBe("ours");
+    expect(created()).toBe(0);
+  });
+
+  it("never adopts a job another step of the run recorded, nor one that started before the attempt; then it starts its own", async () => {
+    const attempt = Date.now() - 60_000;
+    const jobs = [
+      { jobId: "clone-scopes", type: "export", status: "completed", startTimeUtc: new Date(attempt + 500).toISOString() },
+      { jobId: "earlier", type: "export", status: "completed", startTimeUtc: new Date(attempt - 3600_000).toISOString() },
+    ] as JobProperties[];
+    const { hub, created } = hubWith(jobs);
+    const job = await startJob(hub, { mode: "identityBased", container: { url: "https://acct.blob.core.windows.net/stg" }, options: {} } as unknown as Staging, spec, base({ createdAfter: attempt, knownFailed: new Set(["clone-scopes"]) }));
+    expect(job.jobId).toBe("new");
+    expect(created()).toBe(1);
+  });
+
+  it("still matches by blob name when the list has them, and without a recorded attempt adopts nothing nameless", async () => {
+    const named = [{ jobId: "by-name", type: "export", status: "completed", outputBlobName: spec.blobName }] as JobProperties[];
+    expect((await startJob(hubWith(named).hub, {} as Staging, spec, base({}))).jobId).toBe("by-name");
+    const nameless = [{ jobId: "someone", type: "export", status: "running", startTimeUtc: new Date().toISOString() }] as JobProperties[];
+    const h = hubWith(nameless);
+    const job = await startJob(h.hub, { mode: "identityBased", container: { url: "https://acct.blob.core.windows.net/stg" }, options: {} } as unknown as Staging, spec, base({}));
+    expect(job.jobId).toBe("new");
+  });
+});
