@@ -24,10 +24,10 @@ import { errorStatus } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, stagingRejected, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, keylessAuth, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { compileFilter, CompiledFilter, edgeIdFromScope, keylessAuth, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, KEYLESS, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
-import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
+import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, ImportMode, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
 import { countDevices, guardDirection } from "./direction-guard";
 
@@ -738,6 +738,7 @@ class Run {
       }
       atEnd = true;
       for (const m of pendingModules) await emit(m);
+      await this.nestedEdgeParents(mode, reparent);
       // Deletions: manifest entries the export no longer has (only when asked; counted always).
       if (delta) {
         for await (const ml of readBlobLines(this.staging, this.ck.manifest!, "manifest")) {
@@ -784,6 +785,39 @@ class Run {
     await configurations;
     this.progress({ phase: "transform", label: "transform done", done: lines, unit: "lines" });
     this.log(`devices: transform: ${fmt(c.exported)} devices, ${fmt(c.exportedModules)} modules; ${fmt(c.changed)} lines to import, ${fmt(c.unchanged)} unchanged, ${fmt(c.deleteLines)} deletions, ${fmt(c.malformed)} malformed, ${fmt(c.reparentPending)} to re-parent`);
+  }
+
+  /**
+   * Edge devices under edge devices. The service has not always exported `parentScopes` (an edge
+   * device's line then holds only its own scope: service-behaviours.md §6, azure-iot-sdk-csharp
+   * PR 2230), so an edge child's parent may be missing from the blob. The original's registry says
+   * it (a query, read-only); the children whose export line lacks the field get a re-parent entry
+   * from a second, edge-only read of the export. Hubs without nested edge devices skip all of it.
+   */
+  async nestedEdgeParents(mode: ImportMode, reparent: BlobLineWriter): Promise<void> {
+    if (!this.source) return; // a backup: only what the blob says
+    const rows = await this.source.query<{ deviceId?: string; parentScopes?: string[] | null }>("SELECT deviceId, parentScopes FROM devices WHERE capabilities.iotEdge = true", "read the edge hierarchy");
+    const parents = new Map<string, string>();
+    for (const r of rows) {
+      const parent = edgeIdFromScope(r.parentScopes?.[0]);
+      if (r.deviceId && parent) parents.set(r.deviceId, parent);
+    }
+    if (parents.size === 0) return;
+    let added = 0;
+    for await (const text of readBlobLines(this.staging, this.sourceDevicesBlob, "source export")) {
+      if (!mayBeEdgeDevice(text)) continue;
+      const p = parseLine(text);
+      if (!p.ok || p.line.moduleId || p.line.capabilities?.iotEdge !== true) continue;
+      if (Array.isArray(p.line.parentScopes)) continue; // the export says it: the main pass took it
+      const parentId = parents.get(p.line.id);
+      if (!parentId || (this.filter && !this.filter.matches(p.line))) continue;
+      const t = transformLine(p.line, mode);
+      if (!t) continue;
+      await reparent.write(reparentEntry(parentId, t.importLine));
+      this.ck.counts.reparentPending++;
+      added++;
+    }
+    if (added > 0) this.log(`devices: transform: ${fmt(added)} edge device(s) under edge devices take their parent from the original's registry (the export has no parentScopes)`);
   }
 
   async transformConfigurations(): Promise<void> {
