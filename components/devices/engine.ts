@@ -19,12 +19,13 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
+import { CONSISTENCY_WINDOW_MS, RECHECK_LIMIT, recheckDifferences } from "./consistency";
 import { classifyHubError, deviceQuotaMessage, kindOfCode } from "./hub-errors";
-import { errorStatus } from "./retry";
+import { errorStatus, sleep } from "./retry";
 import { failureMessage, readImportErrors, removeErrorLogs, stagingRejected, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, edgeIdFromScope, keylessAuth, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { compileFilter, CompiledFilter, edgeIdFromScope, type ExportLine, keylessAuth, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
 import { DROPPED, HAS_PARENT, KEYLESS, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
 import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, ImportMode, Phase, Progress } from "./types";
@@ -979,14 +980,39 @@ class Run {
       need.add(r.parentId);
       if (mayBeEdgeDevice(r.importLine)) need.add(r.id);
     }
-    const scopes = new Map<string, string>();
-    for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
-      // Only edge devices have scopes to give: the rest of the export is not parsed (less garbage, less CPU).
-      if (!mayBeEdgeDevice(text)) continue;
-      const p = parseLine(text);
-      if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
-    }
+    const readScopes = async () => {
+      const scopes = new Map<string, string>();
+      for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
+        // Only edge devices have scopes to give: the rest of the export is not parsed (less garbage, less CPU).
+        if (!mayBeEdgeDevice(text)) continue;
+        const p = parseLine(text);
+        if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
+      }
+      return scopes;
+    };
+    let scopes = await readScopes();
     const failed = new Set(this.ck.failures.map((f) => f.deviceId));
+    // A parent imported moments ago may not be in the clone's export yet (service-behaviours.md §11):
+    // export again after a wait, within the consistency window, before calling it missing. (With a
+    // filter a parent may be outside the copy on purpose: no wait.)
+    const parents = new Set<string>();
+    for await (const text of readBlobLines(this.staging, this.blob("reparent.tsv"), "reparent list")) parents.add(readReparentEntry(text, this.blob("reparent.tsv")).parentId);
+    const lag = this.consistency();
+    let wait = lag.firstWaitMs;
+    for (;;) {
+      const absent = [...parents].filter((p) => !scopes.has(p) && !failed.has(p));
+      if (absent.length === 0 || this.filter || Date.now() + wait > lag.until) break;
+      this.log(`devices: re-parent: ${fmt(absent.length)} parent edge device(s) not yet in the clone's export (first: ${absent[0]}); exporting the clone again in ${Math.round(wait / 1000)} s`);
+      await sleep(wait, this.o.signal);
+      wait = Math.min(60_000, wait * 2);
+      const old = this.ck.jobs.cloneExport;
+      if (old) {
+        this.ck.failedJobs.push(old); // done with: the next export is a new job
+        delete this.ck.jobs.cloneExport;
+      }
+      await this.exportCloneForScopes();
+      scopes = await readScopes();
+    }
     const w = new BlobLineWriter(this.staging, this.blob("reparent/devices.txt"));
     let n = 0;
     try {
@@ -1026,7 +1052,8 @@ class Run {
     );
     this.progress({ phase: "verify", label: "verify", percent: 0, done: 0, unit: "percent" });
     const size = await blobSize(this.staging, this.sourceDevicesBlob);
-    const r = await compareExportBlobs(this.staging, this.sourceDevicesBlob, this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
+    let r = await compareExportBlobs(this.staging, this.sourceDevicesBlob, this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
+    if (r.missingCount + r.extraCount + r.differentCount > 0) r = await recheckDifferences(this.clone, r, { ...this.consistency(), source: await this.sourceLinesOf([...r.missing, ...r.extra, ...r.different.map((d) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id))]) });
     // With a filter, devices in the clone outside it were not ours to copy: extras only count in a full copy.
     const mismatches: DeviceDifference[] = [
       ...r.missing.map((id) => ({ id, fields: ["missing"] })),
@@ -1047,6 +1074,24 @@ class Run {
     }
     if (r.badKeys.length > 0 || r.badKeysOverflow) await this.markUnsynced(r.badKeys, r.badKeysOverflow);
     this.progress({ phase: "verify", label: `verify: ${fmt(r.matched)} identical, ${fmt(r.missingCount)} missing, ${fmt(r.differentCount)} different, ${fmt(r.extraCount)} extra`, percent: 100, done: 100, unit: "percent" });
+  }
+
+  /** The replication-lag window from now (bounded by the run's deadline), and the first wait in it. */
+  consistency(): { until: number; firstWaitMs: number; signal?: AbortSignal; log: (l: string) => void } {
+    const window = this.o.consistencyWindowMs ?? CONSISTENCY_WINDOW_MS;
+    return { until: Math.min(this.deadline, Date.now() + window), firstWaitMs: Math.max(100, Math.min(15_000, Math.round(window / 4))), signal: this.o.signal, log: this.log };
+  }
+
+  /** The original's export lines of a few keys (a recheck of differences), read from the export blob. */
+  async sourceLinesOf(keys: string[]): Promise<Map<string, ExportLine>> {
+    const want = new Set(keys.slice(0, RECHECK_LIMIT + 1));
+    const out = new Map<string, ExportLine>();
+    if (want.size === 0 || keys.length > RECHECK_LIMIT) return out;
+    for await (const text of readBlobLines(this.staging, this.sourceDevicesBlob, "source export")) {
+      const p = parseLine(text);
+      if (p.ok && want.has(lineKey(p.line))) out.set(lineKey(p.line), p.line);
+    }
+    return out;
   }
 
   /** Deletes the generation's blobs (every key) except its manifest and unsynced list; then the previous ones. */

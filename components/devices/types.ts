@@ -123,6 +123,13 @@ export interface CopyOptions {
   deadlineMs?: number;
   /** Per-job deadline (ms); default twice the job's duration at ~70 devices/s, at least 1 hour. Its SAS expires 15 minutes after it. */
   jobDeadlineMs?: number;
+  /**
+   * How long differences found right after an import are rechecked device by device before they
+   * are reported (the hub's replication lag: a device just imported may be missing from an export
+   * for minutes, a deleted one still listed). Default 10 minutes; also bounds the re-parent pass's
+   * wait for parents not yet visible.
+   */
+  consistencyWindowMs?: number;
   /** Route hub traffic to the local emulator. */
   local?: LocalEndpoints;
   onProgress?: (p: Progress) => void;
