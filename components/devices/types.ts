@@ -230,6 +230,12 @@ export interface VerifyOptions {
   /** Compare configurations too (default true). */
   includeConfigurations?: boolean;
   deadlineMs?: number;
+  /**
+   * Recheck up to 100 differences device by device for this long before reporting them (replication
+   * lag right after an import or a rollback). Default: no recheck (a cutover gate's expected
+   * differences would otherwise wait out the window).
+   */
+  consistencyWindowMs?: number;
   onProgress?: (p: Progress) => void;
   log?: (line: string) => void;
   pollIntervalMs?: { min: number; max: number };
