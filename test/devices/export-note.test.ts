@@ -53,7 +53,7 @@ describe("lines without keys", () => {
     const exp = await exportDevices({ connectionString: source.connectionString }, staging, { blobName: "exports/kl/devices.txt", includeKeys: false, includeConfigurations: false, local: localEndpoints(), pollIntervalMs: { min: 30, max: 200 } });
     const clone = await createTestHub("kl-cln");
     const refused = copyDevices({ ...copyOptions(source, clone, container, "kl", { includeConfigurations: false }), fromBackup: { devicesBlob: exp.blobName } });
-    await expect(refused).rejects.toThrow(/^fromBackup\.devicesBlob: 3 device or module line\(s\) of the backup carry no keys.*importing them makes the hub generate new keys.*pass allowNewKeys/);
+    await expect(refused).rejects.toThrow(/^fromBackup\.devicesBlob: 3 device or module line\(s\) of the backup carry no keys.*importing them makes the hub generate new keys.*set the option allowNewKeys/);
     expect(await p<unknown[]>((cb) => registryFor(clone).list(cb as never))).toEqual([]);
     // Asked for: imported, with keys of the hub's making (the verifier then reports the keys as different).
     const allowed = await copyDevices({ ...copyOptions(source, clone, container, "kl2", { includeConfigurations: false }), fromBackup: { devicesBlob: exp.blobName }, allowNewKeys: true });

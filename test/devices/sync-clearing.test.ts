@@ -118,18 +118,19 @@ describe("syncDevices: changes that remove data", () => {
     // The local hub's default: the whole job fails with 403002.
     await configureHub(clone.name, { deviceQuota: 4 });
     await expect(copyDevices(copyOptions(source, clone, uniqueContainer(), "quo-job", { includeConfigurations: false }))).rejects.toThrow(quotaMessage);
-    await configureHub(clone.name, { deviceQuota: 1000 });
+    // A fresh clone for the second part: the failed run left devices no run recorded, which the direction guard refuses to overwrite.
+    const clone2 = await createTestHub("quo-cln2");
 
     // The documented form (service-behaviours.md §8): the job completes, lines fail with 403002.
     // The engine dies after starting the import; the job's error log is replaced by two such lines.
     const container = uniqueContainer();
-    await expect(copyDevices(copyOptions(source, clone, container, "quo", { includeConfigurations: false, hooks: { afterJobCreated: (step) => { if (step === "import") throw new Error("killed"); } } }))).rejects.toThrow("killed");
+    await expect(copyDevices(copyOptions(source, clone2, container, "quo", { includeConfigurations: false, hooks: { afterJobCreated: (step) => { if (step === "import") throw new Error("killed"); } } }))).rejects.toThrow("killed");
     const log = blobServiceClient().getContainerClient(container).getBlockBlobClient("importErrors.log");
     for (let i = 0; i < 100 && !(await log.exists()); i++) await new Promise((res) => setTimeout(res, 50));
     const text = ["q-4", "q-5"].map((id) => JSON.stringify({ deviceId: id, errorCode: 403002, errorStatus: "ErrorCode:IotHubQuotaExceeded;Total number of devices exceeds the quota" })).join("\n");
     await log.upload(text, Buffer.byteLength(text));
     const logs: string[] = [];
-    const result = await copyDevices(copyOptions(source, clone, container, "quo", { includeConfigurations: false, log: (l) => logs.push(l) }));
+    const result = await copyDevices(copyOptions(source, clone2, container, "quo", { includeConfigurations: false, log: (l) => logs.push(l) }));
     expect(result.failed).toBe(2);
     expect(result.failures.map((f) => f.deviceId)).toEqual(["q-4", "q-5"]);
     for (const f of result.failures) expect(f.errorStatus).toMatch(quotaMessage);
