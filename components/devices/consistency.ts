@@ -104,6 +104,10 @@ export async function recheckDifferences<R extends DeviceComparison>(clone: HubC
   out.extraCount = r.extraCount - (r.extra.length - out.extra.length);
   out.differentCount = r.differentCount - settledDifferent;
   out.matched = r.matched + r.missing.concat(r.different.map(keyOf)).filter((k) => gone(k) && !k.includes("/")).length;
+  // Settled keys are synced after all: the next sync need not send them again.
+  const bad = (out as { badKeys?: unknown }).badKeys;
+  const settledKeys = new Set([...r.missing, ...r.extra, ...r.different.map(keyOf)].filter(gone));
+  if (Array.isArray(bad)) (out as { badKeys?: string[] }).badKeys = (bad as string[]).filter((k) => !settledKeys.has(k));
   if (listed - pending.size > 0) o.log?.(`devices: verify: ${listed - pending.size} difference(s) settled on recheck (replication lag)`);
   return out;
 }

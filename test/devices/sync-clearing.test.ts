@@ -6,7 +6,7 @@
  * service-behaviours.md §10), so this fails if the import line leaves cleared sections out.
  */
 import { describe, expect, it } from "vitest";
-import { blobServiceClient, configureHub, createTestHub, registryFor } from "../support/local-hub";
+import { blobServiceClient, configureHub, createStrictHub, createTestHub, registryFor, type TestHub } from "../support/local-hub";
 import { copyDevices, syncDevices } from "../../components/devices";
 import { copiedView, copyOptions, uniqueContainer } from "./engine-fixtures";
 
@@ -14,10 +14,10 @@ function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void):
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 }
 
-describe("syncDevices: changes that remove data", () => {
-  it("clears on the clone what was cleared at the original, and verification then finds nothing wrong", async () => {
-    const source = await createTestHub("clr-src");
-    const clone = await createTestHub("clr-cln");
+/** The scenario, on hubs made by `hub` (the default profile, or the Azure-strict one). */
+export async function clearingScenario(hub: (prefix: string) => Promise<TestHub>): Promise<void> {
+    const source = await hub("clr-src");
+    const clone = await hub("clr-cln");
     const r = registryFor(source);
     const create = (d: Record<string, unknown>) => p<{ deviceScope?: string; etag?: string }>((cb) => r.create(d as never, cb as never));
     const gw = await create({ deviceId: "gw", status: "enabled", capabilities: { iotEdge: true } });
@@ -65,6 +65,15 @@ describe("syncDevices: changes that remove data", () => {
     // Nothing left to carry: the next sync finds every line unchanged.
     const again = await syncDevices(copyOptions(source, clone, container, "clr", { includeConfigurations: false, generation: 2, deleteMissing: true }));
     expect(again).toMatchObject({ imported: 0, mismatchCount: 0 });
+}
+
+describe("syncDevices: changes that remove data", () => {
+  it("clears on the clone what was cleared at the original, and verification then finds nothing wrong", async () => {
+    await clearingScenario((prefix) => createTestHub(prefix));
+  });
+
+  it("does the same on the Azure-strict local hub (S1 limits, replication lag, no parentScopes in exports, status required)", async () => {
+    await clearingScenario((prefix) => createStrictHub(prefix));
   });
 
   it("counts a delete that fails as a failure, not a deletion, and deletes it again in the next sync; a delete of a device already gone is no failure", async () => {
