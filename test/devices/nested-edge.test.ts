@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { copyDevices } from "../../components/devices";
-import { blobServiceClient, createTestHub } from "../support/local-hub";
+import { blobServiceClient, createStrictHub, createTestHub } from "../support/local-hub";
 import { copiedView, copyOptions, logSink, seedEveryKind, uniqueContainer } from "./engine-fixtures";
 
 describe("nested edge devices from an export without parentScopes", () => {
@@ -48,5 +48,16 @@ describe("nested edge devices from an export without parentScopes", () => {
     expect(view["leaf-low"]).toMatchObject({ parent: "gw-low" });
     expect(view).toEqual(await copiedView(source));
     expect(sink.lines.some((l) => /2 edge device\(s\) under edge devices take their parent from the original's registry/.test(l))).toBe(true);
+  });
+
+  it("on the Azure-strict local hub (exports without parentScopes, PascalCase configurations): every kind copied, hierarchy and configurations included, and verified", async () => {
+    const source = await createStrictHub("snest-src");
+    const clone = await createStrictHub("snest-cln");
+    await seedEveryKind(source);
+    const result = await copyDevices(copyOptions(source, clone, uniqueContainer(), "snest"));
+    expect(result).toMatchObject({ failed: 0, mismatchCount: 0, configurations: { exported: 3, imported: 3, failed: 0 } });
+    const view = await copiedView(clone);
+    expect(view["gw-low"]).toMatchObject({ parent: "gw-mid" });
+    expect(view).toEqual(await copiedView(source));
   });
 });
