@@ -287,12 +287,19 @@ class Run {
     }
   }
 
-  async open(): Promise<"fresh" | "resume" | "complete"> {
+  /** Parses both hubs' connections (no call yet): a bad one, or the same hub twice, is refused before anything exists. */
+  openHubs(): void {
+    if (this.clone) return;
     this.clone = HubClient.open(this.o.clone, this.o.fromBackup ? "target" : "clone", this.o.local, this.log, this.o.signal);
     if (!this.o.fromBackup) {
       this.source = HubClient.open(this.o.source, "source", this.o.local, this.log, this.o.signal);
       if (this.source.hostName.toLowerCase() === this.clone.hostName.toLowerCase()) throw new UserError(`is the same hub as source (${this.source.hostName}); the clone must be another hub`, "clone");
-    } else await this.checkBackup();
+    }
+  }
+
+  async open(): Promise<"fresh" | "resume" | "complete"> {
+    this.openHubs();
+    if (this.o.fromBackup) await this.checkBackup();
     // Fail fast on a wrong key or host before any job starts (reads only).
     if (this.source) this.sourceTotal = (await this.source.statistics()).totalDeviceCount;
     const targetStats = await this.clone.statistics();
@@ -363,6 +370,7 @@ class Run {
 
   async execute(): Promise<CopyResult> {
     validateCopyOptions(this.o);
+    this.openHubs(); // connection strings and "same hub twice" refused before the staging container is created
     this.staging = await openStaging(this.o.staging, this.log);
     const lock = await acquireRunLock(this.staging, `${this.prefix}lock`, { deadline: this.deadline, log: this.log, signal: this.o.signal });
     try {
