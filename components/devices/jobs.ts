@@ -73,9 +73,11 @@ export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Se
 function namelessSince(j: JobProperties, spec: JobSpec, createdAfter: number | undefined): boolean {
   if (createdAfter === undefined || j.type?.toLowerCase() !== spec.type) return false;
   if (spec.type === "export" ? j.outputBlobName : j.inputBlobName) return false;
+  // Only a job still running: a finished nameless job may be an earlier generation's (seconds old),
+  // and starting this step's job again after it is harmless, adopting the wrong one is not.
+  if (!ACTIVE.has(j.status)) return false;
   const t = Date.parse(String(j.startTimeUtc ?? j.createdTimeUtc ?? ""));
-  // No start time yet (queued): only an active job can be that young.
-  return Number.isFinite(t) ? t >= createdAfter - SKEW_MS : ACTIVE.has(j.status);
+  return Number.isFinite(t) ? t >= createdAfter - SKEW_MS : true;
 }
 
 export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Record<string, unknown> {

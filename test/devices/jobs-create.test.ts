@@ -104,10 +104,11 @@ describe("startJob: adopting our job when GET /jobs blanks blob names", () => {
     expect(created()).toBe(0);
   });
 
-  it("never adopts a job another step of the run recorded, nor one that started before the attempt; then it starts its own", async () => {
+  it("never adopts a job another step of the run recorded, a finished nameless one (an earlier generation's), nor one that started before the attempt; then it starts its own", async () => {
     const attempt = Date.now() - 60_000;
     const jobs = [
-      { jobId: "clone-scopes", type: "export", status: "completed", startTimeUtc: new Date(attempt + 500).toISOString() },
+      { jobId: "clone-scopes", type: "export", status: "running", startTimeUtc: new Date(attempt + 500).toISOString() },
+      { jobId: "finished", type: "export", status: "completed", startTimeUtc: new Date(attempt + 700).toISOString() },
       { jobId: "earlier", type: "export", status: "completed", startTimeUtc: new Date(attempt - 3600_000).toISOString() },
     ] as JobProperties[];
     const { hub, created } = hubWith(jobs);
