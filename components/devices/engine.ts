@@ -19,15 +19,16 @@ import { randomUUID } from "crypto";
 import { UserError } from "../errors";
 import { redact } from "../secrets";
 import { HubClient, JobProperties } from "./hub-client";
-import { classifyHubError, kindOfCode } from "./hub-errors";
-import { errorStatus } from "./retry";
-import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
+import { CONSISTENCY_WINDOW_MS, RECHECK_LIMIT, recheckDifferences } from "./consistency";
+import { classifyHubError, deviceQuotaMessage, kindOfCode } from "./hub-errors";
+import { errorStatus, sleep } from "./retry";
+import { failureMessage, readImportErrors, removeErrorLogs, stagingRejected, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { ManifestIndex, manifestLine, parseManifestLine } from "./manifest";
 import { acquireRunLock, BlobLineWriter, blobExists, openBlobStream, readBlobLineBatches, blobSize, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging, writeJsonBlob } from "./staging";
-import { compileFilter, CompiledFilter, lineKey, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
-import { DROPPED, HAS_PARENT, MALFORMED, MODULE } from "./transform-batch";
+import { compileFilter, CompiledFilter, edgeIdFromScope, type ExportLine, keylessAuth, lineKey, TEXT_LINE, mayBeEdgeDevice, parseLine, parseReparentEntry, reparentEntry, reparentLine, transformConfigurationLine, transformLine } from "./transform";
+import { DROPPED, HAS_PARENT, KEYLESS, MALFORMED, MODULE } from "./transform-batch";
 import { TransformPool } from "./transform-pool";
-import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, Phase, Progress } from "./types";
+import type { CopyOptions, CopyResult, DeviceDifference, ImportFailure, ImportMode, Phase, Progress } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
 import { countDevices, guardDirection } from "./direction-guard";
 
@@ -83,6 +84,8 @@ export interface Checkpoint {
   fullSyncOut?: boolean;
   /** An import job of this generation was started once: under importMode create, "already exists" is then ours. */
   importStarted?: boolean;
+  /** Per job step: when it first tried to create its job (epoch ms), until the id is recorded. */
+  creating?: Record<string, number>;
   result?: CopyResult;
 }
 
@@ -237,6 +240,16 @@ class Run {
       let id = this.ck.jobs[step];
       if (!id || this.ck.failedJobs.includes(id)) {
         this.ck.attempts[step] = (this.ck.attempts[step] ?? 0) + 1;
+        // Recorded before the create call: if the run dies before the job id is saved and the hub's
+        // job list has no blob names, a job of this type started since is this step's (jobs.ts findOwnJob).
+        const creating = (this.ck.creating ??= {});
+        if (!id) {
+          creating[step] ??= Date.now();
+          await this.save();
+        } else creating[step] = Date.now(); // a failed job is never adopted: only jobs started from now
+        ctx.createdAfter = creating[step];
+        // Jobs this run recorded for its other steps are never this step's (two export jobs on the clone).
+        for (const [other, otherId] of Object.entries(this.ck.jobs)) if (other !== step) ctx.knownFailed?.add(otherId);
         const started = await startJob(hub, this.staging, spec, ctx, beforeCreate);
         id = started.jobId;
         if (spec.type === "import") this.ck.importStarted = true;
@@ -266,22 +279,27 @@ class Run {
       this.ck.failedJobs.push(id);
       await this.save();
       const reason = String(done.failureReason ?? "");
-      if (/403002|IotHubQuotaExceeded/i.test(reason)) throw new UserError(`the ${hub.field} hub is at its device quota (403002 IotHubQuotaExceeded); add units or a tier, or copy fewer devices with filter`, hub.field);
-      if (/400008|BlobContainerValidation|AuthenticationFailed|AuthorizationFailure|expired/i.test(reason)) {
-        throw new UserError(`the ${hub.field} hub's ${spec.type} job could not use the staging container (${reason.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}); check that the staging account is reachable from the hub, the SAS/identity has access, and jobDeadlineMs is long enough`, this.staging.mode === "keyBased" ? "staging.connectionString" : "staging.authentication");
-      }
+      if (/403002|IotHubQuotaExceeded/i.test(reason)) throw new UserError(deviceQuotaMessage(hub.field), hub.field);
+      if (/400007|400008|BlobContainerValidation|AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|Unable to access blob|expired/i.test(reason)) throw stagingRejected(this.staging, hub.field, spec.type, reason);
       if (done.status === "cancelled") throw new Error(`${message}; someone cancelled it. Rerun with the same runId to start it again`);
       if ((this.ck.attempts[step] ?? 0) >= MAX_JOB_ATTEMPTS) throw new Error(`${message}; gave up after ${MAX_JOB_ATTEMPTS} attempts. Rerun with the same runId to try again`);
       this.log(`devices: ${message}; starting it again (attempt ${(this.ck.attempts[step] ?? 0) + 1}/${MAX_JOB_ATTEMPTS})`);
     }
   }
 
-  async open(): Promise<"fresh" | "resume" | "complete"> {
+  /** Parses both hubs' connections (no call yet): a bad one, or the same hub twice, is refused before anything exists. */
+  openHubs(): void {
+    if (this.clone) return;
     this.clone = HubClient.open(this.o.clone, this.o.fromBackup ? "target" : "clone", this.o.local, this.log, this.o.signal);
     if (!this.o.fromBackup) {
       this.source = HubClient.open(this.o.source, "source", this.o.local, this.log, this.o.signal);
       if (this.source.hostName.toLowerCase() === this.clone.hostName.toLowerCase()) throw new UserError(`is the same hub as source (${this.source.hostName}); the clone must be another hub`, "clone");
-    } else await this.checkBackup();
+    }
+  }
+
+  async open(): Promise<"fresh" | "resume" | "complete"> {
+    this.openHubs();
+    if (this.o.fromBackup) await this.checkBackup();
     // Fail fast on a wrong key or host before any job starts (reads only).
     if (this.source) this.sourceTotal = (await this.source.statistics()).totalDeviceCount;
     const targetStats = await this.clone.statistics();
@@ -352,6 +370,7 @@ class Run {
 
   async execute(): Promise<CopyResult> {
     validateCopyOptions(this.o);
+    this.openHubs(); // connection strings and "same hub twice" refused before the staging container is created
     this.staging = await openStaging(this.o.staging, this.log);
     const lock = await acquireRunLock(this.staging, `${this.prefix}lock`, { deadline: this.deadline, log: this.log, signal: this.o.signal });
     try {
@@ -410,7 +429,7 @@ class Run {
       const removed = await deletePrefix(this.staging, this.gen);
       await removeErrorLogs(this.staging);
       for (const k of Object.keys(this.ck.jobs)) if (!this.ck.failedJobs.includes(this.ck.jobs[k])) this.ck.failedJobs.push(this.ck.jobs[k]);
-      Object.assign(this.ck, { phase: "export-source", jobs: {}, attempts: {}, counts: emptyCounts(), failures: [], mismatches: [], mismatchCount: 0, verified: 0, unsyncedOut: undefined, fullSyncOut: undefined });
+      Object.assign(this.ck, { phase: "export-source", jobs: {}, creating: undefined, attempts: {}, counts: emptyCounts(), failures: [], mismatches: [], mismatchCount: 0, verified: 0, unsyncedOut: undefined, fullSyncOut: undefined });
       await writeJsonBlob(this.staging, this.checkpointBlob, { ...this.ck, updatedAt: new Date().toISOString() });
       this.log(`devices: run ${this.o.runId} failed at ${phase}; deleted ${removed} staging blob(s) holding device keys; a rerun starts this generation again`);
     } catch (cleanupErr) {
@@ -442,7 +461,7 @@ class Run {
     const c = this.ck.counts;
     const needs: Partial<Record<Phase, Array<[string, Phase]>>> = {
       transform: [["source/devices.txt", "export-source"]],
-      import: c.imported + c.deleteLines > 0 ? [["source/devices.txt", "export-source"], ["import/devices.txt", "transform"]] : [],
+      import: c.imported + c.deleteLines > 0 ? [["source/devices.txt", "export-source"], ["import/devices.txt", "transform"], ...(c.deleteLines > 0 ? [["deletes.tsv", "transform"] as [string, Phase]] : [])] : [],
       "export-clone": c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.tsv", "transform"]] : [],
       reparent: c.reparentPending > 0 ? [["source/devices.txt", "export-source"], ["reparent.tsv", "transform"], ["clone/devices.txt", "export-clone"]] : [],
       verify: this.o.verify === false ? [] : [["source/devices.txt", "export-source"]],
@@ -557,7 +576,9 @@ class Run {
     // The side lists are a fraction of the import blob's size: smaller blocks, one in flight.
     const reparent = new BlobLineWriter(this.staging, this.blob("reparent.tsv"), { blockSize: 1 << 20, concurrency: 1 });
     const newManifest = new BlobLineWriter(this.staging, this.blob("manifest.tsv"), { blockSize: 1 << 20, concurrency: 1 });
-    const writers = [out, reparent, newManifest];
+    // The manifest lines of the devices this generation deletes: a delete that fails keeps its line (collectErrors).
+    const deletes = new BlobLineWriter(this.staging, this.blob("deletes.tsv"), { blockSize: 1 << 20, concurrency: 1 });
+    const writers = [out, reparent, newManifest, deletes];
     // Query filters decide on device lines. Exports list a device's modules right after it, so the
     // last decision answers almost every module line; the set holds only the devices the filter
     // took (the user's selection), and a module met before its device waits (bounded) until the end.
@@ -569,6 +590,13 @@ class Run {
     const hookEvery = this.o.hooks?.transformHookEveryLines ?? every;
     let lines = 0;
     // Synchronous per line; a promise only when a writer sent a batch out (back-pressure to honour).
+    // Lines without keys: importing them makes the hub generate new keys (refused below unless allowed).
+    let keylessCount = 0;
+    let firstKeyless: string | undefined;
+    const keyless = (key: string | undefined) => {
+      keylessCount++;
+      firstKeyless ??= key;
+    };
     const malformed = (id: string | undefined, reason: string, at = lines): undefined => {
       c.malformed++;
       if (this.ck.failures.length < this.cap) this.ck.failures.push({ deviceId: id ?? "", errorCode: "malformed", errorStatus: `export line ${fmt(at)}: ${reason}` });
@@ -603,6 +631,10 @@ class Run {
     // With a query/id filter: parse here (the filter reads the parsed line; modules may wait for their device).
     const emit = (text: string): Promise<unknown> | undefined => {
       const p = parseLine(text);
+      if (!p.ok && lines === 1 && p.reason === TEXT_LINE) {
+        this.log("devices: transform: skipped the export's first line: a note from the hub, not a device");
+        return;
+      }
       if (!p.ok) return malformed(p.id, p.reason);
       const l = p.line;
       if (this.filter) {
@@ -624,6 +656,7 @@ class Run {
       }
       const t = transformLine(l, mode);
       if (!t) return;
+      if (keylessAuth(l.authentication || undefined)) keyless(t.key);
       return write(l.id, l.moduleId, t.importLine, t.contentHash, t.parentId);
     };
     const afterLine = (): Promise<void> | undefined => {
@@ -642,7 +675,13 @@ class Run {
         for await (const result of pool.map(body ?? (async function* () {})())) {
           const { kinds, hashes, bytes, ends, errors } = result;
           const n = kinds.length;
-          for (const [i, id, reason] of errors) malformed(id || undefined, reason, lines + i + 1);
+          for (const [i, id, reason] of errors) {
+            if (lines === 0 && i === 0 && reason === TEXT_LINE) {
+              this.log("devices: transform: skipped the export's first line: a note from the hub, not a device");
+              continue;
+            }
+            malformed(id || undefined, reason, lines + i + 1);
+          }
           // Runs of consecutive import lines (and their re-parent entries) go out as one byte range.
           let importFrom = 0;
           let reparentFrom = n > 0 ? ends[n - 1] : 0;
@@ -661,6 +700,7 @@ class Run {
           for (let i = 0; i < n; i++) {
             const k = kinds[i];
             if (k === MALFORMED || k === DROPPED) continue;
+            if (k & KEYLESS) keyless(result.keys?.[i]);
             copied++;
             if ((k & 3) === MODULE) c.exportedModules++;
             else c.exported++;
@@ -707,6 +747,7 @@ class Run {
       }
       atEnd = true;
       for (const m of pendingModules) await emit(m);
+      await this.nestedEdgeParents(mode, reparent);
       // Deletions: manifest entries the export no longer has (only when asked; counted always).
       if (delta) {
         for await (const ml of readBlobLines(this.staging, this.ck.manifest!, "manifest")) {
@@ -724,7 +765,9 @@ class Run {
           }
           // A deleted device takes its modules with it; a module line is only needed when its device stays.
           if (m.moduleId && manifest.wasDeleted(m.deviceId)) continue;
-          await out.write(JSON.stringify(m.moduleId ? { id: m.deviceId, moduleId: m.moduleId, importMode: "delete" } : { id: m.deviceId, importMode: "delete" }));
+          // status on every line: the .NET SDK's ExportImportDevice requires it (Required.Always), whatever the mode.
+          await out.write(JSON.stringify(m.moduleId ? { id: m.deviceId, moduleId: m.moduleId, importMode: "delete", status: "enabled" } : { id: m.deviceId, importMode: "delete", status: "enabled" }));
+          await deletes.write(ml);
           c.deleteLines++;
         }
       }
@@ -740,9 +783,50 @@ class Run {
       const first = this.ck.failures.find((f) => f.errorCode === "malformed" && f.errorStatus.startsWith("export line"));
       throw new UserError(`${fmt(c.malformed)} malformed device line(s) in the original's export (first: ${first?.errorStatus ?? "?"}${first?.deviceId ? `, device ${first.deviceId}` : ""}); nothing was imported. Fix or remove those devices on the original hub (or exclude them with filter) and rerun`, "source");
     }
+    if (keylessCount > 0 && !(this.o.fromBackup && this.o.allowNewKeys === true)) {
+      // Never in a copy: the clone would get keys no device has. From a backup only when the user says so.
+      throw new UserError(
+        `${fmt(keylessCount)} device or module line(s) of ${this.o.fromBackup ? "the backup" : "the original's export"} carry no keys${firstKeyless ? ` (first: ${firstKeyless})` : ""}; importing them makes the hub generate new keys, locking out every device that uses the old ones. ` +
+          (this.o.fromBackup ? "Restore from a backup made with keys, or set the option allowNewKeys to accept new keys" : "Export the original with keys (the engine asks for them; check the policy has registry read rights) and rerun"),
+        this.o.fromBackup ? "fromBackup.devicesBlob" : "source",
+      );
+    }
     await configurations;
     this.progress({ phase: "transform", label: "transform done", done: lines, unit: "lines" });
     this.log(`devices: transform: ${fmt(c.exported)} devices, ${fmt(c.exportedModules)} modules; ${fmt(c.changed)} lines to import, ${fmt(c.unchanged)} unchanged, ${fmt(c.deleteLines)} deletions, ${fmt(c.malformed)} malformed, ${fmt(c.reparentPending)} to re-parent`);
+  }
+
+  /**
+   * Edge devices under edge devices. The service has not always exported `parentScopes` (an edge
+   * device's line then holds only its own scope: service-behaviours.md §6, azure-iot-sdk-csharp
+   * PR 2230), so an edge child's parent may be missing from the blob. The original's registry says
+   * it (a query, read-only); the children whose export line lacks the field get a re-parent entry
+   * from a second, edge-only read of the export. Hubs without nested edge devices skip all of it.
+   */
+  async nestedEdgeParents(mode: ImportMode, reparent: BlobLineWriter): Promise<void> {
+    if (!this.source) return; // a backup: only what the blob says
+    const rows = await this.source.query<{ deviceId?: string; parentScopes?: string[] | null }>("SELECT deviceId, parentScopes FROM devices WHERE capabilities.iotEdge = true", "read the edge hierarchy");
+    const parents = new Map<string, string>();
+    for (const r of rows) {
+      const parent = edgeIdFromScope(r.parentScopes?.[0]);
+      if (r.deviceId && parent) parents.set(r.deviceId, parent);
+    }
+    if (parents.size === 0) return;
+    let added = 0;
+    for await (const text of readBlobLines(this.staging, this.sourceDevicesBlob, "source export")) {
+      if (!mayBeEdgeDevice(text)) continue;
+      const p = parseLine(text);
+      if (!p.ok || p.line.moduleId || p.line.capabilities?.iotEdge !== true) continue;
+      if (Array.isArray(p.line.parentScopes)) continue; // the export says it: the main pass took it
+      const parentId = parents.get(p.line.id);
+      if (!parentId || (this.filter && !this.filter.matches(p.line))) continue;
+      const t = transformLine(p.line, mode);
+      if (!t) continue;
+      await reparent.write(reparentEntry(parentId, t.importLine));
+      this.ck.counts.reparentPending++;
+      added++;
+    }
+    if (added > 0) this.log(`devices: transform: ${fmt(added)} edge device(s) under edge devices take their parent from the original's registry (the export has no parentScopes)`);
   }
 
   async transformConfigurations(): Promise<void> {
@@ -807,26 +891,69 @@ class Run {
     const c = this.ck.counts;
     const failedKeys: string[] = [];
     let overflow = false;
+    // Delete lines of this generation, by key, with the manifest line a failed delete keeps.
+    const deletes = new Map<string, string>();
+    if (step === "import" && c.deleteLines > 0 && (await blobExists(this.staging, this.blob("deletes.tsv")))) {
+      for await (const ml of readBlobLines(this.staging, this.blob("deletes.tsv"), "delete list")) {
+        const m = parseManifestLine(ml);
+        if (m) deletes.set(m.key, ml);
+      }
+    }
+    const keptManifestLines: string[] = [];
+    let quota = 0;
+    const hubLabel = this.o.fromBackup ? "target" : "clone";
     const n = await readImportErrors(this.staging, "importErrors.log", (f) => {
       const kind = kindOfCode(f.errorCode, undefined, f.errorStatus);
+      const key = f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId;
+      const deleted = deletes.get(key);
+      if (deleted !== undefined) {
+        if (kind === "notFound") return; // already gone from the clone: what the delete wanted
+        // A failed delete is a failure, and the device stays in the manifest so the next sync deletes it again.
+        if (!f.moduleId) c.deleteFailed++;
+        c.importFailed++;
+        keptManifestLines.push(deleted);
+        if (this.ck.failures.length < this.cap) this.ck.failures.push({ ...f, errorStatus: `delete failed: ${f.errorStatus}` });
+        return;
+      }
       if (retried && kind === "alreadyExists") {
         c.alreadyPresent++;
         return;
       }
-      if (kind === "notFound" && this.isDeleteLine(f)) return; // already gone from the clone
       c.importFailed++;
-      if (failedKeys.length < 100_000) failedKeys.push(f.moduleId ? `${f.deviceId}/${f.moduleId}` : f.deviceId);
+      if (failedKeys.length < 100_000) failedKeys.push(key);
       else overflow = true;
-      if (this.ck.failures.length < this.cap) this.ck.failures.push(f);
+      // Near the quota the job completes and fails line by line (403002, service-behaviours.md §8): the same message as a failed job.
+      if (kind === "deviceQuota") quota++;
+      if (this.ck.failures.length < this.cap) this.ck.failures.push(kind === "deviceQuota" ? { ...f, errorStatus: `${deviceQuotaMessage(hubLabel)} (${f.errorStatus})` } : f);
     });
+    if (quota > 0) this.log(`devices: ${step}: ${fmt(quota)} line(s) failed with 403002: ${deviceQuotaMessage(hubLabel)}`);
     if (failedKeys.length > 0 || overflow) await this.markUnsynced(failedKeys, overflow);
+    if (keptManifestLines.length > 0) await this.keepInManifest(keptManifestLines);
     if (n > 0) this.log(`devices: ${step}: ${fmt(n)} line(s) in importErrors.log`);
   }
 
-  /** 404001 on a delete line: the device was already gone. (Delete lines exist only with deleteMissing.) */
-  private isDeleteLine(f: ImportFailure): boolean {
-    void f;
-    return this.o.deleteMissing === true && this.ck.counts.deleteLines > 0;
+  /** Adds lines to this generation's manifest (rewritten whole: only failed deletes, rare, come here). */
+  async keepInManifest(lines: string[]): Promise<void> {
+    const name = this.blob("manifest.tsv");
+    const tmp = this.blob("manifest-rewrite.tsv");
+    const copy = async (from: string, to: string, extra: string[]) => {
+      const w = new BlobLineWriter(this.staging, to, { blockSize: 1 << 20, concurrency: 1 });
+      const add = new Set(extra);
+      try {
+        for await (const l of readBlobLines(this.staging, from, "manifest")) {
+          add.delete(l); // already kept (a resumed step collects the same errors again)
+          await w.write(l);
+        }
+        for (const l of add) await w.write(l);
+        await w.close();
+      } catch (err) {
+        await w.discard();
+        throw err;
+      }
+    };
+    await copy(name, tmp, lines);
+    await copy(tmp, name, []);
+    await deleteBlob(this.staging, tmp);
   }
 
   /** Keys the next sync must send again whatever the manifest says. */
@@ -861,14 +988,39 @@ class Run {
       need.add(r.parentId);
       if (mayBeEdgeDevice(r.importLine)) need.add(r.id);
     }
-    const scopes = new Map<string, string>();
-    for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
-      // Only edge devices have scopes to give: the rest of the export is not parsed (less garbage, less CPU).
-      if (!mayBeEdgeDevice(text)) continue;
-      const p = parseLine(text);
-      if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
-    }
+    const readScopes = async () => {
+      const scopes = new Map<string, string>();
+      for await (const text of readBlobLines(this.staging, this.blob("clone/devices.txt"), "clone export")) {
+        // Only edge devices have scopes to give: the rest of the export is not parsed (less garbage, less CPU).
+        if (!mayBeEdgeDevice(text)) continue;
+        const p = parseLine(text);
+        if (p.ok && !p.line.moduleId && need.has(p.line.id) && p.line.capabilities?.iotEdge && p.line.deviceScope) scopes.set(p.line.id, p.line.deviceScope);
+      }
+      return scopes;
+    };
+    let scopes = await readScopes();
     const failed = new Set(this.ck.failures.map((f) => f.deviceId));
+    // A parent imported moments ago may not be in the clone's export yet (service-behaviours.md §11):
+    // export again after a wait, within the consistency window, before calling it missing. (With a
+    // filter a parent may be outside the copy on purpose: no wait.)
+    const parents = new Set<string>();
+    for await (const text of readBlobLines(this.staging, this.blob("reparent.tsv"), "reparent list")) parents.add(readReparentEntry(text, this.blob("reparent.tsv")).parentId);
+    const lag = this.consistency();
+    let wait = lag.firstWaitMs;
+    for (;;) {
+      const absent = [...parents].filter((p) => !scopes.has(p) && !failed.has(p));
+      if (absent.length === 0 || this.filter || Date.now() + wait > lag.until) break;
+      this.log(`devices: re-parent: ${fmt(absent.length)} parent edge device(s) not yet in the clone's export (first: ${absent[0]}); exporting the clone again in ${Math.round(wait / 1000)} s`);
+      await sleep(wait, this.o.signal);
+      wait = Math.min(60_000, wait * 2);
+      const old = this.ck.jobs.cloneExport;
+      if (old) {
+        this.ck.failedJobs.push(old); // done with: the next export is a new job
+        delete this.ck.jobs.cloneExport;
+      }
+      await this.exportCloneForScopes();
+      scopes = await readScopes();
+    }
     const w = new BlobLineWriter(this.staging, this.blob("reparent/devices.txt"));
     let n = 0;
     try {
@@ -908,7 +1060,8 @@ class Run {
     );
     this.progress({ phase: "verify", label: "verify", percent: 0, done: 0, unit: "percent" });
     const size = await blobSize(this.staging, this.sourceDevicesBlob);
-    const r = await compareExportBlobs(this.staging, this.sourceDevicesBlob, this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
+    let r = await compareExportBlobs(this.staging, this.sourceDevicesBlob, this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
+    if (r.missingCount + r.extraCount + r.differentCount > 0) r = await recheckDifferences(this.clone, r, { ...this.consistency(), source: await this.sourceLinesOf([...r.missing, ...r.extra, ...r.different.map((d) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id))]) });
     // With a filter, devices in the clone outside it were not ours to copy: extras only count in a full copy.
     const mismatches: DeviceDifference[] = [
       ...r.missing.map((id) => ({ id, fields: ["missing"] })),
@@ -929,6 +1082,24 @@ class Run {
     }
     if (r.badKeys.length > 0 || r.badKeysOverflow) await this.markUnsynced(r.badKeys, r.badKeysOverflow);
     this.progress({ phase: "verify", label: `verify: ${fmt(r.matched)} identical, ${fmt(r.missingCount)} missing, ${fmt(r.differentCount)} different, ${fmt(r.extraCount)} extra`, percent: 100, done: 100, unit: "percent" });
+  }
+
+  /** The replication-lag window from now (bounded by the run's deadline), and the first wait in it. */
+  consistency(): { until: number; firstWaitMs: number; signal?: AbortSignal; log: (l: string) => void } {
+    const window = this.o.consistencyWindowMs ?? CONSISTENCY_WINDOW_MS;
+    return { until: Math.min(this.deadline, Date.now() + window), firstWaitMs: Math.max(100, Math.min(15_000, Math.round(window / 4))), signal: this.o.signal, log: this.log };
+  }
+
+  /** The original's export lines of a few keys (a recheck of differences), read from the export blob. */
+  async sourceLinesOf(keys: string[]): Promise<Map<string, ExportLine>> {
+    const want = new Set(keys.slice(0, RECHECK_LIMIT + 1));
+    const out = new Map<string, ExportLine>();
+    if (want.size === 0 || keys.length > RECHECK_LIMIT) return out;
+    for await (const text of readBlobLines(this.staging, this.sourceDevicesBlob, "source export")) {
+      const p = parseLine(text);
+      if (p.ok && want.has(lineKey(p.line))) out.set(lineKey(p.line), p.line);
+    }
+    return out;
   }
 
   /** Deletes the generation's blobs (every key) except its manifest and unsynced list; then the previous ones. */

@@ -135,6 +135,31 @@ export class HubClient {
     return this.call("DELETE", `/jobs/${encodeURIComponent(jobId)}`, undefined, "cancel job");
   }
 
+  /** `POST /devices/query`, every page (x-ms-continuation), with retries per page. */
+  async query<T>(sql: string, what = "query devices"): Promise<T[]> {
+    const out: T[] = [];
+    let continuation: string | undefined;
+    do {
+      const headers: Record<string, string> = { "Content-Type": "application/json; charset=utf-8", "x-ms-max-item-count": "1000" };
+      if (continuation) headers["x-ms-continuation"] = continuation;
+      const page = await withRetry(
+        () =>
+          new Promise<{ rows: T[]; next?: string }>((resolve, reject) => {
+            this.rest.executeApiCall("POST", "/devices/query" + API, headers, { query: sql }, (err, result, response) => {
+              if (err) return reject(err);
+              const h = response?.headers ?? {};
+              const next = h["x-ms-continuation"] ?? (h as Record<string, string | undefined>)["X-Ms-Continuation"];
+              resolve({ rows: Array.isArray(result) ? (result as T[]) : [], next: next || undefined });
+            });
+          }),
+        { what: `${this.field} hub: ${what}`, log: this.log, signal: this.signal },
+      ).catch((err: unknown) => Promise.reject(this.userError(err, what)));
+      out.push(...page.rows);
+      continuation = page.next;
+    } while (continuation);
+    return out;
+  }
+
   /** Cheap authenticated read, used to fail fast on a wrong key before any job starts. */
   statistics(): Promise<{ totalDeviceCount?: number }> {
     return this.call("GET", "/statistics/devices", undefined, "read device statistics");

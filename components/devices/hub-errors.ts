@@ -221,3 +221,8 @@ export function classifyHubError(err: unknown): HubErrorInfo {
 export function isHubError(err: unknown, kind: HubErrorKind): boolean {
   return classifyHubError(err).kind === kind;
 }
+
+/** The engine's one message for a hub at its device quota, whether the job failed whole or line by line (403002). */
+export function deviceQuotaMessage(hub: string): string {
+  return `the ${hub} hub is at its device quota (403002 IotHubQuotaExceeded; the quota counts devices plus modules, an edge device with its $edgeAgent and $edgeHub is 3); add units or a tier, or copy fewer devices with filter`;
+}

@@ -5,7 +5,8 @@
  */
 import { UserError } from "../errors";
 import type { HubClient, JobProperties } from "./hub-client";
-import { isJobQuotaExceeded, sleep } from "./retry";
+import { classifyHubError } from "./hub-errors";
+import { errorStatus, isJobQuotaExceeded, sleep } from "./retry";
 import { deleteBlob, jobContainerUrl, readBlobLines, Staging } from "./staging";
 import type { ImportFailure, Phase } from "./types";
 
@@ -37,6 +38,10 @@ export interface JobContext {
    * earlier call's, and its blob is stale or gone.
    */
   adoptCompleted?: boolean;
+  /** When this step first tried to create its job (epoch ms): finds it when `GET /jobs` blanks blob names. */
+  createdAfter?: number;
+  /** How long a storage refusal is retried with identity-based staging (default STORAGE_PROPAGATION_MS). */
+  storagePropagationMs?: number;
 }
 
 function sameJob(j: JobProperties, spec: JobSpec): boolean {
@@ -45,11 +50,34 @@ function sameJob(j: JobProperties, spec: JobSpec): boolean {
   return name === spec.blobName;
 }
 
-/** Our own job already on the hub (started by a run that died before recording its id). */
-export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>, adoptCompleted = true): Promise<JobProperties | undefined> {
+/** Clock skew allowed between this machine and the hub when matching a job by its start time. */
+const SKEW_MS = 5 * 60_000;
+
+/**
+ * Our own job already on the hub (started by a run that died before recording its id): found by
+ * its blob name. `GET /jobs` may blank the blob names (a CLI fixture of a listed export job has
+ * `"outputBlobContainerUri": ""`; service-behaviours.md §5): then, when the step recorded when it
+ * first tried to create its job (`createdAfter`), a job of the same type started since is ours.
+ * Never a second job for the step: an unidentifiable candidate is waited for, not ignored.
+ */
+export async function findOwnJob(hub: HubClient, spec: JobSpec, knownFailed?: Set<string>, adoptCompleted = true, createdAfter?: number): Promise<JobProperties | undefined> {
   const jobs = await hub.listJobs();
-  const mine = (Array.isArray(jobs) ? jobs : []).filter((j) => sameJob(j, spec) && !knownFailed?.has(j.jobId) && j.status !== "failed" && j.status !== "cancelled");
-  return mine.find((j) => ACTIVE.has(j.status)) ?? (adoptCompleted ? mine.find((j) => j.status === "completed") : undefined);
+  const live = (Array.isArray(jobs) ? jobs : []).filter((j) => j.type?.toLowerCase() === spec.type && !knownFailed?.has(j.jobId) && j.status !== "failed" && j.status !== "cancelled");
+  const pick = (mine: JobProperties[]) => mine.find((j) => ACTIVE.has(j.status)) ?? (adoptCompleted ? mine.find((j) => j.status === "completed") : undefined);
+  const byName = pick(live.filter((j) => sameJob(j, spec)));
+  if (byName || createdAfter === undefined) return byName;
+  return pick(live.filter((j) => namelessSince(j, spec, createdAfter)));
+}
+
+/** A job of the spec's type whose blob name the list left out, started since `createdAfter` (our create attempt). */
+function namelessSince(j: JobProperties, spec: JobSpec, createdAfter: number | undefined): boolean {
+  if (createdAfter === undefined || j.type?.toLowerCase() !== spec.type) return false;
+  if (spec.type === "export" ? j.outputBlobName : j.inputBlobName) return false;
+  // Only a job still running: a finished nameless job may be an earlier generation's (seconds old),
+  // and starting this step's job again after it is harmless, adopting the wrong one is not.
+  if (!ACTIVE.has(j.status)) return false;
+  const t = Date.parse(String(j.startTimeUtc ?? j.createdTimeUtc ?? ""));
+  return Number.isFinite(t) ? t >= createdAfter - SKEW_MS : true;
 }
 
 export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Record<string, unknown> {
@@ -77,11 +105,13 @@ export function jobBody(staging: Staging, spec: JobSpec, expiresOn: Date): Recor
  * instead of failing, then tries again, until the deadline.
  */
 export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, ctx: JobContext, beforeCreate?: () => Promise<void>): Promise<JobProperties> {
-  const own = await findOwnJob(hub, spec, ctx.knownFailed, ctx.adoptCompleted);
+  const own = await findOwnJob(hub, spec, ctx.knownFailed, ctx.adoptCompleted, ctx.createdAfter);
   if (own) {
     ctx.log(`devices: ${hub.field} hub: attaching to ${spec.type} job ${own.jobId} (${own.status}) started by an earlier run`);
     return own;
   }
+  let storageWaitUntil: number | undefined;
+  let storageDelay = ctx.poll.min;
   for (;;) {
     if (Date.now() > ctx.deadline) throw deadlineError(spec.type, hub.field);
     await beforeCreate?.();
@@ -89,15 +119,62 @@ export async function startJob(hub: HubClient, staging: Staging, spec: JobSpec, 
       const expiresOn = new Date(ctx.deadline + (ctx.sasGraceMs ?? 15 * 60_000));
       return await hub.createJob(jobBody(staging, spec, expiresOn));
     } catch (err) {
+      const storage = storageRejection(err);
+      if (storage !== undefined) {
+        // A role assignment for the hub's identity takes minutes to reach storage (Microsoft's own
+        // CLI test waits 60 s more once it is visible: service-behaviours.md §3): with
+        // identity-based staging the same refusal is retried for a while, within the deadline. A
+        // SAS we minted ourselves does not get better by waiting.
+        if (staging.mode === "identityBased") {
+          storageWaitUntil ??= Math.min(ctx.deadline, Date.now() + (ctx.storagePropagationMs ?? STORAGE_PROPAGATION_MS));
+          if (Date.now() + storageDelay < storageWaitUntil) {
+            ctx.log(`devices: ${hub.field} hub refused the staging container (${storage}); the identity's storage role may still be propagating, trying again in ${Math.round(storageDelay / 1000)} s`);
+            await sleep(storageDelay, ctx.signal);
+            storageDelay = Math.min(60_000, storageDelay * 2);
+            continue;
+          }
+        }
+        throw stagingRejected(staging, hub.field, spec.type, storage);
+      }
       if (!isJobQuotaExceeded(err)) throw err;
       const jobs = await hub.listJobs();
       const active = (Array.isArray(jobs) ? jobs : []).find((j) => ACTIVE.has(j.status));
-      if (active && sameJob(active, spec)) return active; // ours, created by a retried POST
+      // Ours, created by a POST whose answer was lost and then retried (by name, or by time when the list blanks names).
+      if (active && !ctx.knownFailed?.has(active.jobId) && (sameJob(active, spec) || namelessSince(active, spec, ctx.createdAfter))) return active;
       ctx.log(`devices: ${hub.field} hub: another ${active?.type ?? "import/export"} job (${active?.jobId ?? "unknown"}) holds the hub's job slot; waiting for it`);
       if (active) await waitJob(hub, active.jobId, { ...ctx, progress: undefined }, spec.type);
       else await sleep(ctx.poll.min, ctx.signal);
     }
   }
+}
+
+/** How long a storage refusal is retried with identity-based staging (role assignments propagate in minutes). */
+export const STORAGE_PROPAGATION_MS = 10 * 60_000;
+
+/**
+ * The service's reason when `POST /jobs/create` refused the job over its storage (400 naming the
+ * blob, container, SAS or identity: IH400007 "Unable to access blob", 400008
+ * BlobContainerValidationError — azure-iot-cli-extension#93, Azure-Samples/azure-iot-samples-csharp#128);
+ * undefined for any other error. The job body's other fields are the engine's own, so a 400 that
+ * speaks of storage is about storage.
+ */
+export function storageRejection(err: unknown): string | undefined {
+  if (errorStatus(err) !== 400) return undefined;
+  const c = classifyHubError(err);
+  const text = `${c.name ?? ""} ${c.message ?? ""} ${(err as { message?: string })?.message ?? ""}`;
+  if (c.code === "400007" || c.code === "400008" || /IH400007|BlobContainerValidation|blob|container|storage|\bSAS\b|signature|identity|authori[sz]ation|permission|expired/i.test(text)) {
+    return (c.message ?? c.name ?? "400").replace(/https?:\/\/\S+/g, "<url>").slice(0, 200);
+  }
+  return undefined;
+}
+
+/** The engine's one message for a staging container a job could not use, at create time or as the job's failure. */
+export function stagingRejected(staging: Staging, hubField: string, type: string, reason: string): UserError {
+  const identity = staging.mode === "identityBased";
+  return new UserError(
+    `the ${hubField} hub's ${type} job could not use the staging container (${reason.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200)}); check that the staging account is reachable from the hub, ${identity ? "the hub's identity has the Storage Blob Data Contributor role on it (a new role assignment can take 10 minutes to apply)" : "its key is current"}, and jobDeadlineMs is long enough`,
+    identity ? "staging.authentication" : "staging.connectionString",
+  );
 }
 
 function deadlineError(what: string, field: string): UserError {

@@ -10,7 +10,8 @@ import { kindOfCode } from "./hub-errors";
 import { failureMessage, readImportErrors, removeErrorLogs, startJob, waitJob, JobContext, JobSpec } from "./jobs";
 import { parseManifestLine } from "./manifest";
 import { blobExists, blobSize, BlobLineWriter, deleteBlob, deletePrefix, openStaging, readBlobLines, readJsonBlob, Staging } from "./staging";
-import { compileFilter, EDGE_SYSTEM_MODULES, parseLine } from "./transform";
+import { compileFilter, EDGE_SYSTEM_MODULES, lineKey, parseLine, type ExportLine } from "./transform";
+import { RECHECK_LIMIT, recheckDifferences } from "./consistency";
 import type { DeleteOptions, DeleteResult, DeleteTarget, ExportOptions, ExportResult, HubConnection, ImportFailure, Progress, StagingOptions, VerifyOptions, VerifyReport } from "./types";
 import { compareConfigurationStreams, compareExportBlobs } from "./verify";
 
@@ -83,7 +84,19 @@ export async function verifyDevicesImpl(o: VerifyOptions): Promise<VerifyReport>
     jobIds.sourceExport = await runJob(source, staging, { type: "export", blobName: `${prefix}source/devices.txt`, includeConfigurations: withConfigs, configurationsBlobName: `${prefix}source/configurations.txt` }, ctxFor(o, "verify: export original", "verify"));
     jobIds.cloneExport = await runJob(clone, staging, { type: "export", blobName: `${prefix}clone/devices.txt`, includeConfigurations: withConfigs, configurationsBlobName: `${prefix}clone/configurations.txt` }, ctxFor(o, "verify: export clone", "verify"));
     const size = await blobSize(staging, `${prefix}source/devices.txt`);
-    const r = await compareExportBlobs(staging, `${prefix}source/devices.txt`, `${prefix}clone/devices.txt`, { sizeHint: size, filter: o.filter, cap });
+    let r = await compareExportBlobs(staging, `${prefix}source/devices.txt`, `${prefix}clone/devices.txt`, { sizeHint: size, filter: o.filter, cap });
+    if (o.consistencyWindowMs !== undefined && r.missingCount + r.extraCount + r.differentCount > 0) {
+      const keys = new Set([...r.missing, ...r.extra, ...r.different.map((d) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id))]);
+      const lines = new Map<string, ExportLine>();
+      if (keys.size <= RECHECK_LIMIT) {
+        for await (const text of readBlobLines(staging, `${prefix}source/devices.txt`, "source export")) {
+          const p = parseLine(text);
+          if (p.ok && keys.has(lineKey(p.line))) lines.set(lineKey(p.line), p.line);
+        }
+      }
+      const window = o.consistencyWindowMs;
+      r = await recheckDifferences(clone, r, { until: Date.now() + window, firstWaitMs: Math.max(100, Math.min(15_000, Math.round(window / 4))), source: lines, log: o.log });
+    }
     let configurations = { source: 0, clone: 0, missing: [] as string[], extra: [] as string[], different: [] as string[], unreadable: [] as string[] };
     if (withConfigs && (await blobExists(staging, `${prefix}source/configurations.txt`)) && (await blobExists(staging, `${prefix}clone/configurations.txt`))) {
       configurations = await compareConfigurationStreams(readBlobLines(staging, `${prefix}source/configurations.txt`), readBlobLines(staging, `${prefix}clone/configurations.txt`));

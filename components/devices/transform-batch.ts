@@ -9,7 +9,7 @@
  */
 import { hashPair } from "./manifest";
 import { ExportLineScanner, type Range } from "./export-line";
-import { contentPair, edgeIdFromScope, EDGE_SYSTEM_MODULES, importLineOf, parseLine, projectLine } from "./transform";
+import { contentPair, edgeIdFromScope, EDGE_SYSTEM_MODULES, importLineOf, keylessAuth, parseLine, projectLine } from "./transform";
 import type { ImportMode } from "./types";
 
 /** Per-line outcome codes. */
@@ -19,6 +19,8 @@ export const DEVICE = 2;
 export const MODULE = 3;
 /** Flag on DEVICE/MODULE: the line also has a re-parent entry. */
 export const HAS_PARENT = 4;
+/** Flag on DEVICE/MODULE: SAS (or no authentication) without a primary key: importing it makes the hub generate keys. */
+export const KEYLESS = 8;
 
 export interface TransformBatch {
   /** Per line: MALFORMED, DROPPED ($edgeAgent/$edgeHub), DEVICE or MODULE (| HAS_PARENT). */
@@ -109,6 +111,7 @@ interface Projected {
   id: string;
   moduleId?: string;
   parentId?: string;
+  keyless?: boolean;
 }
 
 /**
@@ -183,7 +186,7 @@ function projectScanned(b: Buffer, imports: ByteSink): Projected | "dropped" | u
     }
   }
   imports.byte(CLOSE);
-  return { id, moduleId, parentId };
+  return { id, moduleId, parentId, keyless: keylessAuth(sc.truthy(sc.authentication) ? JSON.parse(b.toString("utf8", sc.authentication[0], sc.authentication[1])) : undefined) };
 }
 const COMMA = 0x2c;
 const CLOSE = 0x7d;
@@ -196,7 +199,7 @@ function projectParsed(text: string, imports: ByteSink): Projected | "dropped" |
   const t = projectLine(p.line);
   if (!t) return "dropped";
   imports.text(t.content.slice(1));
-  return { id: p.line.id, moduleId: p.line.moduleId || undefined, parentId: t.parentId };
+  return { id: p.line.id, moduleId: p.line.moduleId || undefined, parentId: t.parentId, keyless: keylessAuth(p.line.authentication || undefined) };
 }
 
 /**
@@ -259,7 +262,7 @@ export function transformBatch(input: Uint8Array, mode: ImportMode | "update", w
         imports.pos = from;
         break line;
       }
-      kinds[i] = (t.moduleId ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0);
+      kinds[i] = (t.moduleId ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0) | (t.keyless ? KEYLESS : 0);
       const key = t.moduleId ? `${t.id}/${t.moduleId}` : t.id;
       if (keys) keys[i] = key;
       const [kh, kl] = hashPair(key);

@@ -30,8 +30,27 @@ export interface ExportLine {
   [extra: string]: unknown;
 }
 
+/**
+ * An authentication the hub would complete with keys of its own: absent or null (the service then
+ * defaults to SAS with generated keys), or SAS without a primary key (an export made without keys).
+ * Importing such a line over an existing device rotates its keys (service-behaviours.md §10).
+ */
+export function keylessAuth(auth: ExportLine["authentication"] | undefined): boolean {
+  if (!auth || typeof auth !== "object") return true;
+  const type = String(auth.type ?? (auth.symmetricKey ? "sas" : auth.x509Thumbprint ? "selfsigned" : "sas")).toLowerCase();
+  return type === "sas" && !auth.symmetricKey?.primaryKey;
+}
+
 /** Edge system modules: the hub creates them, an import of them fails (SystemModuleModifyUnauthorizedAccess). */
 export const EDGE_SYSTEM_MODULES = new Set(["$edgeAgent", "$edgeHub"]);
+
+/**
+ * The reason for a line that is text, not JSON. An export without keys may begin with one such line
+ * for the user (the .NET SDK's e2e export test skips "any lines that don't start with a json
+ * object"; service-behaviours.md §4): only as the blob's first line is it skipped, anywhere else it
+ * is a malformed line like any other.
+ */
+export const TEXT_LINE = "a text line, not JSON";
 
 export type ParsedLine = { ok: true; line: ExportLine } | { ok: false; reason: string; id?: string };
 
@@ -42,7 +61,8 @@ export function parseLine(text: string): ParsedLine {
     v = JSON.parse(text);
   } catch {
     const id = /"id"\s*:\s*"([^"]{1,128})"/.exec(text)?.[1];
-    return { ok: false, reason: "not valid JSON", id };
+    const first = text.trimStart().charAt(0);
+    return { ok: false, reason: first === "{" || first === "[" ? "not valid JSON" : TEXT_LINE, id };
   }
   if (!v || typeof v !== "object" || Array.isArray(v)) return { ok: false, reason: "not a JSON object" };
   const o = v as ExportLine;

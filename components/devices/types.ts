@@ -123,6 +123,13 @@ export interface CopyOptions {
   deadlineMs?: number;
   /** Per-job deadline (ms); default twice the job's duration at ~70 devices/s, at least 1 hour. Its SAS expires 15 minutes after it. */
   jobDeadlineMs?: number;
+  /**
+   * How long differences found right after an import are rechecked device by device before they
+   * are reported (the hub's replication lag: a device just imported may be missing from an export
+   * for minutes, a deleted one still listed). Default 10 minutes; also bounds the re-parent pass's
+   * wait for parents not yet visible.
+   */
+  consistencyWindowMs?: number;
   /** Route hub traffic to the local emulator. */
   local?: LocalEndpoints;
   onProgress?: (p: Progress) => void;
@@ -157,6 +164,12 @@ export interface CopyOptions {
    * deliberate write to the original besides decommission/restore). Not guarded, not recorded.
    */
   writeBackToOriginal?: boolean;
+  /**
+   * Only with `fromBackup`: import lines without keys (a backup exported without keys), knowing
+   * the hub then generates new keys for those devices, existing ones included (every device using
+   * the old keys is locked out). Never honoured in a copy or sync: there a key-less line stops the run.
+   */
+  allowNewKeys?: boolean;
 }
 
 /** `restoreDevices`: a copy whose source is a backup blob, into `target`. */
@@ -217,6 +230,12 @@ export interface VerifyOptions {
   /** Compare configurations too (default true). */
   includeConfigurations?: boolean;
   deadlineMs?: number;
+  /**
+   * Recheck up to 100 differences device by device for this long before reporting them (replication
+   * lag right after an import or a rollback). Default: no recheck (a cutover gate's expected
+   * differences would otherwise wait out the window).
+   */
+  consistencyWindowMs?: number;
   onProgress?: (p: Progress) => void;
   log?: (line: string) => void;
   pollIntervalMs?: { min: number; max: number };

@@ -145,6 +145,9 @@ export function copyOptions(source: TestHub, clone: TestHub, container: string, 
     runId,
     local: localEndpoints(),
     pollIntervalMs: { min: 30, max: 200 },
+    // Differences are rechecked for 2 s (not the 10 minutes a real hub may need), so a test that
+    // expects a real difference waits briefly, and a local hub with replication lag still settles.
+    consistencyWindowMs: 2000,
     ...extra,
   };
 }

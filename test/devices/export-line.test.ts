@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { ExportLineScanner } from "../../components/devices/export-line";
-import { DEVICE, DROPPED, HAS_PARENT, MALFORMED, MODULE, transformBatch } from "../../components/devices/transform-batch";
-import { hexPair, parseLine, transformLine } from "../../components/devices/transform";
+import { DEVICE, DROPPED, HAS_PARENT, KEYLESS, MALFORMED, MODULE, transformBatch } from "../../components/devices/transform-batch";
+import { hexPair, keylessAuth, parseLine, transformLine } from "../../components/devices/transform";
 
 /** A small deterministic generator (mulberry32), so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -54,7 +54,7 @@ function reference(text: string) {
   if (!p.ok) return { kind: MALFORMED, reason: p.reason, id: p.id ?? "" };
   const t = transformLine(p.line);
   if (!t) return { kind: DROPPED };
-  return { kind: (t.isModule ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0), t };
+  return { kind: (t.isModule ? MODULE : DEVICE) | (t.parentId ? HAS_PARENT : 0) | (keylessAuth(p.line.authentication || undefined) ? KEYLESS : 0), t };
 }
 
 function batchOf(text: string) {

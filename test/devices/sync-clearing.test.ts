@@ -6,7 +6,7 @@
  * service-behaviours.md §10), so this fails if the import line leaves cleared sections out.
  */
 import { describe, expect, it } from "vitest";
-import { createTestHub, registryFor } from "../support/local-hub";
+import { blobServiceClient, configureHub, createStrictHub, createTestHub, registryFor, type TestHub } from "../support/local-hub";
 import { copyDevices, syncDevices } from "../../components/devices";
 import { copiedView, copyOptions, uniqueContainer } from "./engine-fixtures";
 
@@ -14,10 +14,10 @@ function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void):
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 }
 
-describe("syncDevices: changes that remove data", () => {
-  it("clears on the clone what was cleared at the original, and verification then finds nothing wrong", async () => {
-    const source = await createTestHub("clr-src");
-    const clone = await createTestHub("clr-cln");
+/** The scenario, on hubs made by `hub` (the default profile, or the Azure-strict one). */
+export async function clearingScenario(hub: (prefix: string) => Promise<TestHub>): Promise<void> {
+    const source = await hub("clr-src");
+    const clone = await hub("clr-cln");
     const r = registryFor(source);
     const create = (d: Record<string, unknown>) => p<{ deviceScope?: string; etag?: string }>((cb) => r.create(d as never, cb as never));
     const gw = await create({ deviceId: "gw", status: "enabled", capabilities: { iotEdge: true } });
@@ -65,5 +65,84 @@ describe("syncDevices: changes that remove data", () => {
     // Nothing left to carry: the next sync finds every line unchanged.
     const again = await syncDevices(copyOptions(source, clone, container, "clr", { includeConfigurations: false, generation: 2, deleteMissing: true }));
     expect(again).toMatchObject({ imported: 0, mismatchCount: 0 });
+}
+
+describe("syncDevices: changes that remove data", () => {
+  it("clears on the clone what was cleared at the original, and verification then finds nothing wrong", async () => {
+    await clearingScenario((prefix) => createTestHub(prefix));
+  });
+
+  it("does the same on the Azure-strict local hub (S1 limits, replication lag, no parentScopes in exports, status required)", async () => {
+    await clearingScenario((prefix) => createStrictHub(prefix));
+  });
+
+  it("counts a delete that fails as a failure, not a deletion, and deletes it again in the next sync; a delete of a device already gone is no failure", async () => {
+    const source = await createTestHub("del-src");
+    const clone = await createTestHub("del-cln");
+    const r = registryFor(source);
+    for (let i = 0; i < 5; i++) await p((cb) => r.create({ deviceId: `d-${i}` } as never, cb as never));
+    const container = uniqueContainer();
+    expect(await copyDevices(copyOptions(source, clone, container, "del", { includeConfigurations: false }))).toMatchObject({ failed: 0, mismatchCount: 0 });
+    await p((cb) => r.delete("d-1", cb as never));
+    await p((cb) => r.delete("d-2", cb as never));
+    // d-1 is gone from the clone too (someone deleted it there): its delete line meets 404.
+    await p((cb) => registryFor(clone).delete("d-1", cb as never));
+
+    // The import job runs, the engine dies before recording it; its error log is replaced by one
+    // where d-2's delete failed. The rerun adopts the finished job and reads that log.
+    let stopped = false;
+    const crash = copyOptions(source, clone, container, "del", { includeConfigurations: false, generation: 1, deleteMissing: true, hooks: { afterJobCreated: (step) => { if (step === "import") { stopped = true; throw new Error("killed"); } } } });
+    await expect(syncDevices(crash)).rejects.toThrow("killed");
+    expect(stopped).toBe(true);
+    const c = blobServiceClient().getContainerClient(container);
+    const log = c.getBlockBlobClient("importErrors.log");
+    for (let i = 0; i < 100 && !(await log.exists()); i++) await new Promise((res) => setTimeout(res, 50));
+    const original = (await log.downloadToBuffer()).toString("utf8");
+    expect(original).toContain("d-1"); // the 404 of the device already gone
+    const failedDelete = JSON.stringify({ deviceId: "d-2", errorCode: "500001", errorStatus: "ServerError: delete refused" });
+    const text = `${original.trim()}\n${failedDelete}\n`;
+    await log.upload(text, Buffer.byteLength(text));
+
+    const sync = await syncDevices(copyOptions(source, clone, container, "del", { includeConfigurations: false, generation: 1, deleteMissing: true }));
+    expect(sync.sync).toMatchObject({ generation: 2, deletedAtSource: 2 });
+    expect(sync.deleted).toBe(1); // d-1 (already gone) counts as deleted; d-2 does not
+    expect(sync.failed).toBe(1);
+    expect(sync.failures).toEqual([expect.objectContaining({ deviceId: "d-2", errorStatus: "delete failed: ServerError: delete refused" })]);
+
+    // d-2 stayed in the manifest: the next sync sends its delete again (the job had in fact deleted it: 404, done).
+    const next = await syncDevices(copyOptions(source, clone, container, "del", { includeConfigurations: false, generation: 2, deleteMissing: true }));
+    expect(next.sync).toMatchObject({ generation: 3, deletedAtSource: 1 });
+    expect(next).toMatchObject({ deleted: 1, failed: 0, mismatchCount: 0 });
+    // And the one after has nothing left to delete.
+    const last = await syncDevices(copyOptions(source, clone, container, "del", { includeConfigurations: false, generation: 3, deleteMissing: true }));
+    expect(last.sync).toMatchObject({ deletedAtSource: 0 });
+  });
+
+  it("gives the engine's quota message for 403002, whether the job fails whole or line by line", async () => {
+    const source = await createTestHub("quo-src");
+    const clone = await createTestHub("quo-cln");
+    const r = registryFor(source);
+    for (let i = 0; i < 6; i++) await p((cb) => r.create({ deviceId: `q-${i}` } as never, cb as never));
+    const quotaMessage = /the clone hub is at its device quota \(403002 IotHubQuotaExceeded; .*add units or a tier, or copy fewer devices with filter/;
+    // The local hub's default: the whole job fails with 403002.
+    await configureHub(clone.name, { deviceQuota: 4 });
+    await expect(copyDevices(copyOptions(source, clone, uniqueContainer(), "quo-job", { includeConfigurations: false }))).rejects.toThrow(quotaMessage);
+    // A fresh clone for the second part: the failed run left devices no run recorded, which the direction guard refuses to overwrite.
+    const clone2 = await createTestHub("quo-cln2");
+
+    // The documented form (service-behaviours.md §8): the job completes, lines fail with 403002.
+    // The engine dies after starting the import; the job's error log is replaced by two such lines.
+    const container = uniqueContainer();
+    await expect(copyDevices(copyOptions(source, clone2, container, "quo", { includeConfigurations: false, hooks: { afterJobCreated: (step) => { if (step === "import") throw new Error("killed"); } } }))).rejects.toThrow("killed");
+    const log = blobServiceClient().getContainerClient(container).getBlockBlobClient("importErrors.log");
+    for (let i = 0; i < 100 && !(await log.exists()); i++) await new Promise((res) => setTimeout(res, 50));
+    const text = ["q-4", "q-5"].map((id) => JSON.stringify({ deviceId: id, errorCode: 403002, errorStatus: "ErrorCode:IotHubQuotaExceeded;Total number of devices exceeds the quota" })).join("\n");
+    await log.upload(text, Buffer.byteLength(text));
+    const logs: string[] = [];
+    const result = await copyDevices(copyOptions(source, clone2, container, "quo", { includeConfigurations: false, log: (l) => logs.push(l) }));
+    expect(result.failed).toBe(2);
+    expect(result.failures.map((f) => f.deviceId)).toEqual(["q-4", "q-5"]);
+    for (const f of result.failures) expect(f.errorStatus).toMatch(quotaMessage);
+    expect(logs.some((l) => /import: 2 line\(s\) failed with 403002: the clone hub is at its device quota/.test(l))).toBe(true);
   });
 });

@@ -172,8 +172,8 @@ describe("configurations", () => {
   it("keeps content verbatim (a layered deployment stays layered) and drops hub bookkeeping", () => {
     const layered = { id: "layer-1", schemaVersion: "1.0", labels: { a: "b" }, content: { modulesContent: { $edgeAgent: { "properties.desired.modules.sim": { type: "docker" } } } }, targetCondition: "tags.site='x'", priority: 10, etag: "MQ==", createdTimeUtc: "2020", systemMetrics: { results: {} }, metrics: { queries: { q: "SELECT" }, results: { q: 3 } } };
     const t = transformConfigurationLine(JSON.stringify(layered));
-    expect("line" in t && JSON.parse(t.line)).toEqual({ id: "layer-1", schemaVersion: "1.0", labels: { a: "b" }, content: layered.content, targetCondition: "tags.site='x'", priority: 10, metrics: { queries: { q: "SELECT" } } });
-    expect(transformConfigurationLine("nope")).toEqual({ error: "not valid JSON" });
+    expect("line" in t && JSON.parse(t.line)).toEqual({ importMode: "createOrUpdateIfMatchETag", id: "layer-1", schemaVersion: "1.0", labels: { a: "b" }, content: layered.content, targetCondition: "tags.site='x'", priority: 10, metrics: { queries: { q: "SELECT" } } });
+    expect(transformConfigurationLine("nope")).toEqual({ error: "not valid JSON", id: undefined });
   });
 });
 
