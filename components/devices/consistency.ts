@@ -57,6 +57,12 @@ export interface RecheckOptions {
   /** The original's lines of the keys to recheck (absent: the key is not at the original). */
   source: Map<string, ExportLine>;
   read?: (key: string) => Promise<ExportLine | undefined>;
+  /**
+   * Whether devices found only on the clone are rechecked (default true). An extra device can be
+   * lag only when this run deleted devices (a deleted one may still be returned); otherwise it was
+   * on the target before (a forced overwrite) and waiting for it to vanish would only use up the window.
+   */
+  recheckExtra?: boolean;
 }
 
 /**
@@ -70,7 +76,8 @@ export async function recheckDifferences<R extends DeviceComparison>(clone: HubC
   if (total === 0 || listed !== total || total > RECHECK_LIMIT) return r;
   const read = o.read ?? ((k: string) => readLine(clone, k));
   const keyOf = (d: { id: string; moduleId?: string }) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id);
-  const pending = new Set<string>([...r.missing, ...r.extra, ...r.different.map(keyOf)]);
+  const rechecked = new Set<string>([...r.missing, ...(o.recheckExtra === false ? [] : r.extra), ...r.different.map(keyOf)]);
+  const pending = new Set<string>(rechecked);
   const settled = (key: string, now: ExportLine | undefined): boolean => {
     const want = o.source.get(key);
     if (!want) return now === undefined; // extra: gone now
@@ -93,7 +100,7 @@ export async function recheckDifferences<R extends DeviceComparison>(clone: HubC
     await sleep(wait, o.signal);
     wait = Math.min(60_000, wait * 2);
   }
-  const gone = (k: string) => !pending.has(k);
+  const gone = (k: string) => rechecked.has(k) && !pending.has(k);
   const out = { ...r };
   out.missing = r.missing.filter((k) => !gone(k));
   out.extra = r.extra.filter((k) => !gone(k));
@@ -108,6 +115,6 @@ export async function recheckDifferences<R extends DeviceComparison>(clone: HubC
   const bad = (out as { badKeys?: unknown }).badKeys;
   const settledKeys = new Set([...r.missing, ...r.extra, ...r.different.map(keyOf)].filter(gone));
   if (Array.isArray(bad)) (out as { badKeys?: string[] }).badKeys = (bad as string[]).filter((k) => !settledKeys.has(k));
-  if (listed - pending.size > 0) o.log?.(`devices: verify: ${listed - pending.size} difference(s) settled on recheck (replication lag)`);
+  if (rechecked.size - pending.size > 0) o.log?.(`devices: verify: ${rechecked.size - pending.size} difference(s) settled on recheck (replication lag)`);
   return out;
 }

@@ -1061,7 +1061,7 @@ class Run {
     this.progress({ phase: "verify", label: "verify", percent: 0, done: 0, unit: "percent" });
     const size = await blobSize(this.staging, this.sourceDevicesBlob);
     let r = await compareExportBlobs(this.staging, this.sourceDevicesBlob, this.blob("verify/devices.txt"), { sizeHint: size, filter: this.o.filter, cap: this.cap });
-    if (r.missingCount + r.extraCount + r.differentCount > 0) r = await recheckDifferences(this.clone, r, { ...this.consistency(), source: await this.sourceLinesOf([...r.missing, ...r.extra, ...r.different.map((d) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id))]) });
+    if (r.missingCount + r.extraCount + r.differentCount > 0) r = await recheckDifferences(this.clone, r, { ...this.consistency(), recheckExtra: this.ck.counts.deleteLines > 0, source: await this.sourceLinesOf([...r.missing, ...r.extra, ...r.different.map((d) => (d.moduleId ? `${d.id}/${d.moduleId}` : d.id))]) });
     // With a filter, devices in the clone outside it were not ours to copy: extras only count in a full copy.
     const mismatches: DeviceDifference[] = [
       ...r.missing.map((id) => ({ id, fields: ["missing"] })),

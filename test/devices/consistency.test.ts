@@ -56,4 +56,17 @@ describe("recheckDifferences", () => {
     expect(out.missing).toEqual(["a"]);
     expect(reads.length).toBeGreaterThan(1); // re-read within the window, then given up
   });
+
+  it("leaves devices only on the clone alone when the run deleted none (they were there before: no wait for them to vanish)", async () => {
+    const reads: string[] = [];
+    const read = async (k: string) => {
+      reads.push(k);
+      return k === "new-1" ? line("new-1") : line(k);
+    };
+    const r = comparison({ missingCount: 1, missing: ["new-1"], extraCount: 2, extra: ["before-1", "before-2"] });
+    const out = await recheckDifferences({} as HubClient, r, { until: Date.now() + 60_000, firstWaitMs: 30_000, source: new Map([["new-1", line("new-1")]]), read, recheckExtra: false });
+    // The lagging new device settled on its first read; the extras were never read nor waited for.
+    expect(reads).toEqual(["new-1"]);
+    expect(out).toMatchObject({ missingCount: 0, missing: [], extraCount: 2, extra: ["before-1", "before-2"], matched: 1 });
+  });
 });
