@@ -772,6 +772,8 @@ class Run {
         }
       }
       await Promise.all(writers.map((w) => w.close()));
+      // A generation without deletions leaves no empty delete list behind (the import step reads it only when deleteLines > 0).
+      if (c.deleteLines === 0) await deleteBlob(this.staging, this.blob("deletes.tsv"));
     } catch (err) {
       await Promise.all(writers.map((w) => w.discard()));
       throw err;

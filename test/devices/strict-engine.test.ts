@@ -8,7 +8,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { copyDevices, syncDevices, verifyDevices, type CopyResult } from "../../components/devices";
-import { createStrictHub, registryFor, type TestHub } from "../support/local-hub";
+import { createStrictHub, registryFor, STRICT_TEST_TIME_SCALE, type TestHub } from "../support/local-hub";
+import { CONSISTENCY_WINDOW_MS } from "../../components/devices/consistency";
 import { copiedView, copyOptions, seedEveryKind, uniqueContainer } from "./engine-fixtures";
 
 function p<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
@@ -95,7 +96,9 @@ describe("strict profile: consistency lag of seconds", () => {
     const clone = await createStrictHub("s-lag-cln", { consistencyLagMs: 300_000 });
     const r = registryFor(source);
     await p((cb) => r.addDevices(Array.from({ length: 20 }, (_, i) => ({ deviceId: `l-${i}`, status: "enabled" })) as never, cb as never));
-    const result = await copyDevices(copyOptions(source, clone, uniqueContainer("strict-lag"), "strict-lag-1", { includeConfigurations: false }));
+    // The engine's recheck window is 10 minutes by default (CONSISTENCY_WINDOW_MS); at this hub's 100x
+    // time scale that is 6 s, which must cover the 3 s lag (the fixtures' 2 s would not).
+    const result = await copyDevices(copyOptions(source, clone, uniqueContainer("strict-lag"), "strict-lag-1", { includeConfigurations: false, consistencyWindowMs: CONSISTENCY_WINDOW_MS / STRICT_TEST_TIME_SCALE }));
     expect.soft(result.failures).toEqual([]);
     expect(result).toMatchObject({ exported: 20, imported: 20, failed: 0, mismatchCount: 0 });
   });
