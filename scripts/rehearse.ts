@@ -27,9 +27,10 @@ import { checkDeviceQuota } from "../components/devices/pace";
 import { copyDevices, verifyDevices } from "../components/devices/index";
 import type { LocalEndpoints } from "../components/devices/local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "../components/devices/provider-local";
-import type { ImportFailure, Progress } from "../components/devices/types";
+import type { ImportFailure } from "../components/devices/types";
 import { adminCall } from "../test/emulator/launcher";
 import { runCommand, scriptArgs } from "./cli";
+import { startedLine } from "./commands/devices";
 
 // ---------------------------------------------------------------------------------------------
 // The local hub, driven through its own command (scripts/local.ts has no programmatic API).
@@ -165,20 +166,13 @@ export async function* fileLines(file: string): AsyncGenerator<string> {
   for await (const line of rl) if (line.trim()) yield line;
 }
 
-function progressPrinter(print: ((line: string) => void) | undefined): ((p: Progress) => void) | undefined {
-  if (!print) return undefined;
-  let phase = "";
-  let last = 0;
-  let lastMessage = "";
-  return (p) => {
-    const now = Date.now();
-    if (p.message !== lastMessage && (p.phase !== phase || now - last > 3_000 || p.phase === "done")) {
-      phase = p.phase;
-      last = now;
-      lastMessage = p.message;
-      print(p.message);
-    }
-  };
+/**
+ * The engine logs every progress message it reports, so the rehearsal prints its log only (no
+ * second copy through onProgress), with a job's "0%" said as "started": the service reports 0%
+ * until a job ends, and a line stuck at 0% tells nothing (startedLine, as the devices commands).
+ */
+function progressLog(print: ((line: string) => void) | undefined): ((line: string) => void) | undefined {
+  return print && ((line) => print(startedLine(line)));
 }
 
 export async function rehearse(o: RehearsalOptions): Promise<RehearsalReport> {
@@ -200,8 +194,7 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalReport> {
     const lines = o.devicesFile ? fileLines(o.devicesFile) : generateDeviceLines({ count: count! });
     const load = await loadDevices(source, { connectionString: stagingCs, containerName: "rehearsal-load" }, lines, {
       local,
-      onProgress: progressPrinter(print),
-      log: print,
+      log: progressLog(print),
     });
     for (const f of load.failures) failed.push({ stage: "load", ...f, errorStatus: redact(f.errorStatus) });
     if (load.failed > load.failures.length) print?.(`rehearsal: ${load.failed - load.failures.length} more load failures not listed`);
@@ -220,13 +213,12 @@ export async function rehearse(o: RehearsalOptions): Promise<RehearsalReport> {
       local,
       // Verified below, once, with the report's own counts.
       verify: false,
-      onProgress: progressPrinter(print),
-      log: print,
+      log: progressLog(print),
     });
     for (const f of copy.failures) failed.push({ stage: "copy", ...f, errorStatus: redact(f.errorStatus) });
 
     print?.("rehearsal: verifying original against clone, device by device");
-    const report = await verifyDevices({ source, clone, staging, local, onProgress: progressPrinter(print), log: print });
+    const report = await verifyDevices({ source, clone, staging, local, log: progressLog(print) });
     const mismatches: RehearsalMismatch[] = [
       ...report.missing.map((key) => ({ ...splitKey(key), fields: ["missing"] })),
       ...report.extra.map((key) => ({ ...splitKey(key), fields: ["extra"] })),
