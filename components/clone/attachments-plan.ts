@@ -10,7 +10,7 @@
  */
 import * as crypto from "crypto";
 import type { CloneConfig } from "../config";
-import type { HubAttachments } from "../source/attachments";
+import { getCI, isObj, type HubAttachments } from "../source/attachments";
 import type { HubModel } from "../source/model";
 import type { ClonePlan } from "./types";
 
@@ -75,15 +75,6 @@ export interface AttachmentsPlan {
 /** Route sources whose events the device import itself raises on the clone, once per device. */
 export const IMPORT_EVENT_SOURCES = ["DeviceLifecycleEvents", "TwinChangeEvents", "DigitalTwinChangeEvents"];
 
-function isObj(v: unknown): v is Obj {
-  return !!v && typeof v === "object" && !Array.isArray(v);
-}
-function getCI(o: unknown, name: string): unknown {
-  if (!isObj(o)) return undefined;
-  if (name in o) return o[name];
-  const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
-  return k === undefined ? undefined : o[k];
-}
 function lastSegment(id: string): string {
   const parts = id.split("/").filter(Boolean);
   return parts[parts.length - 1] ?? id;

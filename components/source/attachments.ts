@@ -78,10 +78,12 @@ export function unknownAttachments(): HubAttachments {
   };
 }
 
-function isObj(v: unknown): v is Obj {
+/** A plain JSON object (also for the clone's attachment plan). */
+export function isObj(v: unknown): v is Obj {
   return !!v && typeof v === "object" && !Array.isArray(v);
 }
-function getCI(o: unknown, name: string): unknown {
+/** A property by name, any casing (templates and ARM bodies vary it). */
+export function getCI(o: unknown, name: string): unknown {
   if (!isObj(o)) return undefined;
   if (name in o) return o[name];
   const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
