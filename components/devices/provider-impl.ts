@@ -20,6 +20,7 @@ import type { DeviceMigrationOutputs, DeviceMigrationSettings } from "./device-m
 import * as engine from "./index";
 import type { LocalEndpoints } from "./local-hub";
 import { engineLocal, loadLocalEndpoints, localHubConnectionString, localStagingConnectionString } from "./provider-local";
+import { openStaging, readJsonBlob } from "./staging";
 import { compileFilter } from "./transform";
 import type { CopyOptions, CopyResult, HubConnection, Progress, StagingOptions } from "./types";
 
@@ -427,7 +428,7 @@ async function run(op: "copy" | "sync", i: DeviceMigrationInputs, runId: string,
   return state;
 }
 
-function inputsOf(news: Record<string, unknown>): DeviceMigrationInputs {
+export function inputsOf(news: Record<string, unknown>): DeviceMigrationInputs {
   const failures = validateDeviceMigrationInputs(news);
   // check already rejected bad inputs; this guards direct callers (tests, other tools).
   if (failures.length) throw new UserError(failures.map((x) => `${x.field}: ${x.message}`).join("; "));
@@ -440,9 +441,32 @@ export function newRunId(cloneHubHostName: string): string {
   return `dm-${hub}-${crypto.randomBytes(4).toString("hex")}`;
 }
 
+/**
+ * The run id of a new DeviceMigration. A first `pulumi up` killed from outside (a cancelled
+ * pipeline, a lost runner) leaves no resource in the state, so the next `pulumi up` calls create
+ * again: with a random id it would copy from the start and leave the killed run's key-holding
+ * blobs behind. The id is therefore derived from the two hubs and the staging container, and an
+ * UNFINISHED checkpoint under it is resumed. A finished one is never reused (a new resource for the
+ * same hubs is a fresh copy): then, or when the checkpoint cannot be read, a random id as before.
+ * A replacement cannot collide: it happens only when a hub host name changes (REPLACE_TRIGGERS).
+ */
+export async function createRunId(i: DeviceMigrationInputs): Promise<string> {
+  const hub = i.cloneHubHostName.split(".")[0].toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 40);
+  const key = [i.sourceHubHostName, i.cloneHubHostName, i.stagingContainerName].map((x) => String(x ?? "").toLowerCase()).join("|");
+  const base = `dm-${hub}-${crypto.createHash("sha256").update(key).digest("hex").slice(0, 8)}`;
+  try {
+    const staging = await openStaging(stagingOptions(i));
+    const ck = await readJsonBlob<{ phase?: string }>(staging, `runs/${base}/checkpoint.json`);
+    if (!ck || ck.phase !== "done") return base;
+  } catch {
+    // Unreadable staging: the run itself reports it; resuming is only an optimisation.
+  }
+  return newRunId(i.cloneHubHostName);
+}
+
 export async function create(news: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
   const i = inputsOf(news);
-  const runId = newRunId(i.cloneHubHostName);
+  const runId = await createRunId(i);
   const outs = await run("copy", i, runId, {}, 0);
   return { id: runId, outs };
 }

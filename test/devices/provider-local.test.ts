@@ -8,7 +8,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { copyDevices } from "../../components/devices";
 import { generateDeviceLines, loadDevices } from "../../components/devices/generate";
+import { copyOptions } from "./engine-fixtures";
 import { deviceMigrationSecretOutputNames } from "../../components/devices/device-migration";
 import * as provider from "../../components/devices/provider-impl";
 import { containsSecret } from "../../components/secrets";
@@ -169,5 +171,48 @@ describe("DeviceMigration provider against the local hub", () => {
     expect(leakedLiterals(err!.message, [...literals(), ...keysOf(bad.sourceConnectionString as string)])).toEqual([]);
     expect(err!.id).toMatch(/^dm-/);
     expect(err!.properties).toMatchObject({ succeeded: false, lastOperation: "copy" });
+  });
+});
+
+describe("DeviceMigration create after a first pulumi up killed from outside", () => {
+  it("resumes the killed run's checkpoint under the same id, and never reuses a finished run", async () => {
+    const source = await createTestHub("dmk-src");
+    const clone = await createTestHub("dmk-cln");
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dmk-endpoints-")), "endpoints.json");
+    fs.writeFileSync(file, JSON.stringify(localEndpoints()));
+    const load = await loadDevices({ connectionString: source.connectionString }, { connectionString: stagingConnectionString(), containerName: "unused" }, generateDeviceLines({ count: 20 }), { local: localEndpoints() as never });
+    expect(load.failed, JSON.stringify(load.failures)).toBe(0);
+    const container = `dm-killed-${Date.now().toString(36)}`;
+    const news = {
+      sourceHubHostName: source.hostName,
+      sourceConnectionString: source.connectionString,
+      cloneHubHostName: clone.hostName,
+      cloneConnectionString: clone.connectionString,
+      stagingConnectionString: stagingConnectionString(),
+      stagingContainerName: container,
+      localEndpointsFile: file,
+    };
+    const checked = await provider.check({}, news);
+    expect(checked.failures).toEqual([]);
+    const runId = await provider.createRunId(provider.inputsOf(checked.inputs!));
+    // The first `pulumi up`, killed once its import job was under way: nothing reached the state.
+    await expect(copyDevices(copyOptions(source, clone, container, runId, { hooks: { afterCheckpoint: (phase) => { if (phase === "import") throw new Error("runner killed"); } } }))).rejects.toThrow("runner killed");
+    expect(await provider.createRunId(provider.inputsOf(checked.inputs!))).toBe(runId);
+
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => void lines.push(args.join(" ")));
+    try {
+      const resumed = await provider.create(checked.inputs!);
+      expect(resumed.id).toBe(runId);
+      expect(lines.some((l) => l.includes(`resuming run ${runId}`))).toBe(true);
+      expect(resumed.outs).toMatchObject({ exported: 20, failed: 0, verified: 20, mismatchCount: 0, succeeded: true });
+      // A new resource for the same hubs after that run finished: a fresh run, never the finished one.
+      const again = await provider.create(checked.inputs!);
+      expect(again.id).not.toBe(runId);
+      expect(again.id).toMatch(/^dm-/);
+    } finally {
+      spy.mockRestore();
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
   });
 });
